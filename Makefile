@@ -1,0 +1,50 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+# Everything else they depend on is installed by scripts/bootstrap.sh.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated clean
+
+bootstrap:
+	@scripts/bootstrap.sh all
+
+bootstrap-python:
+	@scripts/bootstrap.sh python
+
+## Serves on 127.0.0.1:50051 with the embedded memory backend and the example tables.
+run: bootstrap-python
+	$(PY) -m dynamo_gateway_server --tables-file examples/tables.yaml
+
+## Sets everything up, checks lint and generated code, runs the whole suite.
+test: bootstrap lint check-generated
+	$(PY) -m pytest -q -p no:cacheprovider
+
+## Quick loop while developing: unit tests only.
+unit: bootstrap-python
+	$(PY) -m pytest -q tests/unit
+
+lint: bootstrap-python
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/buf lint
+	$(BIN)/buf format --diff --exit-code
+	@if git rev-parse --verify -q main >/dev/null; then \
+		$(BIN)/buf breaking --against '.git#branch=main'; \
+	else echo "buf breaking: no main branch to compare against"; fi
+	$(BIN)/hadolint Dockerfile
+
+## Regenerates client/dynamo_gateway/v1 from protos/.
+generate: bootstrap-python
+	$(PY) scripts/generate_protos.py
+
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- client/dynamo_gateway/v1)" ]; then \
+		git status --short -- client/dynamo_gateway/v1; \
+		echo "generated code is out of date: run 'make generate' and commit"; exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) .tools tools/node_modules

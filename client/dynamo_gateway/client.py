@@ -1,0 +1,491 @@
+"""A small typed async client over the generated stub: Python values in and out.
+
+Queries and scans are async iterators that follow pages; ParallelScan is an async
+iterator of per-segment pages with resume keys. Errors arrive as the typed
+exceptions of errors.py. Everything the stub offers stays reachable via `.stub`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+
+from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc, table_pb2
+
+from .errors import from_rpc_error
+from .values import Item, fill_item, from_item
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a Query or Scan."""
+
+    items: list[Item]
+    # Pass as exclusive_start_key to read the next page; None on the last page.
+    last_evaluated_key: Item | None
+    count: int
+    scanned_count: int
+
+
+@dataclass(frozen=True)
+class SegmentPage:
+    """One page of one segment of a ParallelScan."""
+
+    segment: int
+    items: list[Item]
+    # Where this segment resumes after this page; None once the segment is done.
+    resume_key: Item | None
+    segment_done: bool
+    scanned_count: int
+
+
+@dataclass(frozen=True)
+class TransactPut:
+    table: str
+    item: Mapping[str, Any]
+    condition: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+    return_old_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class TransactUpdate:
+    table: str
+    key: Mapping[str, Any]
+    update: str
+    condition: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+    return_old_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class TransactDelete:
+    table: str
+    key: Mapping[str, Any]
+    condition: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+    return_old_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class TransactConditionCheck:
+    table: str
+    key: Mapping[str, Any]
+    condition: str
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+    return_old_on_failure: bool = False
+
+
+TransactAction = TransactPut | TransactUpdate | TransactDelete | TransactConditionCheck
+
+
+@dataclass
+class BatchWriteResult:
+    # Table -> items or keys DynamoDB did not write; send them again.
+    unprocessed_puts: dict[str, list[Item]] = field(default_factory=dict)
+    unprocessed_deletes: dict[str, list[Item]] = field(default_factory=dict)
+
+
+_RVOCCF_ALL_OLD = options_pb2.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_ALL_OLD
+
+
+def _return_value(name: str | None) -> int:
+    if name is None:
+        return options_pb2.RETURN_VALUE_UNSPECIFIED
+    return options_pb2.ReturnValue.Value(f"RETURN_VALUE_{name.upper()}")
+
+
+def _select(name: str | None) -> int:
+    return (
+        options_pb2.SELECT_UNSPECIFIED if name is None else options_pb2.Select.Value(f"SELECT_{name.upper()}")
+    )
+
+
+def _expressions(
+    message: Any,
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None = None,
+) -> None:
+    if names:
+        message.expression_attribute_names.update(names)
+    if values:
+        fill_item(message.expression_attribute_values, values)
+
+
+class GatewayClient:
+    """Async client for dynamo-gateway. Use `async with GatewayClient.connect(target) as client`."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float | None = 30.0) -> None:
+        self.channel = channel
+        self.stub = service_pb2_grpc.DynamoDBServiceStub(channel)
+        # Deadline of each unary call; None waits for ever.
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout_s: float | None = 30.0,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> GatewayClient:
+        limits = [("grpc.max_receive_message_length", 32 * 1024 * 1024), *options]
+        if credentials is None:
+            channel = grpc.aio.insecure_channel(target, options=limits)
+        else:
+            channel = grpc.aio.secure_channel(target, credentials, options=limits)
+        return cls(channel, timeout_s=timeout_s)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    # ------------------------------------------------------------ single items
+
+    async def get_item(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        *,
+        consistent_read: bool = False,
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> Item | None:
+        """The item with this key, or None."""
+        request = service_pb2.GetItemRequest(
+            table_name=table, consistent_read=consistent_read, projection_expression=projection or ""
+        )
+        fill_item(request.key, key)
+        _expressions(request, names)
+        response = await self._call(self.stub.GetItem, request)
+        return from_item(response.item) if response.found else None
+
+    async def put_item(
+        self,
+        table: str,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_old: bool = False,
+        return_old_on_failure: bool = False,
+    ) -> Item | None:
+        """Writes item; returns the replaced item when return_old is set and there was one."""
+        request = service_pb2.PutItemRequest(
+            table_name=table,
+            condition_expression=condition or "",
+            return_values=_return_value("ALL_OLD" if return_old else None),
+            return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
+        )
+        fill_item(request.item, item)
+        _expressions(request, names, values)
+        response = await self._call(self.stub.PutItem, request)
+        return from_item(response.attributes) if response.attributes else None
+
+    async def update_item(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        update: str,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_values: str | None = None,
+        return_old_on_failure: bool = False,
+    ) -> Item | None:
+        """Applies the update expression; return_values is DynamoDB's (e.g. "ALL_NEW")."""
+        request = service_pb2.UpdateItemRequest(
+            table_name=table,
+            update_expression=update,
+            condition_expression=condition or "",
+            return_values=_return_value(return_values),
+            return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
+        )
+        fill_item(request.key, key)
+        _expressions(request, names, values)
+        response = await self._call(self.stub.UpdateItem, request)
+        return from_item(response.attributes) if response.attributes else None
+
+    async def delete_item(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_old: bool = False,
+        return_old_on_failure: bool = False,
+    ) -> Item | None:
+        """Deletes the item; returns it when return_old is set and there was one."""
+        request = service_pb2.DeleteItemRequest(
+            table_name=table,
+            condition_expression=condition or "",
+            return_values=_return_value("ALL_OLD" if return_old else None),
+            return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
+        )
+        fill_item(request.key, key)
+        _expressions(request, names, values)
+        response = await self._call(self.stub.DeleteItem, request)
+        return from_item(response.attributes) if response.attributes else None
+
+    # ------------------------------------------------------------ query and scan
+
+    async def query_page(
+        self,
+        table: str,
+        key_condition: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        index: str | None = None,
+        filter: str | None = None,
+        projection: str | None = None,
+        select: str | None = None,
+        forward: bool = True,
+        consistent_read: bool = False,
+        page_size: int | None = None,
+        exclusive_start_key: Mapping[str, Any] | None = None,
+    ) -> Page:
+        request = service_pb2.QueryRequest(
+            table_name=table,
+            index_name=index or "",
+            key_condition_expression=key_condition,
+            filter_expression=filter or "",
+            projection_expression=projection or "",
+            select=_select(select),
+            limit=page_size or 0,
+            consistent_read=consistent_read,
+            scan_index_forward=forward,
+        )
+        _expressions(request, names, values)
+        if exclusive_start_key:
+            fill_item(request.exclusive_start_key, exclusive_start_key)
+        return _page(await self._call(self.stub.Query, request))
+
+    async def query(self, table: str, key_condition: str, **options: Any) -> AsyncIterator[Item]:
+        """Every matching item, following pages. Options as for query_page."""
+        async for page in _pages(self.query_page, table, key_condition, **options):
+            for item in page.items:
+                yield item
+
+    async def scan_page(
+        self,
+        table: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        index: str | None = None,
+        filter: str | None = None,
+        projection: str | None = None,
+        select: str | None = None,
+        consistent_read: bool = False,
+        page_size: int | None = None,
+        segment: int = 0,
+        total_segments: int = 0,
+        exclusive_start_key: Mapping[str, Any] | None = None,
+    ) -> Page:
+        request = service_pb2.ScanRequest(
+            table_name=table,
+            index_name=index or "",
+            filter_expression=filter or "",
+            projection_expression=projection or "",
+            select=_select(select),
+            limit=page_size or 0,
+            consistent_read=consistent_read,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        _expressions(request, names, values)
+        if exclusive_start_key:
+            fill_item(request.exclusive_start_key, exclusive_start_key)
+        return _page(await self._call(self.stub.Scan, request))
+
+    async def scan(self, table: str, **options: Any) -> AsyncIterator[Item]:
+        """Every item of the table (or index), following pages. Options as for scan_page."""
+        async for page in _pages(self.scan_page, table, **options):
+            for item in page.items:
+                yield item
+
+    async def parallel_scan(
+        self,
+        table: str,
+        total_segments: int,
+        *,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        index: str | None = None,
+        filter: str | None = None,
+        projection: str | None = None,
+        consistent_read: bool = False,
+        page_size: int | None = None,
+        resume_from: Mapping[int, Mapping[str, Any] | None] | None = None,
+        timeout_s: float | None = None,
+    ) -> AsyncIterator[SegmentPage]:
+        """Pages of all segments as the server scans them concurrently.
+
+        resume_from maps each unfinished segment to its last resume_key (None: from
+        the start); segments left out are not scanned again.
+        """
+        request = service_pb2.ParallelScanRequest(
+            table_name=table,
+            index_name=index or "",
+            filter_expression=filter or "",
+            projection_expression=projection or "",
+            consistent_read=consistent_read,
+            page_limit=page_size or 0,
+            total_segments=total_segments,
+        )
+        _expressions(request, names, values)
+        for segment, key in (resume_from or {}).items():
+            start = request.segments.add(segment=segment)
+            if key:
+                fill_item(start.exclusive_start_key, key)
+        call = self.stub.ParallelScan(request, timeout=timeout_s)
+        try:
+            async for message in call:
+                yield SegmentPage(
+                    segment=message.segment,
+                    items=[from_item(i.attributes) for i in message.items],
+                    resume_key=from_item(message.last_evaluated_key) if message.last_evaluated_key else None,
+                    segment_done=message.segment_done,
+                    scanned_count=message.scanned_count,
+                )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            call.cancel()  # no-op when finished; stops the server's scan if we stopped early
+
+    # ------------------------------------------------------------ batches
+
+    async def batch_get(
+        self,
+        keys_by_table: Mapping[str, Sequence[Mapping[str, Any]]],
+        *,
+        consistent_read: bool = False,
+    ) -> tuple[dict[str, list[Item]], dict[str, list[Item]]]:
+        """One BatchGetItem call: (items by table, unprocessed keys by table)."""
+        request = service_pb2.BatchGetItemRequest()
+        for table, keys in keys_by_table.items():
+            entry = request.request_items[table]
+            entry.consistent_read = consistent_read
+            for key in keys:
+                fill_item(entry.keys.add().attributes, key)
+        response = await self._call(self.stub.BatchGetItem, request)
+        items = {t: [from_item(i.attributes) for i in r.items] for t, r in response.responses.items()}
+        unprocessed = {
+            t: [from_item(k.attributes) for k in r.keys] for t, r in response.unprocessed_keys.items()
+        }
+        return items, unprocessed
+
+    async def batch_write(
+        self,
+        puts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+        deletes: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> BatchWriteResult:
+        """One BatchWriteItem call (at most 25 writes); returns what DynamoDB left unprocessed."""
+        request = service_pb2.BatchWriteItemRequest()
+        for table, items in (puts or {}).items():
+            for item in items:
+                fill_item(request.request_items[table].requests.add().put_request.item, item)
+        for table, keys in (deletes or {}).items():
+            for key in keys:
+                fill_item(request.request_items[table].requests.add().delete_request.key, key)
+        response = await self._call(self.stub.BatchWriteItem, request)
+        result = BatchWriteResult()
+        for table, writes in response.unprocessed_items.items():
+            for write in writes.requests:
+                if write.HasField("put_request"):
+                    result.unprocessed_puts.setdefault(table, []).append(from_item(write.put_request.item))
+                else:
+                    result.unprocessed_deletes.setdefault(table, []).append(
+                        from_item(write.delete_request.key)
+                    )
+        return result
+
+    # ------------------------------------------------------------ transactions
+
+    async def transact_get(self, gets: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Item | None]:
+        """Reads (table, key) pairs atomically; None where no item exists."""
+        request = service_pb2.TransactGetItemsRequest()
+        for table, key in gets:
+            get = request.transact_items.add().get
+            get.table_name = table
+            fill_item(get.key, key)
+        response = await self._call(self.stub.TransactGetItems, request)
+        return [from_item(r.item) if r.found else None for r in response.responses]
+
+    async def transact_write(
+        self, actions: Sequence[TransactAction], *, client_request_token: str | None = None
+    ) -> None:
+        """Applies every action or none (TransactionCanceledError says why)."""
+        request = service_pb2.TransactWriteItemsRequest(client_request_token=client_request_token or "")
+        for action in actions:
+            entry = request.transact_items.add()
+            if isinstance(action, TransactPut):
+                target: Any = entry.put
+                fill_item(target.item, action.item)
+            elif isinstance(action, TransactUpdate):
+                target = entry.update
+                target.update_expression = action.update
+                fill_item(target.key, action.key)
+            elif isinstance(action, TransactDelete):
+                target = entry.delete
+                fill_item(target.key, action.key)
+            else:
+                target = entry.condition_check
+                fill_item(target.key, action.key)
+            target.table_name = action.table
+            target.condition_expression = action.condition or ""
+            if action.return_old_on_failure:
+                target.return_values_on_condition_check_failure = _RVOCCF_ALL_OLD
+            _expressions(target, action.names, action.values)
+        await self._call(self.stub.TransactWriteItems, request)
+
+    async def describe_table(self, table: str) -> table_pb2.TableDescription:
+        response = await self._call(
+            self.stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table)
+        )
+        return response.table
+
+
+def _page(response: Any) -> Page:
+    return Page(
+        items=[from_item(i.attributes) for i in response.items],
+        last_evaluated_key=from_item(response.last_evaluated_key) if response.last_evaluated_key else None,
+        count=response.count,
+        scanned_count=response.scanned_count,
+    )
+
+
+async def _pages(fetch: Any, *args: Any, **options: Any) -> AsyncIterator[Page]:
+    start = options.pop("exclusive_start_key", None)
+    while True:
+        page: Page = await fetch(*args, exclusive_start_key=start, **options)
+        yield page
+        if page.last_evaluated_key is None:
+            return
+        start = page.last_evaluated_key

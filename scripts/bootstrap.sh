@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything the service, the tests and the tools need, from the package
+# registries only: a Python venv (.venv), Go tools (.tools/bin) and Node tools
+# (tools/node_modules). Idempotent: each part is skipped when its inputs are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+GRPCURL_VERSION=v1.9.4
+HEALTH_PROBE_VERSION=v0.4.62
+
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+python_env() {
+  local want; want=$(stamp_of constraints.txt pyproject.toml client/pyproject.toml)
+  if [[ -f .venv/.stamp && "$(cat .venv/.stamp)" == "$want" ]]; then return; fi
+  echo "bootstrap: python environment (.venv)"
+  "$PYTHON" -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ./client -e '.[dev]'
+  echo "$want" > .venv/.stamp
+}
+
+go_tool() {  # name module@version
+  local name=$1 module=$2
+  if [[ -x .tools/bin/$name && -f .tools/bin/.$name.version && "$(cat .tools/bin/.$name.version)" == "$module" ]]; then
+    return
+  fi
+  echo "bootstrap: $name ($module)"
+  mkdir -p .tools/bin
+  GOBIN="$ROOT/.tools/bin" GOFLAGS=-buildvcs=false go install "$module"
+  echo "$module" > ".tools/bin/.$name.version"
+}
+
+node_tools() {
+  local want; want=$(stamp_of tools/package.json tools/package-lock.json)
+  if [[ -f tools/node_modules/.stamp && "$(cat tools/node_modules/.stamp)" == "$want" ]]; then return; fi
+  echo "bootstrap: node tools (dynalite)"
+  (cd tools && npm ci --silent --no-audit --no-fund >/dev/null)
+  echo "$want" > tools/node_modules/.stamp
+}
+
+part=${1:-all}
+case "$part" in
+  python) python_env ;;
+  all)
+    python_env
+    go_tool grpcurl "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+    go_tool grpc-health-probe "github.com/grpc-ecosystem/grpc-health-probe@$HEALTH_PROBE_VERSION"
+    node_tools
+    ;;
+  *) echo "usage: $0 [python|all]" >&2; exit 2 ;;
+esac

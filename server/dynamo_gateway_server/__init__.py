@@ -1,0 +1,1 @@
+"""dynamo-gateway server: DynamoDB's data plane behind typed gRPC contracts."""

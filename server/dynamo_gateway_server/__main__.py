@@ -1,0 +1,36 @@
+"""Command line entry point: `python -m dynamo_gateway_server` or `dynamo-gateway`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from .app import serve
+from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if moto is missing)
+from .config import SettingsError, load_settings
+from .tables import TablesFileError
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    except SettingsError as error:
+        print(f"dynamo-gateway: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except (TablesFileError, OSError, RuntimeError) as error:
+        logging.getLogger("dynamo_gateway_server").error("cannot start: %s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The aws backend: one long-lived aiobotocore DynamoDB client per process.
+
+Serves real AWS (standard credential chain) and any endpoint URL that speaks
+DynamoDB's protocol (moto, dynalite, DynamoDB Local). Turns botocore's exceptions
+into the seam's BackendError / BackendUnavailableError. Must not import gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore import exceptions as botocore_errors
+from botocore import xform_name
+
+from .base import BackendError, BackendUnavailableError
+
+_UNREACHABLE = (
+    botocore_errors.EndpointConnectionError,
+    botocore_errors.ConnectionClosedError,
+    botocore_errors.ConnectTimeoutError,
+    botocore_errors.ReadTimeoutError,
+    botocore_errors.HTTPClientError,
+)
+
+
+@dataclass(frozen=True)
+class AwsBackendOptions:
+    region: str
+    # None: DynamoDB's public endpoint for the region.
+    endpoint_url: str | None
+    # Size of both the HTTP connection pool and the FIFO gate in front of it.
+    max_concurrency: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    # Attempts botocore makes per call (1 = no SDK retries).
+    max_attempts: int
+    # Static keys, for local emulators only; None uses the standard credential chain.
+    static_credentials: tuple[str, str] | None = None
+
+
+class AwsBackend:
+    """Sends each operation through one shared aiobotocore client."""
+
+    def __init__(self, client: Any, exit_stack: contextlib.AsyncExitStack, max_concurrency: int) -> None:
+        self._client = client
+        self._exit_stack = exit_stack
+        # asyncio.Semaphore wakes waiters in FIFO order, so no caller starves when
+        # callers outnumber pooled connections.
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._methods: dict[str, Any] = {}
+
+    @classmethod
+    async def start(cls, options: AwsBackendOptions) -> AwsBackend:
+        config = AioConfig(
+            region_name=options.region,
+            max_pool_connections=options.max_concurrency,
+            connect_timeout=options.connect_timeout_s,
+            read_timeout=options.read_timeout_s,
+            retries={"mode": "standard", "total_max_attempts": options.max_attempts},
+        )
+        credentials: dict[str, str] = {}
+        if options.static_credentials:
+            key_id, secret = options.static_credentials
+            credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+        exit_stack = contextlib.AsyncExitStack()
+        client = await exit_stack.enter_async_context(
+            get_session().create_client(
+                "dynamodb", endpoint_url=options.endpoint_url, config=config, **credentials
+            )
+        )
+        return cls(client, exit_stack, options.max_concurrency)
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        method = self._methods.get(operation)
+        if method is None:
+            method = self._methods[operation] = getattr(self._client, xform_name(operation))
+        async with self._slots:
+            try:
+                return await method(**params)
+            except botocore_errors.ClientError as error:
+                raise _backend_error(error.response) from None
+            except botocore_errors.ParamValidationError as error:
+                # botocore checks DynamoDB's documented constraints before sending; DynamoDB
+                # would answer the same request with a ValidationException.
+                raise BackendError("ValidationException", _one_line(str(error))) from None
+            except botocore_errors.NoCredentialsError:
+                raise BackendUnavailableError(
+                    "NoCredentials", "the gateway found no AWS credentials"
+                ) from None
+            except _UNREACHABLE as error:
+                raise BackendUnavailableError(type(error).__name__, "DynamoDB could not be reached") from None
+
+    async def close(self) -> None:
+        await self._exit_stack.aclose()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _backend_error(response: dict[str, Any]) -> BackendError:
+    error = response.get("Error", {})
+    metadata = response.get("ResponseMetadata", {})
+    return BackendError(
+        code=error.get("Code", "Unknown"),
+        message=error.get("Message", ""),
+        http_status=metadata.get("HTTPStatusCode", 400),
+        request_id=metadata.get("RequestId", ""),
+        item=response.get("Item"),
+        cancellation_reasons=list(response.get("CancellationReasons", ())),
+    )

@@ -1,0 +1,728 @@
+"""Pure conversion between our protobuf messages and DynamoDB's request/response shapes.
+
+Owns: validating what a caller sent (raising InvalidRequestError that names the
+field) and building the parameter dicts DynamoDB's API takes, then turning
+DynamoDB's response dicts back into protobuf. The dicts use botocore's shapes:
+attribute values as {"S": str}, {"N": str}, {"B": bytes}, ...
+
+Must not import gRPC, the backends or anything that does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from decimal import Decimal
+from typing import Any
+
+from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2, value_pb2
+
+Wire = dict[str, Any]
+
+MAX_PARALLEL_SCAN_SEGMENTS = 1_000_000
+_NUMBER_SYNTAX = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_MAX_NUMBER_DIGITS = 38
+_MIN_NUMBER_EXPONENT = -130
+_MAX_NUMBER_EXPONENT = 125
+
+
+class InvalidRequestError(ValueError):
+    """A request the gateway rejects before it reaches DynamoDB."""
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.field = field
+        self.description = description
+
+
+# ---------------------------------------------------------------- values: proto -> wire
+
+
+def check_number(text: str, field: str) -> str:
+    """Returns text unchanged if DynamoDB can store it as a number, else raises."""
+    if not _NUMBER_SYNTAX.fullmatch(text):
+        raise InvalidRequestError(field, f"{text!r} is not a decimal number")
+    number = Decimal(text)
+    if number.is_zero():
+        return text
+    digits = number.as_tuple().digits
+    significant = "".join(map(str, digits)).strip("0")
+    if len(significant) > _MAX_NUMBER_DIGITS:
+        raise InvalidRequestError(
+            field, f"{text!r} has {len(significant)} significant digits; DynamoDB keeps at most 38"
+        )
+    exponent = number.adjusted()
+    if not _MIN_NUMBER_EXPONENT <= exponent <= _MAX_NUMBER_EXPONENT:
+        raise InvalidRequestError(
+            field, f"{text!r} is outside DynamoDB's number range (1E-130 to 9.99...E+125 in magnitude)"
+        )
+    return text
+
+
+def _check_set(values: Iterable[Any], field: str, kind: str, identity: Callable[[Any], Any]) -> None:
+    seen = set()
+    for value in values:
+        key = identity(value)
+        if key in seen:
+            raise InvalidRequestError(
+                field, f"{kind} contains the duplicate {value!r}; set members are unique"
+            )
+        seen.add(key)
+    if not seen:
+        raise InvalidRequestError(field, f"{kind} is empty; DynamoDB does not store empty sets")
+
+
+def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
+    kind = value.WhichOneof("value")
+    if kind == "s":
+        return {"S": value.s}
+    if kind == "n":
+        return {"N": check_number(value.n, field)}
+    if kind == "b":
+        return {"B": value.b}
+    if kind == "m":
+        return {"M": item_to_wire(value.m.fields, field)}
+    if kind == "l":
+        return {"L": [value_to_wire(v, f"{field}[{i}]") for i, v in enumerate(value.l.values)]}
+    if kind == "bool":
+        return {"BOOL": value.bool}
+    if kind == "null":
+        if not value.null:
+            raise InvalidRequestError(field, "NULL must be true")
+        return {"NULL": True}
+    if kind == "ss":
+        _check_set(value.ss.values, field, "string set", lambda v: v)
+        return {"SS": list(value.ss.values)}
+    if kind == "ns":
+        numbers = [check_number(v, f"{field}[{i}]") for i, v in enumerate(value.ns.values)]
+        _check_set(numbers, field, "number set", Decimal)
+        return {"NS": numbers}
+    if kind == "bs":
+        _check_set(value.bs.values, field, "binary set", lambda v: v)
+        return {"BS": list(value.bs.values)}
+    raise InvalidRequestError(field, "attribute value has no type set")
+
+
+def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
+    return {name: value_to_wire(value, f"{field}.{name}") for name, value in item.items()}
+
+
+def _key_to_wire(key: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
+    if not key:
+        raise InvalidRequestError(field, "a key is required")
+    return item_to_wire(key, field)
+
+
+# ---------------------------------------------------------------- values: wire -> proto
+
+
+def fill_value(target: value_pb2.AttributeValue, wire: Mapping[str, Any]) -> None:
+    """Writes a DynamoDB attribute value into target, in place (no intermediate copies)."""
+    ((tag, data),) = wire.items()
+    if tag == "S":
+        target.s = data
+    elif tag == "N":
+        target.n = data
+    elif tag == "B":
+        target.b = data
+    elif tag == "M":
+        target.m.SetInParent()  # an empty map is still a map
+        fill_item(target.m.fields, data)
+    elif tag == "L":
+        target.l.SetInParent()
+        for element in data:
+            fill_value(target.l.values.add(), element)
+    elif tag == "BOOL":
+        target.bool = data
+    elif tag == "NULL":
+        target.null = True
+    elif tag == "SS":
+        target.ss.values.extend(data)
+    elif tag == "NS":
+        target.ns.values.extend(data)
+    elif tag == "BS":
+        target.bs.values.extend(data)
+    else:
+        raise ValueError(f"unknown DynamoDB attribute type {tag!r}")
+
+
+def fill_item(target: MutableMapping[str, value_pb2.AttributeValue], wire: Mapping[str, Any]) -> None:
+    for name, value in wire.items():
+        fill_value(target[name], value)
+
+
+def _fill_items(target: Any, wire_items: Iterable[Mapping[str, Any]]) -> None:
+    for wire_item in wire_items:
+        fill_item(target.add().attributes, wire_item)
+
+
+# ---------------------------------------------------------------- enums and shared fields
+
+
+def _enum_name(value: int, enum: Any, prefix: str, field: str) -> str | None:
+    """DynamoDB's spelling of an enum value, or None for UNSPECIFIED (DynamoDB's default)."""
+    if value == 0:
+        return None
+    try:
+        return enum.Name(value).removeprefix(prefix)
+    except ValueError:
+        raise InvalidRequestError(field, f"{value} is not a valid {enum.DESCRIPTOR.name}") from None
+
+
+def _set_enum(params: Wire, param: str, value: int, enum: Any, prefix: str, field: str) -> None:
+    name = _enum_name(value, enum, prefix, field)
+    if name is not None:
+        params[param] = name
+
+
+def _set_if(params: Wire, param: str, value: Any) -> None:
+    if value:
+        params[param] = value
+
+
+def _table_name(name: str, field: str = "table_name") -> str:
+    if not name:
+        raise InvalidRequestError(field, "a table name is required")
+    return name
+
+
+def _set_expressions(params: Wire, request: Any, field: str, **expressions: str) -> None:
+    """Copies the named expression fields and their attribute names/values, when set."""
+    for param, attribute in expressions.items():
+        _set_if(params, param, getattr(request, attribute))
+    if request.expression_attribute_names:
+        params["ExpressionAttributeNames"] = dict(request.expression_attribute_names)
+    values = getattr(request, "expression_attribute_values", None)
+    if values:
+        params["ExpressionAttributeValues"] = item_to_wire(values, f"{field}expression_attribute_values")
+
+
+def _set_return_consumed_capacity(params: Wire, value: int, field: str = "return_consumed_capacity") -> None:
+    _set_enum(
+        params,
+        "ReturnConsumedCapacity",
+        value,
+        options_pb2.ReturnConsumedCapacity,
+        "RETURN_CONSUMED_CAPACITY_",
+        field,
+    )
+
+
+def _set_return_item_collection_metrics(params: Wire, value: int) -> None:
+    _set_enum(
+        params,
+        "ReturnItemCollectionMetrics",
+        value,
+        options_pb2.ReturnItemCollectionMetrics,
+        "RETURN_ITEM_COLLECTION_METRICS_",
+        "return_item_collection_metrics",
+    )
+
+
+def _set_return_values(params: Wire, value: int) -> None:
+    _set_enum(params, "ReturnValues", value, options_pb2.ReturnValue, "RETURN_VALUE_", "return_values")
+
+
+def _set_rvoccf(params: Wire, value: int, field: str) -> None:
+    _set_enum(
+        params,
+        "ReturnValuesOnConditionCheckFailure",
+        value,
+        options_pb2.ReturnValuesOnConditionCheckFailure,
+        "RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_",
+        f"{field}return_values_on_condition_check_failure",
+    )
+
+
+def _set_select(params: Wire, value: int) -> None:
+    _set_enum(params, "Select", value, options_pb2.Select, "SELECT_", "select")
+
+
+def _set_limit(params: Wire, param: str, value: int, field: str) -> None:
+    if value < 0:
+        raise InvalidRequestError(field, f"{value} is negative; use 0 for no limit")
+    if value:
+        params[param] = value
+
+
+def _set_start_key(params: Wire, key: Mapping[str, value_pb2.AttributeValue], field: str) -> None:
+    if key:
+        params["ExclusiveStartKey"] = item_to_wire(key, field)
+
+
+# ---------------------------------------------------------------- shared response fields
+
+
+def fill_capacity(target: options_pb2.Capacity, wire: Mapping[str, Any]) -> None:
+    target.capacity_units = wire.get("CapacityUnits", 0.0)
+    target.read_capacity_units = wire.get("ReadCapacityUnits", 0.0)
+    target.write_capacity_units = wire.get("WriteCapacityUnits", 0.0)
+
+
+def fill_consumed_capacity(target: options_pb2.ConsumedCapacity, wire: Mapping[str, Any]) -> None:
+    target.table_name = wire.get("TableName", "")
+    target.capacity_units = wire.get("CapacityUnits", 0.0)
+    target.read_capacity_units = wire.get("ReadCapacityUnits", 0.0)
+    target.write_capacity_units = wire.get("WriteCapacityUnits", 0.0)
+    if "Table" in wire:
+        fill_capacity(target.table, wire["Table"])
+    for name, capacity in wire.get("LocalSecondaryIndexes", {}).items():
+        fill_capacity(target.local_secondary_indexes[name], capacity)
+    for name, capacity in wire.get("GlobalSecondaryIndexes", {}).items():
+        fill_capacity(target.global_secondary_indexes[name], capacity)
+
+
+def _fill_capacity_field(response: Any, wire: Mapping[str, Any]) -> None:
+    if "ConsumedCapacity" in wire:
+        fill_consumed_capacity(response.consumed_capacity, wire["ConsumedCapacity"])
+
+
+def _fill_capacity_list(response: Any, wire: Mapping[str, Any]) -> None:
+    for capacity in wire.get("ConsumedCapacity", ()):
+        fill_consumed_capacity(response.consumed_capacity.add(), capacity)
+
+
+def fill_item_collection_metrics(target: options_pb2.ItemCollectionMetrics, wire: Mapping[str, Any]) -> None:
+    fill_item(target.item_collection_key, wire.get("ItemCollectionKey", {}))
+    target.size_estimate_range_gb.extend(wire.get("SizeEstimateRangeGB", ()))
+
+
+def _fill_metrics_field(response: Any, wire: Mapping[str, Any]) -> None:
+    if "ItemCollectionMetrics" in wire:
+        fill_item_collection_metrics(response.item_collection_metrics, wire["ItemCollectionMetrics"])
+
+
+def _fill_metrics_by_table(response: Any, wire: Mapping[str, Any]) -> None:
+    for table, metrics in wire.get("ItemCollectionMetrics", {}).items():
+        target = response.item_collection_metrics[table]
+        for entry in metrics:
+            fill_item_collection_metrics(target.metrics.add(), entry)
+
+
+# ---------------------------------------------------------------- single-item operations
+
+
+def get_item_request(request: service_pb2.GetItemRequest) -> Wire:
+    params: Wire = {"TableName": _table_name(request.table_name), "Key": _key_to_wire(request.key, "key")}
+    _set_if(params, "ConsistentRead", request.consistent_read)
+    _set_expressions(params, request, "", ProjectionExpression="projection_expression")
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    return params
+
+
+def get_item_response(wire: Mapping[str, Any]) -> service_pb2.GetItemResponse:
+    response = service_pb2.GetItemResponse()
+    if "Item" in wire:
+        response.found = True
+        fill_item(response.item, wire["Item"])
+    _fill_capacity_field(response, wire)
+    return response
+
+
+def _write_options(params: Wire, request: Any) -> None:
+    _set_return_values(params, request.return_values)
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    _set_return_item_collection_metrics(params, request.return_item_collection_metrics)
+    _set_rvoccf(params, request.return_values_on_condition_check_failure, "")
+
+
+def put_item_request(request: service_pb2.PutItemRequest) -> Wire:
+    if not request.item:
+        raise InvalidRequestError("item", "an item is required")
+    params: Wire = {"TableName": _table_name(request.table_name), "Item": item_to_wire(request.item, "item")}
+    _set_expressions(params, request, "", ConditionExpression="condition_expression")
+    _write_options(params, request)
+    return params
+
+
+def update_item_request(request: service_pb2.UpdateItemRequest) -> Wire:
+    params: Wire = {"TableName": _table_name(request.table_name), "Key": _key_to_wire(request.key, "key")}
+    _set_expressions(
+        params,
+        request,
+        "",
+        UpdateExpression="update_expression",
+        ConditionExpression="condition_expression",
+    )
+    _write_options(params, request)
+    return params
+
+
+def delete_item_request(request: service_pb2.DeleteItemRequest) -> Wire:
+    params: Wire = {"TableName": _table_name(request.table_name), "Key": _key_to_wire(request.key, "key")}
+    _set_expressions(params, request, "", ConditionExpression="condition_expression")
+    _write_options(params, request)
+    return params
+
+
+def _write_response(response: Any, wire: Mapping[str, Any]) -> Any:
+    fill_item(response.attributes, wire.get("Attributes", {}))
+    _fill_capacity_field(response, wire)
+    _fill_metrics_field(response, wire)
+    return response
+
+
+def put_item_response(wire: Mapping[str, Any]) -> service_pb2.PutItemResponse:
+    return _write_response(service_pb2.PutItemResponse(), wire)
+
+
+def update_item_response(wire: Mapping[str, Any]) -> service_pb2.UpdateItemResponse:
+    return _write_response(service_pb2.UpdateItemResponse(), wire)
+
+
+def delete_item_response(wire: Mapping[str, Any]) -> service_pb2.DeleteItemResponse:
+    return _write_response(service_pb2.DeleteItemResponse(), wire)
+
+
+# ---------------------------------------------------------------- query and scan
+
+
+def query_request(request: service_pb2.QueryRequest) -> Wire:
+    params: Wire = {"TableName": _table_name(request.table_name)}
+    _set_if(params, "IndexName", request.index_name)
+    if not request.key_condition_expression:
+        raise InvalidRequestError("key_condition_expression", "a key condition expression is required")
+    _set_expressions(
+        params,
+        request,
+        "",
+        KeyConditionExpression="key_condition_expression",
+        FilterExpression="filter_expression",
+        ProjectionExpression="projection_expression",
+    )
+    _set_select(params, request.select)
+    _set_limit(params, "Limit", request.limit, "limit")
+    _set_if(params, "ConsistentRead", request.consistent_read)
+    if request.HasField("scan_index_forward"):
+        params["ScanIndexForward"] = request.scan_index_forward
+    _set_start_key(params, request.exclusive_start_key, "exclusive_start_key")
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    return params
+
+
+def _page_response(response: Any, wire: Mapping[str, Any]) -> Any:
+    _fill_items(response.items, wire.get("Items", ()))
+    response.count = wire.get("Count", 0)
+    response.scanned_count = wire.get("ScannedCount", 0)
+    fill_item(response.last_evaluated_key, wire.get("LastEvaluatedKey", {}))
+    _fill_capacity_field(response, wire)
+    return response
+
+
+def query_response(wire: Mapping[str, Any]) -> service_pb2.QueryResponse:
+    return _page_response(service_pb2.QueryResponse(), wire)
+
+
+def _check_segments(segment: int, total_segments: int, field: str) -> None:
+    if not 1 <= total_segments <= MAX_PARALLEL_SCAN_SEGMENTS:
+        raise InvalidRequestError("total_segments", f"{total_segments} is not between 1 and 1000000")
+    if not 0 <= segment < total_segments:
+        raise InvalidRequestError(field, f"segment {segment} is not between 0 and total_segments - 1")
+
+
+def _scan_params(request: Any, limit_field: str) -> Wire:
+    params: Wire = {"TableName": _table_name(request.table_name)}
+    _set_if(params, "IndexName", request.index_name)
+    _set_expressions(
+        params,
+        request,
+        "",
+        FilterExpression="filter_expression",
+        ProjectionExpression="projection_expression",
+    )
+    _set_select(params, request.select)
+    _set_limit(params, "Limit", getattr(request, limit_field), limit_field)
+    _set_if(params, "ConsistentRead", request.consistent_read)
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    return params
+
+
+def scan_request(request: service_pb2.ScanRequest) -> Wire:
+    params = _scan_params(request, "limit")
+    if request.total_segments or request.segment:
+        _check_segments(request.segment, request.total_segments, "segment")
+        params["Segment"] = request.segment
+        params["TotalSegments"] = request.total_segments
+    _set_start_key(params, request.exclusive_start_key, "exclusive_start_key")
+    return params
+
+
+def scan_response(wire: Mapping[str, Any]) -> service_pb2.ScanResponse:
+    return _page_response(service_pb2.ScanResponse(), wire)
+
+
+def parallel_scan_plan(request: service_pb2.ParallelScanRequest) -> tuple[Wire, dict[int, Wire | None]]:
+    """The Scan parameters shared by every segment, and each segment's start key (None: from the start)."""
+    params = _scan_params(request, "page_limit")
+    total = request.total_segments
+    _check_segments(0, total, "total_segments")
+    params["TotalSegments"] = total
+    if not request.segments:
+        return params, dict.fromkeys(range(total))
+    starts: dict[int, Wire | None] = {}
+    for index, start in enumerate(request.segments):
+        field = f"segments[{index}]"
+        _check_segments(start.segment, total, f"{field}.segment")
+        if start.segment in starts:
+            raise InvalidRequestError(f"{field}.segment", f"segment {start.segment} is listed twice")
+        key = start.exclusive_start_key
+        starts[start.segment] = item_to_wire(key, f"{field}.exclusive_start_key") if key else None
+    return params, starts
+
+
+def parallel_scan_response(segment: int, wire: Mapping[str, Any]) -> service_pb2.ParallelScanResponse:
+    response = _page_response(service_pb2.ParallelScanResponse(segment=segment), wire)
+    response.segment_done = "LastEvaluatedKey" not in wire
+    return response
+
+
+# ---------------------------------------------------------------- batches
+
+
+def batch_get_item_request(request: service_pb2.BatchGetItemRequest) -> Wire:
+    if not request.request_items:
+        raise InvalidRequestError("request_items", "at least one table with keys is required")
+    request_items: Wire = {}
+    for table, keys_and_attributes in request.request_items.items():
+        field = f"request_items[{table}]"
+        request_items[_table_name(table, field)] = _keys_and_attributes_to_wire(keys_and_attributes, field)
+    params: Wire = {"RequestItems": request_items}
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    return params
+
+
+def _keys_and_attributes_to_wire(keys_and_attributes: service_pb2.KeysAndAttributes, field: str) -> Wire:
+    if not keys_and_attributes.keys:
+        raise InvalidRequestError(f"{field}.keys", "at least one key is required")
+    wire: Wire = {
+        "Keys": [
+            _key_to_wire(key.attributes, f"{field}.keys[{i}]")
+            for i, key in enumerate(keys_and_attributes.keys)
+        ]
+    }
+    _set_if(wire, "ConsistentRead", keys_and_attributes.consistent_read)
+    _set_expressions(wire, keys_and_attributes, f"{field}.", ProjectionExpression="projection_expression")
+    return wire
+
+
+def _fill_keys_and_attributes(target: service_pb2.KeysAndAttributes, wire: Mapping[str, Any]) -> None:
+    _fill_items(target.keys, wire.get("Keys", ()))
+    target.consistent_read = wire.get("ConsistentRead", False)
+    target.projection_expression = wire.get("ProjectionExpression", "")
+    target.expression_attribute_names.update(wire.get("ExpressionAttributeNames", {}))
+
+
+def batch_get_item_response(wire: Mapping[str, Any]) -> service_pb2.BatchGetItemResponse:
+    response = service_pb2.BatchGetItemResponse()
+    for table, items in wire.get("Responses", {}).items():
+        _fill_items(response.responses[table].items, items)
+    for table, keys_and_attributes in wire.get("UnprocessedKeys", {}).items():
+        _fill_keys_and_attributes(response.unprocessed_keys[table], keys_and_attributes)
+    _fill_capacity_list(response, wire)
+    return response
+
+
+def _write_request_to_wire(write: service_pb2.WriteRequest, field: str) -> Wire:
+    kind = write.WhichOneof("request")
+    if kind == "put_request":
+        if not write.put_request.item:
+            raise InvalidRequestError(f"{field}.put_request.item", "an item is required")
+        return {"PutRequest": {"Item": item_to_wire(write.put_request.item, f"{field}.put_request.item")}}
+    if kind == "delete_request":
+        return {
+            "DeleteRequest": {"Key": _key_to_wire(write.delete_request.key, f"{field}.delete_request.key")}
+        }
+    raise InvalidRequestError(field, "set put_request or delete_request")
+
+
+def batch_write_item_request(request: service_pb2.BatchWriteItemRequest) -> Wire:
+    if not request.request_items:
+        raise InvalidRequestError("request_items", "at least one table with writes is required")
+    request_items: Wire = {}
+    for table, writes in request.request_items.items():
+        field = f"request_items[{table}]"
+        if not writes.requests:
+            raise InvalidRequestError(f"{field}.requests", "at least one write is required")
+        request_items[_table_name(table, field)] = [
+            _write_request_to_wire(write, f"{field}.requests[{i}]") for i, write in enumerate(writes.requests)
+        ]
+    params: Wire = {"RequestItems": request_items}
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    _set_return_item_collection_metrics(params, request.return_item_collection_metrics)
+    return params
+
+
+def batch_write_item_response(wire: Mapping[str, Any]) -> service_pb2.BatchWriteItemResponse:
+    response = service_pb2.BatchWriteItemResponse()
+    for table, writes in wire.get("UnprocessedItems", {}).items():
+        target = response.unprocessed_items[table]
+        for write in writes:
+            entry = target.requests.add()
+            if "PutRequest" in write:
+                fill_item(entry.put_request.item, write["PutRequest"]["Item"])
+            else:
+                fill_item(entry.delete_request.key, write["DeleteRequest"]["Key"])
+    _fill_metrics_by_table(response, wire)
+    _fill_capacity_list(response, wire)
+    return response
+
+
+# ---------------------------------------------------------------- transactions
+
+
+def transact_get_items_request(request: service_pb2.TransactGetItemsRequest) -> Wire:
+    if not request.transact_items:
+        raise InvalidRequestError("transact_items", "at least one item is required")
+    items = []
+    for index, entry in enumerate(request.transact_items):
+        field = f"transact_items[{index}].get"
+        if not entry.HasField("get"):
+            raise InvalidRequestError(field, "get is required")
+        get = entry.get
+        wire: Wire = {
+            "TableName": _table_name(get.table_name, f"{field}.table_name"),
+            "Key": _key_to_wire(get.key, f"{field}.key"),
+        }
+        _set_expressions(wire, get, f"{field}.", ProjectionExpression="projection_expression")
+        items.append({"Get": wire})
+    params: Wire = {"TransactItems": items}
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    return params
+
+
+def transact_get_items_response(wire: Mapping[str, Any]) -> service_pb2.TransactGetItemsResponse:
+    response = service_pb2.TransactGetItemsResponse()
+    for entry in wire.get("Responses", ()):
+        target = response.responses.add()
+        if "Item" in entry:
+            target.found = True
+            fill_item(target.item, entry["Item"])
+    _fill_capacity_list(response, wire)
+    return response
+
+
+_TRANSACT_ACTIONS = {
+    "condition_check": ("ConditionCheck", {"ConditionExpression": "condition_expression"}),
+    "put": ("Put", {"ConditionExpression": "condition_expression"}),
+    "delete": ("Delete", {"ConditionExpression": "condition_expression"}),
+    "update": (
+        "Update",
+        {"UpdateExpression": "update_expression", "ConditionExpression": "condition_expression"},
+    ),
+}
+
+
+def _transact_write_to_wire(entry: service_pb2.TransactWriteItem, field: str) -> Wire:
+    kind = entry.WhichOneof("action")
+    if kind is None:
+        raise InvalidRequestError(field, "set one of condition_check, put, delete or update")
+    action = getattr(entry, kind)
+    name, expressions = _TRANSACT_ACTIONS[kind]
+    field = f"{field}.{kind}"
+    wire: Wire = {"TableName": _table_name(action.table_name, f"{field}.table_name")}
+    if kind == "put":
+        if not action.item:
+            raise InvalidRequestError(f"{field}.item", "an item is required")
+        wire["Item"] = item_to_wire(action.item, f"{field}.item")
+    else:
+        wire["Key"] = _key_to_wire(action.key, f"{field}.key")
+    _set_expressions(wire, action, f"{field}.", **expressions)
+    _set_rvoccf(wire, action.return_values_on_condition_check_failure, f"{field}.")
+    return {name: wire}
+
+
+def transact_write_items_request(request: service_pb2.TransactWriteItemsRequest) -> Wire:
+    if not request.transact_items:
+        raise InvalidRequestError("transact_items", "at least one action is required")
+    params: Wire = {
+        "TransactItems": [
+            _transact_write_to_wire(entry, f"transact_items[{i}]")
+            for i, entry in enumerate(request.transact_items)
+        ]
+    }
+    _set_return_consumed_capacity(params, request.return_consumed_capacity)
+    _set_return_item_collection_metrics(params, request.return_item_collection_metrics)
+    _set_if(params, "ClientRequestToken", request.client_request_token)
+    return params
+
+
+def transact_write_items_response(wire: Mapping[str, Any]) -> service_pb2.TransactWriteItemsResponse:
+    response = service_pb2.TransactWriteItemsResponse()
+    _fill_capacity_list(response, wire)
+    _fill_metrics_by_table(response, wire)
+    return response
+
+
+# ---------------------------------------------------------------- describe table
+
+
+def describe_table_request(request: service_pb2.DescribeTableRequest) -> Wire:
+    return {"TableName": _table_name(request.table_name)}
+
+
+def _fill_key_schema(target: Any, wire: Iterable[Mapping[str, Any]]) -> None:
+    for element in wire:
+        target.add(
+            attribute_name=element["AttributeName"],
+            key_type=table_pb2.KeyType.Value(f"KEY_TYPE_{element['KeyType']}"),
+        )
+
+
+def _fill_throughput(target: table_pb2.ProvisionedThroughput, wire: Mapping[str, Any] | None) -> None:
+    if wire:
+        target.read_capacity_units = wire.get("ReadCapacityUnits", 0)
+        target.write_capacity_units = wire.get("WriteCapacityUnits", 0)
+
+
+def _fill_indexes(target: Any, wire: Iterable[Mapping[str, Any]]) -> None:
+    for index in wire:
+        entry = target.add(
+            index_name=index["IndexName"],
+            index_status=index.get("IndexStatus", ""),
+            item_count=index.get("ItemCount", 0),
+            index_size_bytes=index.get("IndexSizeBytes", 0),
+        )
+        _fill_key_schema(entry.key_schema, index.get("KeySchema", ()))
+        projection = index.get("Projection", {})
+        if "ProjectionType" in projection:
+            entry.projection.projection_type = table_pb2.ProjectionType.Value(
+                f"PROJECTION_TYPE_{projection['ProjectionType']}"
+            )
+        entry.projection.non_key_attributes.extend(projection.get("NonKeyAttributes", ()))
+        _fill_throughput(entry.provisioned_throughput, index.get("ProvisionedThroughput"))
+
+
+def describe_table_response(
+    table: Mapping[str, Any], time_to_live: Mapping[str, Any] | None
+) -> service_pb2.DescribeTableResponse:
+    """Builds the description from DescribeTable's Table and DescribeTimeToLive's description."""
+    response = service_pb2.DescribeTableResponse()
+    target = response.table
+    target.table_name = table["TableName"]
+    target.table_arn = table.get("TableArn", "")
+    target.table_status = table.get("TableStatus", "")
+    for definition in table.get("AttributeDefinitions", ()):
+        target.attribute_definitions.add(
+            attribute_name=definition["AttributeName"],
+            attribute_type=table_pb2.ScalarAttributeType.Value(
+                f"SCALAR_ATTRIBUTE_TYPE_{definition['AttributeType']}"
+            ),
+        )
+    _fill_key_schema(target.key_schema, table.get("KeySchema", ()))
+    _fill_indexes(target.global_secondary_indexes, table.get("GlobalSecondaryIndexes", ()))
+    _fill_indexes(target.local_secondary_indexes, table.get("LocalSecondaryIndexes", ()))
+    target.billing_mode = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    _fill_throughput(target.provisioned_throughput, table.get("ProvisionedThroughput"))
+    target.item_count = table.get("ItemCount", 0)
+    target.table_size_bytes = table.get("TableSizeBytes", 0)
+    if time_to_live:
+        target.time_to_live.status = time_to_live.get("TimeToLiveStatus", "")
+        target.time_to_live.attribute_name = time_to_live.get("AttributeName", "")
+    stream = table.get("StreamSpecification", {})
+    target.stream_specification.stream_enabled = stream.get("StreamEnabled", False)
+    target.stream_specification.stream_view_type = stream.get("StreamViewType", "")
+    target.stream_specification.latest_stream_arn = table.get("LatestStreamArn", "")
+    created = table.get("CreationDateTime")
+    if created is not None:
+        target.creation_date_time = created.timestamp() if hasattr(created, "timestamp") else float(created)
+    return response

@@ -1,0 +1,200 @@
+"""The servicer: proto request -> codec -> backend -> codec -> proto response.
+
+Thin on purpose: conversion lives in codec.py, status mapping in errors.py, and
+DynamoDB access behind the backend seam. Owns only the RPC flow, including the
+fan-out and flow control of ParallelScan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+
+import grpc
+from dynamo_gateway.v1 import service_pb2_grpc
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from . import codec, errors
+from .backends import BackendError, BackendUnavailableError, DynamoBackend
+
+log = logging.getLogger(__name__)
+
+_SCAN_DONE = object()
+
+
+async def _abort(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> NoReturn:
+    converted = rpc_status.to_status(status)
+    await context.abort(converted.code, converted.details, converted.trailing_metadata)
+    raise AssertionError("abort returned")  # context.abort always raises
+
+
+def _status_for(error: Exception, table: str) -> status_pb2.Status:
+    """Maps the failures the RPC flow expects; anything else is a bug and becomes INTERNAL."""
+    if isinstance(error, codec.InvalidRequestError):
+        return errors.from_invalid_request(error)
+    if isinstance(error, BackendError):
+        return errors.from_backend_error(error, table)
+    if isinstance(error, BackendUnavailableError):
+        return errors.from_unavailable(error)
+    request_id = uuid.uuid4().hex
+    log.error("unexpected error (request id %s)", request_id, exc_info=error)
+    return errors.internal(request_id)
+
+
+class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
+    def __init__(self, backend: DynamoBackend, scan_concurrency: int) -> None:
+        self._backend = backend
+        self._scan_concurrency = scan_concurrency
+
+    async def _unary(
+        self,
+        context: grpc.aio.ServicerContext,
+        operation: str,
+        request: Any,
+        to_params: Callable[[Any], dict[str, Any]],
+        to_response: Callable[[dict[str, Any]], Any],
+    ) -> Any:
+        try:
+            return to_response(await self._backend.call(operation, to_params(request)))
+        except Exception as error:  # the RPC edge: every failure must become a status
+            await _abort(context, _status_for(error, getattr(request, "table_name", "")))
+
+    async def GetItem(self, request, context):  # type: ignore[override]
+        return await self._unary(context, "GetItem", request, codec.get_item_request, codec.get_item_response)
+
+    async def PutItem(self, request, context):  # type: ignore[override]
+        return await self._unary(context, "PutItem", request, codec.put_item_request, codec.put_item_response)
+
+    async def UpdateItem(self, request, context):  # type: ignore[override]
+        return await self._unary(
+            context, "UpdateItem", request, codec.update_item_request, codec.update_item_response
+        )
+
+    async def DeleteItem(self, request, context):  # type: ignore[override]
+        return await self._unary(
+            context, "DeleteItem", request, codec.delete_item_request, codec.delete_item_response
+        )
+
+    async def Query(self, request, context):  # type: ignore[override]
+        return await self._unary(context, "Query", request, codec.query_request, codec.query_response)
+
+    async def Scan(self, request, context):  # type: ignore[override]
+        return await self._unary(context, "Scan", request, codec.scan_request, codec.scan_response)
+
+    async def BatchGetItem(self, request, context):  # type: ignore[override]
+        return await self._unary(
+            context, "BatchGetItem", request, codec.batch_get_item_request, codec.batch_get_item_response
+        )
+
+    async def BatchWriteItem(self, request, context):  # type: ignore[override]
+        return await self._unary(
+            context,
+            "BatchWriteItem",
+            request,
+            codec.batch_write_item_request,
+            codec.batch_write_item_response,
+        )
+
+    async def TransactGetItems(self, request, context):  # type: ignore[override]
+        return await self._unary(
+            context,
+            "TransactGetItems",
+            request,
+            codec.transact_get_items_request,
+            codec.transact_get_items_response,
+        )
+
+    async def TransactWriteItems(self, request, context):  # type: ignore[override]
+        return await self._unary(
+            context,
+            "TransactWriteItems",
+            request,
+            codec.transact_write_items_request,
+            codec.transact_write_items_response,
+        )
+
+    async def DescribeTable(self, request, context):  # type: ignore[override]
+        try:
+            params = codec.describe_table_request(request)
+            table, time_to_live = await asyncio.gather(
+                self._backend.call("DescribeTable", params), self._time_to_live(params)
+            )
+            return codec.describe_table_response(table["Table"], time_to_live)
+        except Exception as error:  # the RPC edge: every failure must become a status
+            await _abort(context, _status_for(error, request.table_name))
+
+    async def _time_to_live(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            response = await self._backend.call("DescribeTimeToLive", params)
+        except BackendError as error:
+            if error.code == "ResourceNotFoundException":
+                raise
+            # Some emulators lack DescribeTimeToLive; the rest of the description still helps.
+            log.debug("DescribeTimeToLive failed: %s", error.code)
+            return None
+        return response.get("TimeToLiveDescription")
+
+    async def ParallelScan(self, request, context):  # type: ignore[override]
+        try:
+            params, starts = codec.parallel_scan_plan(request)
+        except codec.InvalidRequestError as error:
+            await _abort(context, errors.from_invalid_request(error))
+        # Workers put pages into a small queue and block when it is full; the writer
+        # below drains it only as fast as gRPC flow control lets the client take
+        # messages. So a slow client slows the scan instead of making us buffer it.
+        pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._scan_concurrency)
+        segments = iter(starts.items())
+        workers = [
+            asyncio.create_task(self._scan_segments(params, segments, pages))
+            for _ in range(min(self._scan_concurrency, len(starts)))
+        ]
+        finisher = asyncio.create_task(_put_when_done(workers, pages))
+        try:
+            while (page := await pages.get()) is not _SCAN_DONE:
+                if isinstance(page, Exception):
+                    await _abort(context, _status_for(page, request.table_name))
+                await context.write(page)
+        finally:
+            # Also runs when the client cancels: stop every DynamoDB call of this stream.
+            for task in (*workers, finisher):
+                task.cancel()
+            await asyncio.gather(*workers, finisher, return_exceptions=True)
+
+    async def _scan_segments(
+        self,
+        params: dict[str, Any],
+        segments: Iterator[tuple[int, dict[str, Any] | None]],
+        pages: asyncio.Queue[Any],
+    ) -> None:
+        # Workers share one iterator: a bounded pool covers any number of segments.
+        try:
+            for segment, start_key in segments:
+                await self._scan_one_segment(params, segment, start_key, pages)
+        except Exception as error:  # handed to the writer, which turns it into a status
+            await pages.put(error)
+
+    async def _scan_one_segment(
+        self,
+        params: dict[str, Any],
+        segment: int,
+        start_key: dict[str, Any] | None,
+        pages: asyncio.Queue[Any],
+    ) -> None:
+        page_params = {**params, "Segment": segment}
+        while True:
+            if start_key:
+                page_params["ExclusiveStartKey"] = start_key
+            wire = await self._backend.call("Scan", page_params)
+            await pages.put(codec.parallel_scan_response(segment, wire))
+            start_key = wire.get("LastEvaluatedKey")
+            if not start_key:
+                return
+
+
+async def _put_when_done(workers: list[asyncio.Task[None]], pages: asyncio.Queue[Any]) -> None:
+    await asyncio.gather(*workers)  # workers hand their errors to the queue, never raise
+    await pages.put(_SCAN_DONE)

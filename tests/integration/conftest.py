@@ -1,0 +1,150 @@
+"""Integration fixtures: the gateway against real DynamoDB-compatible servers on loopback.
+
+Every test here runs once per emulator (moto's server mode and dynalite). Between
+the gateway and the emulator sits a FaultProxy, so tests can also provoke the
+DynamoDB errors no emulator produces (throttling, 5xx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+
+from dynamo_gateway import GatewayClient
+from dynamo_gateway.v1 import service_pb2_grpc
+from dynamo_gateway_server.app import Gateway
+from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
+from dynamo_gateway_server.backends.memory import MotoServerProcess
+from dynamo_gateway_server.config import Settings
+from dynamo_gateway_server.tables import IndexSpec, TableSpec, create_table_params
+from tests.support.emulators import DynaliteProcess, FaultProxy
+
+
+@dataclass
+class Emulator:
+    kind: str
+    endpoint_url: str
+    supports_transactions: bool
+    process: Any
+
+    async def ensure_running(self) -> None:
+        if isinstance(self.process, DynaliteProcess):
+            await self.process.ensure_running()
+
+
+@pytest.fixture(scope="session")
+async def moto_process() -> AsyncIterator[MotoServerProcess]:
+    process = await MotoServerProcess.start()
+    yield process
+    await process.stop()
+
+
+@pytest.fixture(scope="session")
+async def dynalite_process() -> AsyncIterator[DynaliteProcess]:
+    process = DynaliteProcess()
+    await process.start()
+    yield process
+    await process.stop()
+
+
+@pytest.fixture(scope="session", params=["moto", "dynalite"])
+def emulator(request: pytest.FixtureRequest) -> Emulator:
+    if request.param == "moto":
+        process = request.getfixturevalue("moto_process")
+        return Emulator("moto", process.endpoint_url, True, process)
+    process = request.getfixturevalue("dynalite_process")
+    return Emulator("dynalite", process.endpoint_url, False, process)
+
+
+@pytest.fixture(scope="session")
+async def fault_proxy(emulator: Emulator) -> AsyncIterator[FaultProxy]:
+    proxy = FaultProxy(emulator.endpoint_url)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
+
+
+@pytest.fixture(scope="session")
+async def gateway(fault_proxy: FaultProxy) -> AsyncIterator[Gateway]:
+    settings = Settings(port=0, backend="aws", backend_max_attempts=1, scan_concurrency=4, grace_period_s=1)
+    backend = await AwsBackend.start(
+        AwsBackendOptions(
+            region="us-east-1",
+            endpoint_url=fault_proxy.endpoint_url,
+            max_concurrency=32,
+            connect_timeout_s=2,
+            read_timeout_s=10,
+            max_attempts=1,
+            static_credentials=("test", "test"),
+        )
+    )
+    gateway = Gateway(settings, backend)
+    await gateway.start()
+    yield gateway
+    await gateway.stop(0)
+
+
+@pytest.fixture(autouse=True)
+async def _emulator_alive(emulator: Emulator, request: pytest.FixtureRequest) -> None:
+    await emulator.ensure_running()
+    if request.node.get_closest_marker("transactions") and not emulator.supports_transactions:
+        pytest.skip(f"{emulator.kind} has no transactions")
+
+
+@pytest.fixture(scope="session")
+async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+        yield channel
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.aio.Channel) -> service_pb2_grpc.DynamoDBServiceStub:
+    return service_pb2_grpc.DynamoDBServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def client(channel: grpc.aio.Channel) -> GatewayClient:
+    return GatewayClient(channel, timeout_s=30)
+
+
+_table_numbers = itertools.count()
+
+# The single-table design of examples/tables.yaml, created fresh for each test.
+APP_TABLE = TableSpec(
+    name="",
+    attributes={"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "created_at": "N"},
+    partition_key="pk",
+    sort_key="sk",
+    global_indexes=(IndexSpec("gsi1", "gsi1pk", "gsi1sk", "ALL"),),
+    local_indexes=(IndexSpec("lsi1", "pk", "created_at", "ALL"),),
+)
+
+
+async def create_table(gateway: Gateway, spec: TableSpec) -> str:
+    await gateway.backend.call("CreateTable", create_table_params(spec))
+    for _ in range(100):
+        description = await gateway.backend.call("DescribeTable", {"TableName": spec.name})
+        if description["Table"]["TableStatus"] == "ACTIVE":
+            return spec.name
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"table {spec.name} never became ACTIVE")
+
+
+@pytest.fixture
+async def table(gateway: Gateway) -> str:
+    """A fresh, empty table shaped like the example single-table design."""
+    name = f"app-{next(_table_numbers)}"
+    return await create_table(gateway, TableSpec(**{**APP_TABLE.__dict__, "name": name}))
+
+
+@pytest.fixture
+async def hash_table(gateway: Gateway) -> str:
+    """A fresh table with only a partition key (pk, a string)."""
+    name = f"hash-{next(_table_numbers)}"
+    return await create_table(gateway, TableSpec(name=name, attributes={"pk": "S"}, partition_key="pk"))
