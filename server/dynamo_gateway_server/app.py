@@ -14,12 +14,12 @@ import signal
 import grpc
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from .backends import DynamoBackend
 from .backends.aws import AwsBackend, AwsBackendOptions
 from .backends.memory import MemoryBackend
 from .config import Settings
+from .reflection import enable_reflection
 from .service import DynamoDBServicer
 from .tables import create_tables, load_tables_file
 
@@ -62,9 +62,7 @@ class Gateway:
             DynamoDBServicer(backend, settings.scan_concurrency), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
         self.port = 0
 
     async def start(self) -> int:

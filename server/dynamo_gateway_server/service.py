@@ -148,11 +148,12 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         # messages. So a slow client slows the scan instead of making us buffer it.
         pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._scan_concurrency)
         segments = iter(starts.items())
+        task_name = f"parallel-scan:{request.table_name}"
         workers = [
-            asyncio.create_task(self._scan_segments(params, segments, pages))
+            asyncio.create_task(self._scan_segments(params, segments, pages), name=task_name)
             for _ in range(min(self._scan_concurrency, len(starts)))
         ]
-        finisher = asyncio.create_task(_put_when_done(workers, pages))
+        finisher = asyncio.create_task(_put_when_done(workers, pages), name=task_name)
         try:
             while (page := await pages.get()) is not _SCAN_DONE:
                 if isinstance(page, Exception):

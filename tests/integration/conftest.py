@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-
 from dynamo_gateway import GatewayClient
 from dynamo_gateway.v1 import service_pb2_grpc
 from dynamo_gateway_server.app import Gateway
@@ -23,6 +22,7 @@ from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import IndexSpec, TableSpec, create_table_params
+
 from tests.support.emulators import DynaliteProcess, FaultProxy
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 import grpc
 import pytest
-
 from dynamo_gateway import GatewayClient, TransactConditionCheck, TransactDelete, TransactPut, TransactUpdate
 from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2
+
 from tests.support.builders import item_map, py
 
 EVERY_TYPE = {
@@ -100,7 +101,9 @@ async def test_update_expressions_and_return_values(
 async def test_delete_returns_old_item(client: GatewayClient, table: str) -> None:
     key = {"pk": "p", "sk": "s"}
     await client.put_item(table, {**key, "v": "old"})
-    assert await client.delete_item(table, key, condition="v = :v", values={":v": "old"}, return_old=True) == {
+    assert await client.delete_item(
+        table, key, condition="v = :v", values={":v": "old"}, return_old=True
+    ) == {
         **key,
         "v": "old",
     }
@@ -235,11 +238,17 @@ async def test_parallel_scan_resumes_from_segment_keys(client: GatewayClient, ta
         if len(first_pass) >= 12:
             break  # interrupted midway
     unfinished = {s: resume.get(s) for s in (0, 1) if s not in resume or resume[s] is not None}
-    rest = [i["sk"] async for p in client.parallel_scan(table, 2, page_size=4, resume_from=unfinished) for i in p.items]
+    rest = [
+        i["sk"]
+        async for p in client.parallel_scan(table, 2, page_size=4, resume_from=unfinished)
+        for i in p.items
+    ]
     assert sorted(first_pass + rest) == [i["sk"] for i in items]
 
 
-async def test_parallel_scan_with_filter_projection_and_capacity(stub, client: GatewayClient, table: str) -> None:
+async def test_parallel_scan_with_filter_projection_and_capacity(
+    stub, client: GatewayClient, table: str
+) -> None:
     await _seed(client, table, 20)
     request = service_pb2.ParallelScanRequest(
         table_name=table,
@@ -257,7 +266,10 @@ async def test_parallel_scan_with_filter_projection_and_capacity(stub, client: G
 
 async def test_batch_write_and_get_across_tables(client: GatewayClient, table: str, hash_table: str) -> None:
     result = await client.batch_write(
-        puts={table: [{"pk": "a", "sk": str(i), "v": i} for i in range(5)], hash_table: [{"pk": "h1"}, {"pk": "h2"}]}
+        puts={
+            table: [{"pk": "a", "sk": str(i), "v": i} for i in range(5)],
+            hash_table: [{"pk": "h1"}, {"pk": "h2"}],
+        }
     )
     assert not result.unprocessed_puts
     await client.batch_write(deletes={table: [{"pk": "a", "sk": "0"}], hash_table: [{"pk": "h2"}]})
@@ -266,13 +278,17 @@ async def test_batch_write_and_get_across_tables(client: GatewayClient, table: s
         consistent_read=True,
     )
     assert not unprocessed
-    assert sorted(items[table], key=lambda i: i["sk"]) == [{"pk": "a", "sk": str(i), "v": i} for i in range(1, 5)]
+    assert sorted(items[table], key=lambda i: i["sk"]) == [
+        {"pk": "a", "sk": str(i), "v": i} for i in range(1, 5)
+    ]
     assert items[hash_table] == [{"pk": "h1"}]
 
 
 async def test_batch_get_with_projection_and_capacity(stub, client: GatewayClient, table: str) -> None:
     await client.put_item(table, {"pk": "a", "sk": "1", "keep": 1, "drop": 2})
-    request = service_pb2.BatchGetItemRequest(return_consumed_capacity=options_pb2.RETURN_CONSUMED_CAPACITY_TOTAL)
+    request = service_pb2.BatchGetItemRequest(
+        return_consumed_capacity=options_pb2.RETURN_CONSUMED_CAPACITY_TOTAL
+    )
     entry = request.request_items[table]
     entry.projection_expression = "#k"
     entry.expression_attribute_names["#k"] = "keep"
@@ -309,13 +325,18 @@ async def test_transact_write_then_get(client: GatewayClient, table: str, hash_t
         client_request_token="transfer-0001",
     )
     results = await client.transact_get(
-        [(table, {"pk": "acct", "sk": "a"}), (hash_table, {"pk": "ledger#1"}), (table, {"pk": "acct", "sk": "gone"})]
+        [
+            (table, {"pk": "acct", "sk": "a"}),
+            (hash_table, {"pk": "ledger#1"}),
+            (table, {"pk": "acct", "sk": "gone"}),
+        ]
     )
     assert results == [{"pk": "acct", "sk": "a", "balance": 70}, {"pk": "ledger#1", "amount": 30}, None]
 
 
 async def test_describe_table_shows_keys_indexes_and_stream(gateway, emulator, client: GatewayClient) -> None:
     from dynamo_gateway_server.tables import TableSpec
+
     from tests.integration.conftest import APP_TABLE, create_table
 
     name = await create_table(
@@ -353,7 +374,9 @@ async def test_raw_stub_accepts_dynamodb_json_names(stub, hash_table: str) -> No
     from google.protobuf import json_format
 
     request = json_format.Parse(
-        '{"table_name": "%s", "item": {"pk": {"S": "j"}, "n": {"N": "1.50"}, "z": {"NULL": true}}}' % hash_table,
+        json.dumps(
+            {"table_name": hash_table, "item": {"pk": {"S": "j"}, "n": {"N": "1.50"}, "z": {"NULL": True}}}
+        ),
         service_pb2.PutItemRequest(),
     )
     await stub.PutItem(request)

@@ -6,13 +6,13 @@ moto's server mode comes from the product itself (backends.memory.MotoServerProc
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import pathlib
 import time
 
 import aiohttp
 from aiohttp import web
-
 from dynamo_gateway_server.backends.memory import free_loopback_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -44,7 +44,9 @@ class DynaliteProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        await wait_for_port(self.port, lambda: self.process is not None and self.process.returncode is not None)
+        await wait_for_port(
+            self.port, lambda: self.process is not None and self.process.returncode is not None
+        )
 
     async def ensure_running(self) -> None:
         if self.process is None or self.process.returncode is not None:
@@ -76,7 +78,11 @@ async def wait_for_port(port: int, died=lambda: False, timeout_s: float = 30.0) 
 
 # Table-name prefix -> the DynamoDB error the fault proxy answers with, instead of forwarding.
 FAULTS_BY_TABLE_PREFIX = {
-    "throttled-": (400, "ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded."),
+    "throttled-": (
+        400,
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded.",
+    ),
     "unavailable-": (503, "ServiceUnavailable", "Service is unavailable."),
     "denied-": (400, "AccessDeniedException", "User is not authorized to perform dynamodb:GetItem."),
 }
@@ -94,6 +100,8 @@ class FaultProxy:
         self.port = free_loopback_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.faults_served = 0
+        # (operation, table) -> requests seen, e.g. ("Scan", "app-3").
+        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -112,6 +120,8 @@ class FaultProxy:
             table = json.loads(body or b"{}").get("TableName", "")
         except ValueError:
             pass
+        operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        self.requests[(operation, table)] += 1
         for prefix, (status, code, message) in FAULTS_BY_TABLE_PREFIX.items():
             if table.startswith(prefix):
                 self.faults_served += 1
@@ -126,7 +136,11 @@ class FaultProxy:
             return web.Response(
                 body=payload_bytes,
                 status=upstream.status,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() in ("content-type", "x-amzn-requestid", "x-amz-crc32")},
+                headers={
+                    k: v
+                    for k, v in upstream.headers.items()
+                    if k.lower() in ("content-type", "x-amzn-requestid", "x-amz-crc32")
+                },
             )
 
     async def stop(self) -> None:

@@ -1,0 +1,198 @@
+"""End to end: `make run`'s server, driven by the README's own grpcurl and grpc-health-probe lines."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from dynamo_gateway_server.backends.memory import free_loopback_port
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TOOLS = ROOT / ".tools" / "bin"
+README_ADDRESS = "127.0.0.1:50051"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{TOOLS}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
+def _wait_serving(address: str, process: subprocess.Popen[bytes], log: pathlib.Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        probe = subprocess.run(
+            [str(TOOLS / "grpc-health-probe"), "-addr", address, "-connect-timeout", "1s"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"server never became SERVING:\n{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`make run`, verbatim, on a free port (the port comes from the environment, not the command)."""
+    port = free_loopback_port()
+    log = tmp_path_factory.mktemp("make-run") / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=_env(DYNAMO_GATEWAY_PORT=str(port)),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole group (make, server, engine) can be signalled
+        )
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_serving(address, process, log)
+        yield address
+    finally:
+        _stop(process)
+
+
+def readme_commands() -> list[str]:
+    """The grpcurl and grpc-health-probe lines of the README's quick start, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "the quick start has no sh block"
+    return [
+        line for line in block.group(1).splitlines() if line.startswith(("grpcurl ", "grpc-health-probe "))
+    ]
+
+
+def _run(command: str, address: str) -> subprocess.CompletedProcess[str]:
+    assert README_ADDRESS in command
+    return subprocess.run(
+        ["bash", "-c", command.replace(README_ADDRESS, address)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_readme_quick_start_works_verbatim(make_run: str) -> None:
+    commands = readme_commands()
+    assert len(commands) >= 8
+    outputs = []
+    for command in commands:
+        result = _run(command, make_run)
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        outputs.append(result.stdout + result.stderr)
+    listed, described, put, got, queried, scanned, table, health = outputs[:8]
+    assert "dynamo_gateway.v1.DynamoDBService" in listed
+    assert "grpc.health.v1.Health" in listed
+    assert "rpc PutItem" in described
+    assert put.strip() == "{}"
+    assert '"S": "Ada"' in got and '"found": true' in got
+    assert '"N": "36"' in queried
+    assert '"segment_done": true' in scanned
+    assert '"gsi1"' in table and '"lsi1"' in table
+    assert "SERVING" in health
+
+
+def test_grpcurl_prints_error_details_decoded(make_run: str) -> None:
+    item = '{"pk": {"S": "user#e2e"}, "sk": {"S": "once"}}'
+    put = f'grpcurl -plaintext -d \'{{"table_name": "app", "item": {item}, %s}}\' {README_ADDRESS} dynamo_gateway.v1.DynamoDBService/PutItem'
+    assert _run(put % '"condition_expression": "attribute_not_exists(pk)"', make_run).returncode == 0
+    again = _run(
+        put
+        % (
+            '"condition_expression": "attribute_not_exists(pk)", '
+            '"return_values_on_condition_check_failure": "RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_ALL_OLD"'
+        ),
+        make_run,
+    )
+    assert again.returncode != 0
+    assert "FailedPrecondition" in again.stderr
+    assert "dynamo_gateway.v1.ConditionalCheckFailure" in again.stderr
+    assert '"S": "user#e2e"' in again.stderr  # the old item, decoded, not bytes
+    bad = _run(
+        f'grpcurl -plaintext -d \'{{"table_name": "app", "key": {{"pk": {{"N": "1.2.3"}}}}}}\' '
+        f"{README_ADDRESS} dynamo_gateway.v1.DynamoDBService/GetItem",
+        make_run,
+    )
+    assert "InvalidArgument" in bad.stderr
+    assert "key.pk" in bad.stderr
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_sigterm_shuts_down_cleanly_and_stops_the_engine(tmp_path: pathlib.Path) -> None:
+    port = free_loopback_port()
+    command = [sys.executable, "-m", "dynamo_gateway_server", "--port", str(port), "--grace-period-s", "2"]
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_serving(f"127.0.0.1:{port}", process, log)
+        engine = _children(process.pid)
+        assert engine, "the memory backend runs its engine as a child process"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0, log.read_text()
+        assert "stopped" in log.read_text()
+        for pid in engine:
+            assert not pathlib.Path(f"/proc/{pid}").exists() or "Z" in _state(pid), (
+                f"engine {pid} outlived the server"
+            )
+    finally:
+        _stop(process)
+
+
+def _state(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_bad_settings_fail_fast_with_a_clear_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dynamo_gateway_server", "--backend", "postgres"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "backend must be one of memory, aws" in result.stderr
+    assert shlex.quote("Traceback") not in result.stderr and "Traceback" not in result.stderr
