@@ -3,8 +3,9 @@
 str -> S, bool -> BOOL, int and Decimal -> N, bytes -> B, None -> NULL,
 list/tuple -> L, dict -> M, set/frozenset of str, numbers or bytes -> SS, NS, BS.
 Floats are refused: binary floating point cannot say what the caller meant
-(use Decimal("0.1") or int). Numbers come back as int when the stored number is
-an integer, else as Decimal. Must not import grpc.
+(use Decimal("0.1") or int). Numbers come back as int when written as a plain
+integer (DynamoDB returns numbers normalised, so stored integers do), else as
+Decimal. Must not import grpc.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _fill_set(target: value_pb2.AttributeValue, members: set[Any] | frozenset[An
     if all(isinstance(m, str) for m in members):
         target.ss.values.extend(sorted(members))
     elif all(isinstance(m, int | Decimal) and not isinstance(m, bool) for m in members):
-        target.ns.values.extend(_number_text(m) for m in sorted(members))
+        texts = {m: _number_text(m) for m in members}  # rejects NaN before sorting compares it
+        target.ns.values.extend(texts[m] for m in sorted(members))
     elif all(isinstance(m, bytes) for m in members):
         target.bs.values.extend(sorted(members))
     else:

@@ -20,7 +20,8 @@ from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2, value_pb2
 Wire = dict[str, Any]
 
 MAX_PARALLEL_SCAN_SEGMENTS = 1_000_000
-_NUMBER_SYNTAX = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# ASCII digits only: \d would also accept other scripts' digits, which DynamoDB does not.
+_NUMBER_SYNTAX = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _MAX_NUMBER_DIGITS = 38
 _MIN_NUMBER_EXPONENT = -130
 _MAX_NUMBER_EXPONENT = 125

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import inspect
 import itertools
 import pathlib
@@ -24,6 +25,10 @@ BACKENDS = ("memory", "aws")
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the setting and where it came from."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,12 +64,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise SettingsError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+            raise SettingsError(
+                f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}", "backend"
+            )
         for name in ("max_concurrency", "scan_concurrency", "backend_max_attempts", "max_message_bytes"):
             if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
+                raise SettingsError(f"{name} must be at least 1", name)
         if not 0 <= self.port <= 65535:
-            raise SettingsError(f"port {self.port} is out of range")
+            raise SettingsError(f"port {self.port} is out of range", "port")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -72,14 +79,22 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 def _convert(name: str, raw: Any, source: str) -> Any:
     kind = _FIELDS[name].type
+    # A YAML file hands over typed values: 8080.7 or true must not pass as an int.
+    wrong_yaml_type = isinstance(raw, bool) or (kind == "int" and isinstance(raw, float))
     try:
-        if kind in ("int", int):
+        if wrong_yaml_type:
+            raise ValueError
+        if kind == "int":
             return int(raw)
-        if kind in ("float", float):
+        if kind == "float":
             return float(raw)
-        return None if raw in (None, "") else str(raw)
+        if raw in (None, "") and "None" in kind:
+            return None
+        if not isinstance(raw, str | int | float) or raw == "":
+            raise ValueError
+        return str(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"{name} from {source}: {raw!r} is not a valid {kind}") from None
+        raise SettingsError(f"{name} from {source}: {raw!r} is not a valid {kind}", name) from None
 
 
 def _from_file(path: str) -> dict[str, Any]:
@@ -113,6 +128,7 @@ def _doc(name: str) -> str:
     return f"{docs.get(name, '')} (default: {default})"
 
 
+@functools.cache
 def _field_docs() -> dict[str, str]:
     """Reads the docstring under each field, so --help and the code say the same thing."""
 
@@ -128,19 +144,29 @@ def _field_docs() -> dict[str, str]:
 def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     args = _parser().parse_args(list(argv))
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     config_file = args.config or environ.get(f"{ENV_PREFIX}CONFIG")
     if config_file:
         values.update(_from_file(config_file))
+        sources.update(dict.fromkeys(values, f"config file {config_file}"))
     if "region" not in values and (
         aws_region := environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     ):
         values["region"] = aws_region
+        sources["region"] = "AWS_REGION"
     for name in _FIELDS:
         env_name = f"{ENV_PREFIX}{name.upper()}"
         if env_name in environ:
             values[name] = _convert(name, environ[env_name], env_name)
+            sources[name] = env_name
     for name in _FIELDS:
         flag_value = getattr(args, name)
         if flag_value is not None:
-            values[name] = _convert(name, flag_value, f"--{name.replace('_', '-')}")
-    return Settings(**values)
+            flag = f"--{name.replace('_', '-')}"
+            values[name] = _convert(name, flag_value, flag)
+            sources[name] = flag
+    try:
+        return Settings(**values)
+    except SettingsError as error:
+        source = sources.get(error.setting or "", "the defaults")
+        raise SettingsError(f"{error} (from {source})", error.setting) from None

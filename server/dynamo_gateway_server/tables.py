@@ -63,6 +63,13 @@ def _require(mapping: Any, name: str, where: str) -> Any:
     return mapping[name]
 
 
+def _list(mapping: dict[str, Any], name: str, where: str) -> list[Any]:
+    value = mapping.get(name, [])
+    if not isinstance(value, list):
+        raise TablesFileError(f"{where}: '{name}' must be a list")
+    return value
+
+
 def _index_spec(entry: Any, where: str, table_partition_key: str | None) -> IndexSpec:
     key = _require(entry, "key", where)
     partition = key.get("partition", table_partition_key) if isinstance(key, dict) else None
@@ -70,9 +77,9 @@ def _index_spec(entry: Any, where: str, table_partition_key: str | None) -> Inde
         raise TablesFileError(f"{where}: key.partition is required")
     projection = entry.get("projection", "ALL")
     non_key: tuple[str, ...] = ()
-    if isinstance(projection, list):  # a list of attributes means INCLUDE
-        projection, non_key = "INCLUDE", tuple(projection)
-    if projection not in _PROJECTIONS:
+    if isinstance(projection, list) and all(isinstance(a, str) for a in projection):
+        projection, non_key = "INCLUDE", tuple(projection)  # a list of attributes means INCLUDE
+    if not isinstance(projection, str) or projection not in _PROJECTIONS:
         raise TablesFileError(f"{where}: projection must be ALL, KEYS_ONLY or a list of attributes")
     return IndexSpec(str(_require(entry, "name", where)), partition, key.get("sort"), projection, non_key)
 
@@ -81,20 +88,22 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
     name = str(_require(entry, "name", where))
     where = f"{where} ({name})"
     attributes = _require(entry, "attributes", where)
-    if not isinstance(attributes, dict) or any(t not in _ATTRIBUTE_TYPES for t in attributes.values()):
+    if not isinstance(attributes, dict) or any(
+        not isinstance(t, str) or t not in _ATTRIBUTE_TYPES for t in attributes.values()
+    ):
         raise TablesFileError(f"{where}: attributes maps each key attribute to S, N or B")
     key = _require(entry, "key", where)
     partition = _require(key, "partition", f"{where}: key")
     gsis = tuple(
         _index_spec(index, f"{where}: global_indexes[{i}]", None)
-        for i, index in enumerate(entry.get("global_indexes", ()))
+        for i, index in enumerate(_list(entry, "global_indexes", where))
     )
     lsis = tuple(
         _index_spec(index, f"{where}: local_indexes[{i}]", partition)
-        for i, index in enumerate(entry.get("local_indexes", ()))
+        for i, index in enumerate(_list(entry, "local_indexes", where))
     )
     stream = entry.get("stream")
-    if stream is not None and stream not in _STREAM_VIEWS:
+    if stream is not None and (not isinstance(stream, str) or stream not in _STREAM_VIEWS):
         raise TablesFileError(f"{where}: stream must be one of {sorted(_STREAM_VIEWS)}")
     used = (
         {partition, key.get("sort")}

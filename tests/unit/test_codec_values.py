@@ -403,3 +403,9 @@ def test_nested_wire_shape() -> None:
 def test_fill_value_rejects_unknown_wire_types() -> None:
     with pytest.raises(ValueError, match="unknown DynamoDB attribute type"):
         codec.fill_value(value_pb2.AttributeValue(), {"X": 1})
+
+
+@pytest.mark.parametrize("text", ["١", "１２", "1.٥"])
+def test_digits_of_other_scripts_rejected(text: str) -> None:
+    with pytest.raises(codec.InvalidRequestError, match="not a decimal number"):
+        codec.check_number(text, "item.n")

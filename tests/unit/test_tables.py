@@ -246,13 +246,6 @@ def test_missing_file(tmp_path: pathlib.Path) -> None:
     assert "nope.yaml" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: wrongly shaped YAML values escape as TypeError instead of TablesFileError "
-    "(global_indexes/local_indexes: null -> 'NoneType' object is not iterable; stream: [x] and "
-    "projection: {a: 1} -> unhashable type in the `not in` set checks)",
-)
 @pytest.mark.parametrize(
     "extra",
     [
@@ -267,12 +260,6 @@ def test_structurally_wrong_values_raise_tables_file_error(tmp_path: pathlib.Pat
     _error(tmp_path, "tables:\n" + GOOD_TABLE + extra)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: an attribute type that is a YAML list/mapping makes `t not in _ATTRIBUTE_TYPES` raise "
-    "TypeError (unhashable) instead of TablesFileError",
-)
 def test_unhashable_attribute_type_raises_tables_file_error(tmp_path: pathlib.Path) -> None:
     _error(tmp_path, "tables:\n  - name: t\n    attributes: {pk: [S]}\n    key: {partition: pk}\n")
 
