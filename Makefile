@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated clean
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench-smoke clean
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -45,6 +45,10 @@ check-generated: generate
 		git status --short -- client/dynamo_gateway/v1; \
 		echo "generated code is out of date: run 'make generate' and commit"; exit 1; \
 	fi
+
+## GetItem/PutItem through the gateway on the memory backend; prints numbers, never fails on them.
+bench-smoke: bootstrap-python
+	$(PY) bench/smoke.py
 
 clean:
 	rm -rf $(VENV) .tools tools/node_modules
