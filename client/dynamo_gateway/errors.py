@@ -1,22 +1,27 @@
-"""Typed exceptions decoded from the gateway's google.rpc.Status details.
+"""Typed exceptions for the error taxonomy, decoded from the gateway's google.rpc.Status details.
 
-    GatewayError                      any failed call (code, message, reason, metadata)
-    +-- InvalidRequestError           INVALID_ARGUMENT: our validation or DynamoDB's
-    +-- ConditionalCheckFailedError   FAILED_PRECONDITION on a false condition (.item)
-    +-- TableNotFoundError            NOT_FOUND
-    +-- TransactionCanceledError      ABORTED with cancellation reasons (.reasons)
-    +-- ThrottledError                RESOURCE_EXHAUSTED
-    +-- BackendUnavailableError       UNAVAILABLE
-    +-- PermissionDeniedError         PERMISSION_DENIED
+    GatewayError (.code, .message, .reason, .metadata, .field_violations, .retry_after_s)
+    +-- ConfigurationError: InvalidTableError, InvalidRegionError, InvalidCredentialsError
+    +-- AuthenticationError: CredentialsNotFoundError, TokenExpiredError, AccessDeniedError,
+    |                        AssumeRoleFailedError
+    +-- ValidationError: InvalidKeyError, InvalidExpressionError, MissingRequiredKeyError,
+    |                    TypeMismatchError, InvalidParameterError
+    +-- ConditionalCheckError: ConditionFailedError (.item), WriteConflictError
+    +-- ThroughputError: ProvisionedThroughputExceededError, RequestLimitExceededError, ThrottlingError
+    +-- ItemError: ItemNotFoundError, ItemTooLargeError, ItemCollectionSizeLimitExceededError
+    +-- TransactionError: TransactionCanceledError (.reasons), TransactionConflictError (.reasons),
+    |                     IdempotentParameterMismatchError, TransactionInProgressError
+    +-- ServiceError: InternalServerError, ServiceUnavailableError (.outcome_unknown),
+                      ResourceNotFoundError, DeadlineExceededError, InternalError
 
-from_rpc_error() is the one place that picks the most specific class. Must not
-import the client.
+Each class's `reason` is its taxonomy leaf (dynamo_gateway.taxonomy). from_rpc_error()
+is the one place that picks the class. Must not import the client.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -31,6 +36,9 @@ _DETAILS_KEY = "grpc-status-details-bin"
 class GatewayError(Exception):
     """A call the gateway answered with an error status."""
 
+    # The taxonomy leaf ("Category.Leaf") of the class; "" for errors without details.
+    REASON: ClassVar[str] = ""
+
     def __init__(
         self,
         code: grpc.StatusCode,
@@ -38,59 +46,214 @@ class GatewayError(Exception):
         reason: str = "",
         metadata: dict[str, str] | None = None,
         field_violations: list[tuple[str, str]] | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
-        # The ErrorInfo reason: DynamoDB's error code, or INVALID_REQUEST for our validation.
+        # The ErrorInfo reason: the taxonomy leaf, e.g. "Throughput.ProvisionedThroughputExceeded".
         self.reason = reason
+        # ErrorInfo metadata: aws_error_code, aws_request_id, table, ...
         self.metadata = metadata or {}
         # (field, description) pairs from a BadRequest detail.
         self.field_violations = field_violations or []
+        # From RetryInfo: set on retryable errors, None on the others.
+        self.retry_after_s = retry_after_s
 
-
-class InvalidRequestError(GatewayError):
-    pass
-
-
-class ConditionalCheckFailedError(GatewayError):
-    # The item as it was, when the call asked for it (ALL_OLD); else None.
-    item: Item | None = None
+    @property
+    def retryable(self) -> bool:
+        return self.retry_after_s is not None
 
 
 @dataclass(frozen=True)
 class CancellationReason:
     code: str
     message: str = ""
-    item: Item | None = field(default=None)
+    item: Item | None = None
 
 
-class TransactionCanceledError(GatewayError):
+class ConfigurationError(GatewayError):
+    pass
+
+
+class InvalidTableError(ConfigurationError):
+    REASON = "Configuration.InvalidTable"
+
+
+class InvalidRegionError(ConfigurationError):
+    REASON = "Configuration.InvalidRegion"
+
+
+class InvalidCredentialsError(ConfigurationError):
+    REASON = "Configuration.InvalidCredentials"
+
+
+class AuthenticationError(GatewayError):
+    pass
+
+
+class CredentialsNotFoundError(AuthenticationError):
+    REASON = "Authentication.CredentialsNotFound"
+
+
+class TokenExpiredError(AuthenticationError):
+    REASON = "Authentication.TokenExpired"
+
+
+class AccessDeniedError(AuthenticationError):
+    REASON = "Authentication.AccessDenied"
+
+
+class AssumeRoleFailedError(AuthenticationError):
+    REASON = "Authentication.AssumeRoleFailed"
+
+
+class ValidationError(GatewayError):
+    pass
+
+
+class InvalidKeyError(ValidationError):
+    REASON = "Validation.InvalidKey"
+
+
+class InvalidExpressionError(ValidationError):
+    REASON = "Validation.InvalidExpression"
+
+
+class MissingRequiredKeyError(ValidationError):
+    REASON = "Validation.MissingRequiredKey"
+
+
+class TypeMismatchError(ValidationError):
+    REASON = "Validation.TypeMismatch"
+
+
+class InvalidParameterError(ValidationError):
+    REASON = "Validation.InvalidParameter"
+
+
+class ConditionalCheckError(GatewayError):
+    pass
+
+
+class ConditionFailedError(ConditionalCheckError):
+    REASON = "ConditionalCheck.ConditionFailed"
+    # The item as it was, when the call asked for it (return_old_on_failure); else None.
+    item: Item | None = None
+
+
+class WriteConflictError(ConditionalCheckError):
+    """A single-item write that met a transaction in flight on the same item."""
+
+    REASON = "ConditionalCheck.TransactionConflict"
+
+
+class ThroughputError(GatewayError):
+    pass
+
+
+class ProvisionedThroughputExceededError(ThroughputError):
+    REASON = "Throughput.ProvisionedThroughputExceeded"
+
+
+class RequestLimitExceededError(ThroughputError):
+    REASON = "Throughput.RequestLimitExceeded"
+
+
+class ThrottlingError(ThroughputError):
+    REASON = "Throughput.ThrottlingException"
+
+
+class ItemError(GatewayError):
+    pass
+
+
+class ItemNotFoundError(ItemError):
+    REASON = "Item.ItemNotFound"
+
+
+class ItemTooLargeError(ItemError):
+    REASON = "Item.ItemTooLarge"
+
+
+class ItemCollectionSizeLimitExceededError(ItemError):
+    REASON = "Item.ItemCollectionSizeLimitExceeded"
+
+
+class TransactionError(GatewayError):
+    # Why each action was cancelled, in request order (cancelled transactions only).
     reasons: list[CancellationReason]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reasons = []
 
-class TableNotFoundError(GatewayError):
+
+class TransactionCanceledError(TransactionError):
+    REASON = "Transaction.TransactionCanceled"
+
+
+class TransactionConflictError(TransactionError):
+    REASON = "Transaction.TransactionConflict"
+
+
+class IdempotentParameterMismatchError(TransactionError):
+    REASON = "Transaction.IdempotentParameterMismatch"
+
+
+class TransactionInProgressError(TransactionError):
+    REASON = "Transaction.TransactionInProgress"
+
+
+class ServiceError(GatewayError):
     pass
 
 
-class ThrottledError(GatewayError):
-    pass
+class InternalServerError(ServiceError):
+    REASON = "Service.InternalServerError"
 
 
-class BackendUnavailableError(GatewayError):
-    pass
+class ServiceUnavailableError(ServiceError):
+    REASON = "Service.ServiceUnavailable"
+    # Set when a write failed ambiguously and was not repeated: it may or may not have been applied.
+    outcome_unknown: bool = False
 
 
-class PermissionDeniedError(GatewayError):
-    pass
+class ResourceNotFoundError(ServiceError):
+    REASON = "Service.ResourceNotFound"
 
 
+class DeadlineExceededError(ServiceError):
+    REASON = "Service.DeadlineExceeded"
+
+
+class InternalError(ServiceError):
+    REASON = "Service.Internal"
+
+
+def _leaf_classes(base: type[GatewayError]) -> list[type[GatewayError]]:
+    found = []
+    for sub in base.__subclasses__():
+        if sub.REASON:
+            found.append(sub)
+        found.extend(_leaf_classes(sub))
+    return found
+
+
+BY_REASON: dict[str, type[GatewayError]] = {cls.REASON: cls for cls in _leaf_classes(GatewayError)}
+
+# Without details (e.g. an error from a proxy in between), the status code still says something.
 _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
-    grpc.StatusCode.NOT_FOUND: TableNotFoundError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ThrottledError,
-    grpc.StatusCode.UNAVAILABLE: BackendUnavailableError,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.INVALID_ARGUMENT: ValidationError,
+    grpc.StatusCode.FAILED_PRECONDITION: ConditionalCheckError,
+    grpc.StatusCode.NOT_FOUND: ResourceNotFoundError,
+    grpc.StatusCode.ABORTED: TransactionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ThroughputError,
+    grpc.StatusCode.UNAVAILABLE: ServiceUnavailableError,
+    grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.INTERNAL: InternalError,
 }
 
 
@@ -108,34 +271,32 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     status = _status_details(error)
     info = error_details_pb2.ErrorInfo()
     bad_request = error_details_pb2.BadRequest()
+    retry = error_details_pb2.RetryInfo()
     condition = errors_pb2.ConditionalCheckFailure()
-    cancellation: errors_pb2.TransactionCancellation | None = None
-    has_condition = False
+    cancellation = errors_pb2.TransactionCancellation()
+    outcome = errors_pb2.OutcomeUnknown()
+    seen: set[str] = set()
     for detail in status.details if status else ():
-        if detail.Is(info.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(bad_request.DESCRIPTOR):
-            detail.Unpack(bad_request)
-        elif detail.Is(condition.DESCRIPTOR):
-            detail.Unpack(condition)
-            has_condition = True
-        elif detail.Is(errors_pb2.TransactionCancellation.DESCRIPTOR):
-            cancellation = errors_pb2.TransactionCancellation()
-            detail.Unpack(cancellation)
-    arguments: dict[str, Any] = {
-        "reason": info.reason,
-        "metadata": dict(info.metadata),
-        "field_violations": [(v.field, v.description) for v in bad_request.field_violations],
-    }
-    if has_condition or info.reason == "ConditionalCheckFailedException":
-        result = ConditionalCheckFailedError(code, message, **arguments)
+        for target in (info, bad_request, retry, condition, cancellation, outcome):
+            if detail.Is(target.DESCRIPTOR):
+                detail.Unpack(target)
+                seen.add(target.DESCRIPTOR.full_name)
+    cls = BY_REASON.get(info.reason) or _BY_CODE.get(code, GatewayError)
+    result = cls(
+        code,
+        message,
+        reason=info.reason,
+        metadata=dict(info.metadata),
+        field_violations=[(v.field, v.description) for v in bad_request.field_violations],
+        retry_after_s=retry.retry_delay.ToNanoseconds() / 1e9 if retry.DESCRIPTOR.full_name in seen else None,
+    )
+    if isinstance(result, ConditionFailedError):
         result.item = from_item(condition.item) if condition.item else None
-        return result
-    if cancellation is not None:
-        canceled = TransactionCanceledError(code, message, **arguments)
-        canceled.reasons = [
+    if isinstance(result, TransactionError):
+        result.reasons = [
             CancellationReason(r.code, r.message, from_item(r.item) if r.item else None)
             for r in cancellation.reasons
         ]
-        return canceled
-    return _BY_CODE.get(code, GatewayError)(code, message, **arguments)
+    if isinstance(result, ServiceUnavailableError):
+        result.outcome_unknown = outcome.DESCRIPTOR.full_name in seen
+    return result

@@ -10,6 +10,7 @@ import sys
 from .app import serve
 from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if moto is missing)
 from .config import SettingsError, load_settings
+from .observability import configure_process_logging
 from .tables import TablesFileError
 
 
@@ -19,11 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"dynamo-gateway: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # JSON lines (console on a terminal), trace and request ids on each, AWS secrets scrubbed.
+    configure_process_logging(settings)
     try:
         asyncio.run(serve(settings))
     except (TablesFileError, OSError, RuntimeError) as error:

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
-from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
 from .backends import DynamoBackend
 from .backends.aws import AwsBackend, AwsBackendOptions
 from .backends.memory import MemoryBackend
 from .config import Settings
+from .observability import Telemetry, instrument_backend
 from .reflection import enable_reflection
+from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryObserver, RetryPolicy
 from .service import DynamoDBServicer
 from .tables import create_tables, load_tables_file
 
@@ -29,6 +36,7 @@ SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["DynamoDBService"].full_n
 
 
 async def build_backend(settings: Settings) -> DynamoBackend:
+    """The backend that talks to DynamoDB (or the embedded engine), without retries."""
     options = AwsBackendOptions(
         region=settings.region,
         endpoint_url=settings.endpoint_url,
@@ -42,21 +50,69 @@ async def build_backend(settings: Settings) -> DynamoBackend:
     return await AwsBackend.start(options)
 
 
+def make_resilient(
+    settings: Settings,
+    backend: DynamoBackend,
+    endpoint: str,
+    *,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
+    observer: RetryObserver | None = None,
+) -> ResilientBackend:
+    """The retry policy and circuit breaker of the settings around `backend` (tests inject time)."""
+    cap = settings.retry_max_delay_s
+    policy = RetryPolicy(
+        throughput=Backoff(settings.retry_throughput_attempts, settings.retry_throughput_base_s, cap),
+        internal_server_error=Backoff(
+            settings.retry_internal_error_attempts, settings.retry_internal_error_base_s, cap
+        ),
+        service_unavailable=Backoff(
+            settings.retry_unavailable_attempts, settings.retry_unavailable_base_s, cap
+        ),
+        transaction_conflict=Backoff(settings.retry_conflict_attempts, settings.retry_conflict_base_s, cap),
+    )
+    breaker = CircuitBreaker(
+        endpoint=endpoint,
+        failure_threshold=settings.breaker_failure_threshold,
+        success_threshold=settings.breaker_success_threshold,
+        reset_timeout_s=settings.breaker_reset_timeout_s,
+        clock=clock,
+    )
+    return ResilientBackend(backend, policy, breaker, observer=observer, sleep=sleep, rand=rand, clock=clock)
+
+
+def backend_endpoint(settings: Settings) -> str:
+    """What the circuit breaker guards: one endpoint (per region, once there are several)."""
+    if settings.backend == "memory":
+        return "memory"
+    return settings.endpoint_url or f"dynamodb.{settings.region}"
+
+
 class Gateway:
     """One running gateway: a gRPC server on a port, in front of one backend."""
 
-    def __init__(self, settings: Settings, backend: DynamoBackend, owns_backend: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: DynamoBackend,
+        owns_backend: bool = True,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self._owns_backend = owns_backend
+        # Traces, metrics and logs of this gateway; start_gateway also wraps the backend with it.
+        self.telemetry = telemetry or Telemetry(settings)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
+            interceptors=self.telemetry.server_interceptors(),
             options=[
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 # One listener per port: a stale process must not silently share it.
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(
             DynamoDBServicer(backend, settings.scan_concurrency), self.server
@@ -64,11 +120,30 @@ class Gateway:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
         self.port = 0
+        self._health_updates: set[asyncio.Task[None]] = set()
+        # The resilient backend may sit inside the instrumented one (observability's wrapper).
+        resilient = backend if isinstance(backend, ResilientBackend) else getattr(backend, "inner", None)
+        if isinstance(resilient, ResilientBackend):
+            resilient.breaker.listeners.append(self._on_breaker_state)
+
+    def _on_breaker_state(self, endpoint: str, state: str) -> None:
+        # An open breaker means every call fails fast: tell load balancers to send traffic elsewhere.
+        status = (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+            if state == "open"
+            else health_pb2.HealthCheckResponse.SERVING
+        )
+        log.warning("circuit breaker for %s is %s", endpoint, state)
+        for name in ("", SERVICE_NAME):
+            task = asyncio.get_running_loop().create_task(self.health.set(name, status))
+            self._health_updates.add(task)
+            task.add_done_callback(self._health_updates.discard)
 
     async def start(self) -> int:
         self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
         if self.port == 0:
             raise OSError(f"cannot listen on {self.settings.host}:{self.settings.port}")
+        self.telemetry.start()  # before serving, so a busy metrics port stops startup cleanly
         await self.server.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -81,17 +156,27 @@ class Gateway:
         await self.server.stop(grace)
         if self._owns_backend:
             await self.backend.close()
+        self.telemetry.close()
 
 
-async def start_gateway(settings: Settings) -> Gateway:
+async def start_gateway(settings: Settings, telemetry: Telemetry | None = None) -> Gateway:
+    """Builds the chain InstrumentedBackend -> ResilientBackend -> aws/memory and serves it.
+
+    `telemetry` lets tests read spans from their own exporter; by default it follows the settings.
+    """
+    telemetry = telemetry or Telemetry(settings)
     backend = await build_backend(settings)
     try:
         if settings.tables_file:
             await create_tables(backend, load_tables_file(settings.tables_file))
-        gateway = Gateway(settings, backend)
+        resilient = make_resilient(
+            settings, backend, backend_endpoint(settings), observer=telemetry.resilience_observer
+        )
+        gateway = Gateway(settings, instrument_backend(telemetry, resilient), telemetry=telemetry)
         await gateway.start()
     except BaseException:
         await backend.close()
+        telemetry.close()
         raise
     return gateway
 

@@ -27,13 +27,19 @@ _MIN_NUMBER_EXPONENT = -130
 _MAX_NUMBER_EXPONENT = 125
 
 
+_TYPE_MISMATCH = "Validation.TypeMismatch"
+_MISSING_KEY = "Validation.MissingRequiredKey"
+
+
 class InvalidRequestError(ValueError):
     """A request the gateway rejects before it reaches DynamoDB."""
 
-    def __init__(self, field: str, description: str) -> None:
+    def __init__(self, field: str, description: str, reason: str = "Validation.InvalidParameter") -> None:
         super().__init__(f"{field}: {description}")
         self.field = field
         self.description = description
+        # The error taxonomy leaf (dynamo_gateway.taxonomy) this mistake belongs to.
+        self.reason = reason
 
 
 # ---------------------------------------------------------------- values: proto -> wire
@@ -42,7 +48,7 @@ class InvalidRequestError(ValueError):
 def check_number(text: str, field: str) -> str:
     """Returns text unchanged if DynamoDB can store it as a number, else raises."""
     if not _NUMBER_SYNTAX.fullmatch(text):
-        raise InvalidRequestError(field, f"{text!r} is not a decimal number")
+        raise InvalidRequestError(field, f"{text!r} is not a decimal number", _TYPE_MISMATCH)
     number = Decimal(text)
     if number.is_zero():
         return text
@@ -50,12 +56,16 @@ def check_number(text: str, field: str) -> str:
     significant = "".join(map(str, digits)).strip("0")
     if len(significant) > _MAX_NUMBER_DIGITS:
         raise InvalidRequestError(
-            field, f"{text!r} has {len(significant)} significant digits; DynamoDB keeps at most 38"
+            field,
+            f"{text!r} has {len(significant)} significant digits; DynamoDB keeps at most 38",
+            _TYPE_MISMATCH,
         )
     exponent = number.adjusted()
     if not _MIN_NUMBER_EXPONENT <= exponent <= _MAX_NUMBER_EXPONENT:
         raise InvalidRequestError(
-            field, f"{text!r} is outside DynamoDB's number range (1E-130 to 9.99...E+125 in magnitude)"
+            field,
+            f"{text!r} is outside DynamoDB's number range (1E-130 to 9.99...E+125 in magnitude)",
+            _TYPE_MISMATCH,
         )
     return text
 
@@ -70,7 +80,9 @@ def _check_set(values: Iterable[Any], field: str, kind: str, identity: Callable[
             )
         seen.add(key)
     if not seen:
-        raise InvalidRequestError(field, f"{kind} is empty; DynamoDB does not store empty sets")
+        raise InvalidRequestError(
+            field, f"{kind} is empty; DynamoDB does not store empty sets", _TYPE_MISMATCH
+        )
 
 
 def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
@@ -89,7 +101,7 @@ def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
         return {"BOOL": value.bool}
     if kind == "null":
         if not value.null:
-            raise InvalidRequestError(field, "NULL must be true")
+            raise InvalidRequestError(field, "NULL must be true", _TYPE_MISMATCH)
         return {"NULL": True}
     if kind == "ss":
         _check_set(value.ss.values, field, "string set", lambda v: v)
@@ -101,7 +113,7 @@ def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
     if kind == "bs":
         _check_set(value.bs.values, field, "binary set", lambda v: v)
         return {"BS": list(value.bs.values)}
-    raise InvalidRequestError(field, "attribute value has no type set")
+    raise InvalidRequestError(field, "attribute value has no type set", _TYPE_MISMATCH)
 
 
 def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
@@ -110,7 +122,7 @@ def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wi
 
 def _key_to_wire(key: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
     if not key:
-        raise InvalidRequestError(field, "a key is required")
+        raise InvalidRequestError(field, "a key is required", _MISSING_KEY)
     return item_to_wire(key, field)
 
 
@@ -181,9 +193,20 @@ def _set_if(params: Wire, param: str, value: Any) -> None:
         params[param] = value
 
 
+# DynamoDB's table naming rule; an ARN (arn:...:table/NAME) names a table too.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:[^:]+:dynamodb:[^:]*:[0-9]*:table/[A-Za-z0-9_.-]{3,255}")
+
+
 def _table_name(name: str, field: str = "table_name") -> str:
     if not name:
-        raise InvalidRequestError(field, "a table name is required")
+        raise InvalidRequestError(field, "a table name is required", "Configuration.InvalidTable")
+    if not _TABLE_NAME.fullmatch(name):
+        # Checked here because emulators differ (moto accepts any name); DynamoDB does not.
+        raise InvalidRequestError(
+            field,
+            f"{name!r} is not a table name (3-255 of A-Z a-z 0-9 _ . -, or a table ARN)",
+            "Configuration.InvalidTable",
+        )
     return name
 
 
@@ -382,7 +405,11 @@ def query_request(request: service_pb2.QueryRequest) -> Wire:
     params: Wire = {"TableName": _table_name(request.table_name)}
     _set_if(params, "IndexName", request.index_name)
     if not request.key_condition_expression:
-        raise InvalidRequestError("key_condition_expression", "a key condition expression is required")
+        raise InvalidRequestError(
+            "key_condition_expression",
+            "a key condition expression is required",
+            "Validation.InvalidExpression",
+        )
     _set_expressions(
         params,
         request,

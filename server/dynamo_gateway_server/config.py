@@ -53,25 +53,107 @@ class Settings:
     """Seconds to open a connection to DynamoDB."""
     read_timeout_s: float = 10.0
     """Seconds to wait for DynamoDB's answer on an open connection."""
-    backend_max_attempts: int = 3
-    """Attempts the AWS SDK makes per DynamoDB call (1 disables its retries)."""
+    backend_max_attempts: int = 1
+    """Attempts the AWS SDK makes per DynamoDB call; 1 leaves retrying to the gateway's own policy."""
+    retry_throughput_attempts: int = 10
+    """Attempts for throttled calls (ProvisionedThroughputExceeded, Throttling, RequestLimitExceeded)."""
+    retry_throughput_base_s: float = 0.05
+    """First backoff for throttled calls; doubles per retry, with full jitter."""
+    retry_internal_error_attempts: int = 3
+    """Attempts for DynamoDB InternalServerError (and other 5xx)."""
+    retry_internal_error_base_s: float = 0.1
+    """First backoff after an InternalServerError."""
+    retry_unavailable_attempts: int = 3
+    """Attempts for ServiceUnavailable and unreachable DynamoDB."""
+    retry_unavailable_base_s: float = 0.5
+    """First backoff after ServiceUnavailable."""
+    retry_conflict_attempts: int = 3
+    """Attempts for transaction conflicts (and transactions cancelled only by conflicts or throttling)."""
+    retry_conflict_base_s: float = 0.1
+    """First backoff after a transaction conflict."""
+    retry_max_delay_s: float = 5.0
+    """Cap on any single backoff."""
+    breaker_failure_threshold: int = 5
+    """Backend-health failures in a row that open the circuit breaker."""
+    breaker_success_threshold: int = 2
+    """Successes in a row, once half-open, that close it again."""
+    breaker_reset_timeout_s: float = 30.0
+    """Seconds the breaker stays open (failing fast) before letting calls try again."""
+    batch_max_items: int = 1000
+    """Most keys (BatchGetItem) or writes (BatchWriteItem) one RPC may carry; split into DynamoDB-sized calls."""
+    batch_concurrency: int = 4
+    """DynamoDB batch calls one batch RPC runs at once."""
     grace_period_s: float = 10.0
     """On SIGTERM/SIGINT, seconds in-flight RPCs get to finish."""
     max_message_bytes: int = 32 * 1024 * 1024
     """Largest gRPC message sent or received; batch responses reach 16 MB."""
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""
+    metrics_port: int = -1
+    """Port of the Prometheus /metrics endpoint (on host); 0 picks a free one, -1 turns it off."""
+    otlp_endpoint: str | None = None
+    """OTLP/gRPC endpoint that receives spans (e.g. http://collector:4317); unset: spans are not exported."""
+    trace_key_values: str = "hashed"
+    """Key values in spans and logs: hashed, plain, or off (keys may be personal data)."""
+    key_hash_salt: str = dataclasses.field(default="", repr=False)
+    """Secret salt for hashed key values; give every replica the same one so their hashes match."""
+    log_format: str = "auto"
+    """json, console, or auto (console on a terminal, json otherwise). log_level also takes TRACE."""
+    operation_log_every: int = 1
+    """INFO line for 1 in this many completed DynamoDB calls (1: all, 0: none); warnings are never sampled."""
+    hot_partition_window: int = 1000
+    """Requests per table over which partition key shares are measured; 0 turns detection off."""
+    hot_partition_share: float = 0.2
+    """Share of a window's requests above which one partition key is reported as hot."""
+    hot_partition_top_k: int = 5
+    """Partition keys per table exported as dynamodb_hot_partition_key_share (hashed)."""
+    sequential_key_window: int = 100
+    """Writes per table over which increasing partition keys are detected; 0 turns detection off."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise SettingsError(
                 f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}", "backend"
             )
-        for name in ("max_concurrency", "scan_concurrency", "backend_max_attempts", "max_message_bytes"):
+        at_least_one = (
+            "max_concurrency",
+            "scan_concurrency",
+            "backend_max_attempts",
+            "max_message_bytes",
+            "retry_throughput_attempts",
+            "retry_internal_error_attempts",
+            "retry_unavailable_attempts",
+            "retry_conflict_attempts",
+            "breaker_failure_threshold",
+            "breaker_success_threshold",
+            "batch_max_items",
+            "batch_concurrency",
+        )
+        for name in at_least_one:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1", name)
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is out of range", "port")
+        self._check_observability()
+
+    def _check_observability(self) -> None:
+        if not -1 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics_port {self.metrics_port} is out of range", "metrics_port")
+        choices = {
+            "trace_key_values": ("hashed", "plain", "off"),
+            "log_format": ("auto", "json", "console"),
+            "log_level": ("TRACE", "DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name).upper() not in (choice.upper() for choice in allowed):
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}", name)
+        for name in ("operation_log_every", "hot_partition_window", "sequential_key_window"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative", name)
+        if self.hot_partition_top_k < 1:
+            raise SettingsError("hot_partition_top_k must be at least 1", "hot_partition_top_k")
+        if not 0 < self.hot_partition_share <= 1:
+            raise SettingsError("hot_partition_share must be above 0 and at most 1", "hot_partition_share")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

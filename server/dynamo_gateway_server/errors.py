@@ -1,9 +1,12 @@
-"""One table from failures to gRPC statuses with google.rpc.Status details.
+"""Classifies every failure into the error taxonomy and renders it as a gRPC status.
 
-Owns: which gRPC code each DynamoDB error code gets, the ErrorInfo every error
-carries (reason = the DynamoDB error code, domain = ERROR_DOMAIN), and the typed
-details (old item on a failed condition, transaction cancellation reasons,
-BadRequest field violations for our own validation). Must not import the servicer.
+Owns: the one table from AWS error codes to taxonomy leaves (dynamo_gateway.taxonomy
+holds the leaves, their gRPC codes and retryability), the retryability of each
+failure instance, and the google.rpc.Status details: exactly one ErrorInfo
+(reason = the leaf, domain = ERROR_DOMAIN, metadata = AWS error code, request id,
+table), RetryInfo on retryable errors, BadRequest for our own validation, and our
+typed details (old item, cancellation reasons, unknown outcome).
+Must not import the servicer or do I/O.
 """
 
 from __future__ import annotations
@@ -11,56 +14,111 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import grpc
-from dynamo_gateway.v1 import errors_pb2
-from google.protobuf import any_pb2, message
+from google.protobuf import any_pb2, duration_pb2, message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from dynamo_gateway.taxonomy import BY_REASON, Leaf
+from dynamo_gateway.v1 import errors_pb2
+
 from . import codec
-from .backends import BackendError, BackendUnavailableError
+from .backends import (
+    BackendError,
+    BackendUnavailableError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    OutcomeUnknownError,
+)
 
 ERROR_DOMAIN = "dynamo-gateway"
-INVALID_REQUEST_REASON = "INVALID_REQUEST"
+# Suggested wait when a retryable error carries no better estimate.
+DEFAULT_RETRY_AFTER_S = 0.1
 
-_C = grpc.StatusCode
-# DynamoDB error code -> gRPC code. Codes not listed fall back on the HTTP status class.
-DYNAMODB_ERROR_CODES: dict[str, grpc.StatusCode] = {
-    # The caller's request is wrong.
-    "ValidationException": _C.INVALID_ARGUMENT,
-    "SerializationException": _C.INVALID_ARGUMENT,
-    "IdempotentParameterMismatchException": _C.INVALID_ARGUMENT,
-    # The data is not in the state the caller required.
-    "ConditionalCheckFailedException": _C.FAILED_PRECONDITION,
-    "ResourceNotFoundException": _C.NOT_FOUND,
-    "ResourceInUseException": _C.FAILED_PRECONDITION,
-    # Transactions that lost, or are still settling.
-    "TransactionCanceledException": _C.ABORTED,
-    "TransactionConflictException": _C.ABORTED,
-    "TransactionInProgressException": _C.ABORTED,
-    # Too much, too fast.
-    "ProvisionedThroughputExceededException": _C.RESOURCE_EXHAUSTED,
-    "ThrottlingException": _C.RESOURCE_EXHAUSTED,
-    "RequestLimitExceeded": _C.RESOURCE_EXHAUSTED,
-    "LimitExceededException": _C.RESOURCE_EXHAUSTED,
-    "ItemCollectionSizeLimitExceededException": _C.RESOURCE_EXHAUSTED,
-    # The gateway's own AWS identity may not do this.
-    "AccessDeniedException": _C.PERMISSION_DENIED,
-    # The gateway's AWS credentials are broken: not the caller's to fix.
-    "UnrecognizedClientException": _C.UNAVAILABLE,
-    "InvalidSignatureException": _C.UNAVAILABLE,
-    "ExpiredTokenException": _C.UNAVAILABLE,
-    "MissingAuthenticationTokenException": _C.UNAVAILABLE,
-    "IncompleteSignatureException": _C.UNAVAILABLE,
-    # DynamoDB itself failed.
-    "InternalServerError": _C.UNAVAILABLE,
-    "ServiceUnavailable": _C.UNAVAILABLE,
+# AWS error code -> taxonomy reason. ValidationException and TransactionCanceledException
+# are refined per error below; codes not listed fall back on the HTTP status class.
+AWS_ERROR_CODES: dict[str, str] = {
+    "ProvisionedThroughputExceededException": "Throughput.ProvisionedThroughputExceeded",
+    "ThrottlingException": "Throughput.ThrottlingException",
+    "RequestLimitExceeded": "Throughput.RequestLimitExceeded",
+    "LimitExceededException": "Throughput.RequestLimitExceeded",
+    "ConditionalCheckFailedException": "ConditionalCheck.ConditionFailed",
+    "TransactionConflictException": "ConditionalCheck.TransactionConflict",
+    "TransactionCanceledException": "Transaction.TransactionCanceled",
+    "IdempotentParameterMismatchException": "Transaction.IdempotentParameterMismatch",
+    "TransactionInProgressException": "Transaction.TransactionInProgress",
+    "ResourceNotFoundException": "Service.ResourceNotFound",
+    "ValidationException": "Validation.InvalidParameter",
+    "SerializationException": "Validation.TypeMismatch",
+    "ResourceInUseException": "Validation.InvalidParameter",
+    "AccessDeniedException": "Authentication.AccessDenied",
+    "ExpiredTokenException": "Authentication.TokenExpired",
+    "UnrecognizedClientException": "Configuration.InvalidCredentials",
+    "InvalidSignatureException": "Configuration.InvalidCredentials",
+    "IncompleteSignatureException": "Configuration.InvalidCredentials",
+    "MissingAuthenticationTokenException": "Configuration.InvalidCredentials",
+    "InternalServerError": "Service.InternalServerError",
+    "ServiceUnavailable": "Service.ServiceUnavailable",
+    "ItemCollectionSizeLimitExceededException": "Item.ItemCollectionSizeLimitExceeded",
+}
+
+# ValidationException covers many mistakes; its message tells them apart (first match wins).
+_VALIDATION_MESSAGES: tuple[tuple[str, str], ...] = (
+    ("item size", "Item.ItemTooLarge"),
+    ("tablename", "Configuration.InvalidTable"),
+    ("table name", "Configuration.InvalidTable"),
+    ("key element does not match", "Validation.InvalidKey"),
+    ("provided key", "Validation.InvalidKey"),
+    ("required key", "Validation.MissingRequiredKey"),
+    ("missing the key", "Validation.MissingRequiredKey"),
+    ("type mismatch", "Validation.TypeMismatch"),
+    ("mismatched", "Validation.TypeMismatch"),
+    ("incorrect data type", "Validation.TypeMismatch"),
+    ("expression", "Validation.InvalidExpression"),
+)
+
+_UNAVAILABLE_REASONS = {
+    "NoCredentials": "Authentication.CredentialsNotFound",
+    "NoRegion": "Configuration.InvalidRegion",
+}
+
+# Cancellation reasons that a later attempt of the same transaction can overcome.
+_TRANSIENT_CANCELLATIONS = {
+    "None",
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
 }
 
 
-def grpc_code_for(error: BackendError) -> grpc.StatusCode:
-    code = DYNAMODB_ERROR_CODES.get(error.code)
-    if code is not None:
-        return code
-    return _C.UNAVAILABLE if error.http_status >= 500 else _C.UNKNOWN
+def leaf_of(error: BackendError | BackendUnavailableError) -> Leaf:
+    if isinstance(error, BackendUnavailableError):
+        return BY_REASON[_UNAVAILABLE_REASONS.get(error.reason, "Service.ServiceUnavailable")]
+    if error.code == "ValidationException":
+        text = error.message.lower()
+        for fragment, reason in _VALIDATION_MESSAGES:
+            if fragment in text:
+                return BY_REASON[reason]
+    if error.code == "TransactionCanceledException":
+        codes = {r.get("Code", "None") for r in error.cancellation_reasons} - {"None"}
+        if codes == {"TransactionConflict"}:
+            return BY_REASON["Transaction.TransactionConflict"]
+    reason = AWS_ERROR_CODES.get(error.code)
+    if reason is None:
+        reason = "Service.InternalServerError" if error.http_status >= 500 else "Validation.InvalidParameter"
+    return BY_REASON[reason]
+
+
+def is_retryable(error: BackendError | BackendUnavailableError) -> bool:
+    """Whether another attempt of the same request may succeed."""
+    if isinstance(error, BackendError) and error.code == "TransactionCanceledException":
+        codes = {r.get("Code", "None") for r in error.cancellation_reasons}
+        return bool(codes - {"None"}) and codes <= _TRANSIENT_CANCELLATIONS
+    if isinstance(error, BackendUnavailableError) and error.reason in _UNAVAILABLE_REASONS:
+        return False  # a setup problem: the same request will meet it again
+    return leaf_of(error).retryable
+
+
+# ---------------------------------------------------------------- rendering
 
 
 def _pack(detail: message.Message) -> any_pb2.Any:
@@ -69,53 +127,109 @@ def _pack(detail: message.Message) -> any_pb2.Any:
     return packed
 
 
-def _status(code: grpc.StatusCode, text: str, details: Iterable[message.Message]) -> status_pb2.Status:
+def _status(leaf: Leaf, text: str, details: Iterable[message.Message]) -> status_pb2.Status:
     return status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=text, details=[_pack(d) for d in details]
+        code=getattr(code_pb2, leaf.grpc_code), message=text, details=[_pack(d) for d in details]
     )
 
 
-def _error_info(reason: str, **metadata: str) -> error_details_pb2.ErrorInfo:
+def grpc_code(leaf: Leaf) -> grpc.StatusCode:
+    return grpc.StatusCode[leaf.grpc_code]
+
+
+def _error_info(leaf: Leaf, **metadata: str) -> error_details_pb2.ErrorInfo:
     return error_details_pb2.ErrorInfo(
-        reason=reason, domain=ERROR_DOMAIN, metadata={k: v for k, v in metadata.items() if v}
+        reason=leaf.reason, domain=ERROR_DOMAIN, metadata={k: v for k, v in metadata.items() if v}
     )
 
 
-def from_backend_error(error: BackendError, table: str = "") -> status_pb2.Status:
-    details: list[message.Message] = [_error_info(error.code, aws_request_id=error.request_id, table=table)]
+def _retry_info(after_s: float | None) -> error_details_pb2.RetryInfo:
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int((after_s if after_s is not None else DEFAULT_RETRY_AFTER_S) * 1e9))
+    return error_details_pb2.RetryInfo(retry_delay=delay)
+
+
+def _payload_details(error: BackendError) -> list[message.Message]:
     if error.code == "ConditionalCheckFailedException":
         failure = errors_pb2.ConditionalCheckFailure()
         codec.fill_item(failure.item, error.item or {})
-        details.append(failure)
-    elif error.code == "TransactionCanceledException":
+        return [failure]
+    if error.code == "TransactionCanceledException":
         cancellation = errors_pb2.TransactionCancellation()
         for reason in error.cancellation_reasons:
             entry = cancellation.reasons.add(code=reason.get("Code", ""), message=reason.get("Message", ""))
             codec.fill_item(entry.item, reason.get("Item", {}))
-        details.append(cancellation)
-    return _status(grpc_code_for(error), error.message or error.code, details)
+        return [cancellation]
+    return []
+
+
+def from_backend_error(error: BackendError | BackendUnavailableError, table: str = "") -> status_pb2.Status:
+    leaf = leaf_of(error)
+    if isinstance(error, BackendError):
+        info = _error_info(leaf, aws_error_code=error.code, aws_request_id=error.request_id, table=table)
+        details: list[message.Message] = [info, *_payload_details(error)]
+        text = error.message or error.code
+    else:
+        details = [_error_info(leaf, failure=error.reason, table=table)]
+        text = error.message
+    if is_retryable(error):
+        details.append(_retry_info(error.retry_after_s))
+    return _status(leaf, text, details)
 
 
 def from_invalid_request(error: codec.InvalidRequestError) -> status_pb2.Status:
     violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.description)
+    leaf = BY_REASON[error.reason]
     return _status(
-        _C.INVALID_ARGUMENT,
+        leaf,
         f"invalid {error.field}: {error.description}",
+        [_error_info(leaf, field=error.field), error_details_pb2.BadRequest(field_violations=[violation])],
+    )
+
+
+def from_deadline(error: DeadlineExceededError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Service.DeadlineExceeded"]
+    last = error.last_error
+    text = "the deadline left no time for DynamoDB to answer"
+    metadata = {"table": table}
+    if last is not None:
+        text += f" (last attempt: {last})"
+        metadata["last_failure"] = leaf_of(last).reason
+    return _status(leaf, text, [_error_info(leaf, **metadata), _retry_info(None)])
+
+
+def from_circuit_open(error: CircuitOpenError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Service.ServiceUnavailable"]
+    return _status(
+        leaf,
+        "DynamoDB is failing: the gateway's circuit breaker is open, failing fast",
+        [_error_info(leaf, circuit="open", table=table), _retry_info(error.retry_after_s)],
+    )
+
+
+def from_outcome_unknown(error: OutcomeUnknownError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Service.ServiceUnavailable"]
+    cause = error.cause
+    metadata = {"table": table, "outcome": "unknown"}
+    if isinstance(cause, BackendError):
+        metadata["aws_error_code"] = cause.code
+        metadata["aws_request_id"] = cause.request_id
+    else:
+        metadata["failure"] = cause.reason
+    return _status(
+        leaf,
+        f"{error.operation} may or may not have been applied ({error.why_unsafe}); read before retrying",
         [
-            _error_info(INVALID_REQUEST_REASON, field=error.field),
-            error_details_pb2.BadRequest(field_violations=[violation]),
+            _error_info(leaf, **metadata),
+            errors_pb2.OutcomeUnknown(operation=error.operation, reason=error.why_unsafe),
+            _retry_info(error.retry_after_s),
         ],
     )
 
 
-def from_unavailable(error: BackendUnavailableError) -> status_pb2.Status:
-    return _status(_C.UNAVAILABLE, error.message, [_error_info(error.reason)])
-
-
 def internal(request_id: str) -> status_pb2.Status:
     """For bugs: says nothing of the cause (it is in the log under the request id)."""
+    leaf = BY_REASON["Service.Internal"]
     return _status(
-        _C.INTERNAL,
-        f"internal error (request id {request_id})",
-        [_error_info("INTERNAL", request_id=request_id)],
+        leaf, f"internal error (request id {request_id})", [_error_info(leaf, request_id=request_id)]
     )

@@ -14,12 +14,21 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
-from dynamo_gateway.v1 import service_pb2_grpc
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
+from dynamo_gateway.v1 import service_pb2_grpc
+
 from . import codec, errors
-from .backends import BackendError, BackendUnavailableError, DynamoBackend
+from .backends import (
+    BackendError,
+    BackendUnavailableError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    DynamoBackend,
+    OutcomeUnknownError,
+)
+from .resilience import call_deadline
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +45,14 @@ def _status_for(error: Exception, table: str) -> status_pb2.Status:
     """Maps the failures the RPC flow expects; anything else is a bug and becomes INTERNAL."""
     if isinstance(error, codec.InvalidRequestError):
         return errors.from_invalid_request(error)
-    if isinstance(error, BackendError):
+    if isinstance(error, BackendError | BackendUnavailableError):
         return errors.from_backend_error(error, table)
-    if isinstance(error, BackendUnavailableError):
-        return errors.from_unavailable(error)
+    if isinstance(error, DeadlineExceededError):
+        return errors.from_deadline(error, table)
+    if isinstance(error, CircuitOpenError):
+        return errors.from_circuit_open(error, table)
+    if isinstance(error, OutcomeUnknownError):
+        return errors.from_outcome_unknown(error, table)
     request_id = uuid.uuid4().hex
     log.error("unexpected error (request id %s)", request_id, exc_info=error)
     return errors.internal(request_id)
@@ -59,7 +72,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         to_response: Callable[[dict[str, Any]], Any],
     ) -> Any:
         try:
-            return to_response(await self._backend.call(operation, to_params(request)))
+            with call_deadline(context.time_remaining()):
+                return to_response(await self._backend.call(operation, to_params(request)))
         except Exception as error:  # the RPC edge: every failure must become a status
             await _abort(context, _status_for(error, getattr(request, "table_name", "")))
 
@@ -120,9 +134,10 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     async def DescribeTable(self, request, context):  # type: ignore[override]
         try:
             params = codec.describe_table_request(request)
-            table, time_to_live = await asyncio.gather(
-                self._backend.call("DescribeTable", params), self._time_to_live(params)
-            )
+            with call_deadline(context.time_remaining()):
+                table, time_to_live = await asyncio.gather(
+                    self._backend.call("DescribeTable", params), self._time_to_live(params)
+                )
             return codec.describe_table_response(table["Table"], time_to_live)
         except Exception as error:  # the RPC edge: every failure must become a status
             await _abort(context, _status_for(error, request.table_name))
@@ -149,10 +164,12 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._scan_concurrency)
         segments = iter(starts.items())
         task_name = f"parallel-scan:{request.table_name}"
-        workers = [
-            asyncio.create_task(self._scan_segments(params, segments, pages), name=task_name)
-            for _ in range(min(self._scan_concurrency, len(starts)))
-        ]
+        # Tasks copy the context when created: the workers inherit the stream's deadline.
+        with call_deadline(context.time_remaining()):
+            workers = [
+                asyncio.create_task(self._scan_segments(params, segments, pages), name=task_name)
+                for _ in range(min(self._scan_concurrency, len(starts)))
+            ]
         finisher = asyncio.create_task(_put_when_done(workers, pages), name=task_name)
         try:
             while (page := await pages.get()) is not _SCAN_DONE:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from dynamo_gateway_server.backends.memory import free_loopback_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

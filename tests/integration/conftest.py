@@ -15,14 +15,14 @@ from typing import Any
 
 import grpc
 import pytest
+
 from dynamo_gateway import GatewayClient
 from dynamo_gateway.v1 import service_pb2_grpc
-from dynamo_gateway_server.app import Gateway
+from dynamo_gateway_server.app import Gateway, make_resilient
 from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import IndexSpec, TableSpec, create_table_params
-
 from tests.support.emulators import DynaliteProcess, FaultProxy
 
 
@@ -70,21 +70,39 @@ async def fault_proxy(emulator: Emulator) -> AsyncIterator[FaultProxy]:
     await proxy.stop()
 
 
-@pytest.fixture(scope="session")
-async def gateway(fault_proxy: FaultProxy) -> AsyncIterator[Gateway]:
-    settings = Settings(port=0, backend="aws", backend_max_attempts=1, scan_concurrency=4, grace_period_s=1)
-    backend = await AwsBackend.start(
+async def no_sleep(delay_s: float) -> None:
+    """Backoff without waiting: retries happen, the suite does not slow down."""
+
+
+async def aws_backend_for(endpoint_url: str, **options: Any) -> AwsBackend:
+    return await AwsBackend.start(
         AwsBackendOptions(
-            region="us-east-1",
-            endpoint_url=fault_proxy.endpoint_url,
-            max_concurrency=32,
-            connect_timeout_s=2,
-            read_timeout_s=10,
-            max_attempts=1,
-            static_credentials=("test", "test"),
+            **{
+                "region": "us-east-1",
+                "endpoint_url": endpoint_url,
+                "max_concurrency": 32,
+                "connect_timeout_s": 2,
+                "read_timeout_s": 10,
+                "max_attempts": 1,
+                "static_credentials": ("test", "test"),
+                **options,
+            }
         )
     )
-    gateway = Gateway(settings, backend)
+
+
+@pytest.fixture(scope="session")
+async def gateway(fault_proxy: FaultProxy) -> AsyncIterator[Gateway]:
+    """The session's gateway, with the full resilience layer but backoffs that do not wait.
+
+    Its breaker never opens (tests here provoke many failures on purpose); breaker tests
+    start gateways of their own.
+    """
+    settings = Settings(
+        port=0, backend="aws", scan_concurrency=4, grace_period_s=1, breaker_failure_threshold=10**9
+    )
+    backend = await aws_backend_for(fault_proxy.endpoint_url)
+    gateway = Gateway(settings, make_resilient(settings, backend, fault_proxy.endpoint_url, sleep=no_sleep))
     await gateway.start()
     yield gateway
     await gateway.stop(0)

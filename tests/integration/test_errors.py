@@ -6,24 +6,39 @@ import asyncio
 
 import grpc
 import pytest
+
 from dynamo_gateway import (
-    BackendUnavailableError,
-    ConditionalCheckFailedError,
-    GatewayClient,
-    InvalidRequestError,
-    PermissionDeniedError,
-    TableNotFoundError,
-    ThrottledError,
+    AccessDeniedError,
+    ConditionFailedError,
+    GatewayError,
+    IdempotentParameterMismatchError,
+    InternalServerError,
+    InvalidCredentialsError,
+    InvalidExpressionError,
+    InvalidTableError,
+    ItemCollectionSizeLimitExceededError,
+    ItemTooLargeError,
+    MissingRequiredKeyError,
+    ProvisionedThroughputExceededError,
+    RequestLimitExceededError,
+    ResourceNotFoundError,
+    ServiceUnavailableError,
+    ThrottlingError,
+    TokenExpiredError,
     TransactConditionCheck,
     TransactionCanceledError,
+    TransactionConflictError,
+    TransactionInProgressError,
     TransactPut,
+    TypeMismatchError,
+    WriteConflictError,
 )
+from dynamo_gateway.client import GatewayClient
 from dynamo_gateway.v1 import options_pb2, service_pb2
-from dynamo_gateway_server.app import Gateway
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
+from dynamo_gateway_server.app import Gateway, make_resilient
 from dynamo_gateway_server.backends.memory import free_loopback_port
 from dynamo_gateway_server.config import Settings
-
+from tests.integration.conftest import aws_backend_for, no_sleep
 from tests.support.builders import item_map, status_details
 
 
@@ -37,16 +52,44 @@ async def _rpc_error(call) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def test_dynamodb_validation_is_invalid_argument(stub, client: GatewayClient, table: str) -> None:
+async def test_dynamodb_validation_is_invalid_argument(emulator, stub, table: str) -> None:
     request = service_pb2.GetItemRequest(table_name=table)
     item_map(request.key, {"pk": "only the partition key"})
     error = await _rpc_error(stub.GetItem(request))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _error_info(error).reason == "ValidationException"
-    assert _error_info(error).domain == "dynamo-gateway"
-    with pytest.raises(InvalidRequestError) as caught:
-        await client.put_item(table, {"pk": "x", "sk": "y"}, condition="this is not an expression")
-    assert caught.value.reason == "ValidationException"
+    info = _error_info(error)
+    # DynamoDB (and dynalite) say "The provided key element does not match the schema";
+    # moto says only "Validation Exception", which names no leaf.
+    assert info.reason == (
+        "Validation.InvalidParameter" if emulator.kind == "moto" else "Validation.InvalidKey"
+    )
+    assert info.domain == "dynamo-gateway"
+    assert info.metadata["aws_error_code"] == "ValidationException"
+    assert info.metadata["table"] == table
+    assert "google.rpc.RetryInfo" not in status_details(error)
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda c, t: c.put_item(t, {"pk": "a"}), MissingRequiredKeyError),
+        (lambda c, t: c.put_item(t, {"pk": 1, "sk": "s"}), TypeMismatchError),
+        (
+            lambda c, t: c.put_item(t, {"pk": "a", "sk": "b"}, condition="this is not ( an expression"),
+            InvalidExpressionError,
+        ),
+        (lambda c, t: c.put_item(t, {"pk": "a", "sk": "b", "big": "x" * 410_000}), ItemTooLargeError),
+        (lambda c, t: c.get_item("ab", {"pk": "a"}), InvalidTableError),
+    ],
+    ids=["missing-key", "type-mismatch", "bad-expression", "item-too-large", "bad-table-name"],
+)
+async def test_dynamodb_validation_leaves(client: GatewayClient, table: str, call, expected) -> None:
+    with pytest.raises(GatewayError) as caught:
+        await call(client, table)
+    assert type(caught.value) is expected, caught.value
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == expected.REASON
+    assert not caught.value.retryable
 
 
 @pytest.mark.parametrize(
@@ -77,7 +120,12 @@ async def test_our_validation_names_the_field(stub, table: str, build, field: st
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in error.details()
     details = status_details(error)
-    assert details["google.rpc.ErrorInfo"].reason == "INVALID_REQUEST"
+    assert details["google.rpc.ErrorInfo"].reason in (
+        "Configuration.InvalidTable",
+        "Validation.InvalidParameter",
+        "Validation.TypeMismatch",
+        "Validation.MissingRequiredKey",
+    )
     assert [v.field for v in details["google.rpc.BadRequest"].field_violations] == [field]
 
 
@@ -85,10 +133,12 @@ async def test_conditional_check_failure_is_failed_precondition(
     stub, client: GatewayClient, table: str
 ) -> None:
     await client.put_item(table, {"pk": "p", "sk": "s", "v": 1})
-    with pytest.raises(ConditionalCheckFailedError) as caught:
+    with pytest.raises(ConditionFailedError) as caught:
         await client.put_item(table, {"pk": "p", "sk": "s", "v": 2}, condition="attribute_not_exists(pk)")
     assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
-    assert caught.value.reason == "ConditionalCheckFailedException"
+    assert caught.value.reason == "ConditionalCheck.ConditionFailed"
+    assert caught.value.metadata["aws_error_code"] == "ConditionalCheckFailedException"
+    assert not caught.value.retryable
     assert caught.value.item is None  # not asked for
     assert await client.get_item(table, {"pk": "p", "sk": "s"}) == {"pk": "p", "sk": "s", "v": 1}
 
@@ -99,7 +149,7 @@ async def test_failed_condition_returns_old_item_when_asked(
     if emulator.kind == "dynalite":
         pytest.skip("dynalite predates ReturnValuesOnConditionCheckFailure")
     await client.put_item(table, {"pk": "p", "sk": "s", "v": 1, "b": b"\x00"})
-    with pytest.raises(ConditionalCheckFailedError) as caught:
+    with pytest.raises(ConditionFailedError) as caught:
         await client.update_item(
             table,
             {"pk": "p", "sk": "s"},
@@ -112,14 +162,15 @@ async def test_failed_condition_returns_old_item_when_asked(
 
 
 async def test_missing_table_is_not_found(stub, client: GatewayClient) -> None:
-    with pytest.raises(TableNotFoundError) as caught:
+    with pytest.raises(ResourceNotFoundError) as caught:
         await client.get_item("no-such-table", {"pk": "a"})
     assert caught.value.code == grpc.StatusCode.NOT_FOUND
-    assert caught.value.reason == "ResourceNotFoundException"
+    assert caught.value.reason == "Service.ResourceNotFound"
     assert caught.value.metadata["table"] == "no-such-table"
-    with pytest.raises(TableNotFoundError):
+    assert not caught.value.retryable
+    with pytest.raises(ResourceNotFoundError):
         await client.describe_table("no-such-table")
-    with pytest.raises(TableNotFoundError):
+    with pytest.raises(ResourceNotFoundError):
         [p async for p in client.parallel_scan("no-such-table", total_segments=2)]
 
 
@@ -137,54 +188,108 @@ async def test_transaction_cancellation_is_aborted_with_reasons(client: GatewayC
         )
     error = caught.value
     assert error.code == grpc.StatusCode.ABORTED
-    assert error.reason == "TransactionCanceledException"
+    assert error.reason == "Transaction.TransactionCanceled"
+    assert not error.retryable  # a false condition stays false
     assert [r.code for r in error.reasons] == ["None", "ConditionalCheckFailed"]
     assert error.reasons[1].item == {"pk": "t", "sk": "taken", "owner": "someone"}
     assert await client.get_item(table, {"pk": "t", "sk": "new"}) is None  # nothing applied
 
 
-async def test_throttling_is_resource_exhausted(client: GatewayClient, fault_proxy) -> None:
-    before = fault_proxy.faults_served
-    with pytest.raises(ThrottledError) as caught:
-        await client.put_item("throttled-orders", {"pk": "a"})
-    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert caught.value.reason == "ProvisionedThroughputExceededException"
-    assert fault_proxy.faults_served == before + 1  # the SDK's own retries are off here
+# Every AWS error code no emulator produces on demand, injected by the fault proxy:
+# (code, gRPC code, client exception, attempts the gateway makes for a GetItem).
+INJECTED_ROWS = [
+    ("ProvisionedThroughputExceededException", "RESOURCE_EXHAUSTED", ProvisionedThroughputExceededError, 10),
+    ("ThrottlingException", "RESOURCE_EXHAUSTED", ThrottlingError, 10),
+    ("RequestLimitExceeded", "RESOURCE_EXHAUSTED", RequestLimitExceededError, 10),
+    ("LimitExceededException", "RESOURCE_EXHAUSTED", RequestLimitExceededError, 10),
+    ("InternalServerError", "UNAVAILABLE", InternalServerError, 3),
+    ("ServiceUnavailable", "UNAVAILABLE", ServiceUnavailableError, 3),
+    ("TransactionConflictException", "ABORTED", WriteConflictError, 3),
+    ("TransactionInProgressException", "ABORTED", TransactionInProgressError, 3),
+    ("IdempotentParameterMismatchException", "INVALID_ARGUMENT", IdempotentParameterMismatchError, 1),
+    (
+        "ItemCollectionSizeLimitExceededException",
+        "FAILED_PRECONDITION",
+        ItemCollectionSizeLimitExceededError,
+        1,
+    ),
+    ("AccessDeniedException", "PERMISSION_DENIED", AccessDeniedError, 1),
+    ("ExpiredTokenException", "UNAVAILABLE", TokenExpiredError, 1),
+    ("UnrecognizedClientException", "FAILED_PRECONDITION", InvalidCredentialsError, 1),
+]
 
 
-async def test_dynamodb_5xx_is_unavailable(client: GatewayClient) -> None:
-    with pytest.raises(BackendUnavailableError) as caught:
-        await client.get_item("unavailable-orders", {"pk": "a"})
-    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
-    assert caught.value.reason == "ServiceUnavailable"
+@pytest.mark.parametrize(
+    ("aws_code", "grpc_code", "expected", "attempts"), INJECTED_ROWS, ids=[r[0] for r in INJECTED_ROWS]
+)
+async def test_every_injected_aws_error_maps_to_its_leaf(
+    client: GatewayClient,
+    fault_proxy,
+    aws_code: str,
+    grpc_code: str,
+    expected: type[GatewayError],
+    attempts: int,
+) -> None:
+    table = f"fault-{aws_code}-get"
+    before = fault_proxy.requests[("GetItem", table)]
+    with pytest.raises(GatewayError) as caught:
+        await client.get_item(table, {"pk": "a"})
+    error = caught.value
+    assert type(error) is expected
+    assert error.code == grpc.StatusCode[grpc_code]
+    assert error.reason == expected.REASON
+    assert error.metadata["aws_error_code"] == aws_code
+    assert error.metadata["table"] == table
+    assert error.retryable == (attempts > 1)  # RetryInfo exactly on retryable errors
+    assert fault_proxy.requests[("GetItem", table)] - before == attempts
 
 
-async def test_gateway_identity_denied_is_permission_denied(client: GatewayClient) -> None:
-    with pytest.raises(PermissionDeniedError) as caught:
-        await client.get_item("denied-orders", {"pk": "a"})
-    assert caught.value.reason == "AccessDeniedException"
+@pytest.mark.transactions
+async def test_transaction_cancelled_only_by_conflicts_is_retried_then_a_conflict(
+    client: GatewayClient, fault_proxy
+) -> None:
+    table = "conflict-orders"
+    before = fault_proxy.requests[("TransactWriteItems", table)]
+    with pytest.raises(TransactionConflictError) as caught:
+        await client.transact_write([TransactPut(table, {"pk": "a"})])
+    assert caught.value.code == grpc.StatusCode.ABORTED
+    assert caught.value.retryable
+    assert [r.code for r in caught.value.reasons] == ["TransactionConflict"]
+    assert fault_proxy.requests[("TransactWriteItems", table)] - before == 3
+
+
+async def test_ambiguous_failure_of_a_counter_update_is_not_repeated(
+    client: GatewayClient, fault_proxy
+) -> None:
+    table = "fault-InternalServerError-counters"
+    before = fault_proxy.requests[("UpdateItem", table)]
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await client.update_item(table, {"pk": "c"}, "ADD hits :one", values={":one": 1})
+    assert caught.value.outcome_unknown
+    assert caught.value.retryable
+    assert caught.value.metadata["outcome"] == "unknown"
+    assert "ADD" in caught.value.message
+    assert fault_proxy.requests[("UpdateItem", table)] - before == 1  # sent once, never again
+    # The same 5xx on an idempotent write (a plain put) is retried.
+    before = fault_proxy.requests[("PutItem", table)]
+    with pytest.raises(InternalServerError):
+        await client.put_item(table, {"pk": "c", "hits": 5})
+    assert fault_proxy.requests[("PutItem", table)] - before == 3
 
 
 async def test_unreachable_backend_is_unavailable_not_internal() -> None:
     dead_port = free_loopback_port()  # nothing listens here
-    backend = await AwsBackend.start(
-        AwsBackendOptions(
-            region="us-east-1",
-            endpoint_url=f"http://127.0.0.1:{dead_port}",
-            max_concurrency=4,
-            connect_timeout_s=1,
-            read_timeout_s=1,
-            max_attempts=1,
-            static_credentials=("test", "test"),
-        )
-    )
-    gateway = Gateway(Settings(port=0, backend="aws"), backend)
+    settings = Settings(port=0, backend="aws")
+    backend = await aws_backend_for(f"http://127.0.0.1:{dead_port}", connect_timeout_s=1, read_timeout_s=1)
+    gateway = Gateway(settings, make_resilient(settings, backend, "dead", sleep=no_sleep))
     await gateway.start()
     try:
         async with GatewayClient.connect(f"127.0.0.1:{gateway.port}") as client:
-            with pytest.raises(BackendUnavailableError) as caught:
-                await client.get_item("t", {"pk": "a"})
+            with pytest.raises(ServiceUnavailableError) as caught:
+                await client.get_item("tbl", {"pk": "a"})
         assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+        assert caught.value.metadata["failure"] == "EndpointConnectionError"
+        assert caught.value.retryable
         assert "Traceback" not in caught.value.message
     finally:
         await gateway.stop(0)

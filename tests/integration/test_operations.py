@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import grpc
 import pytest
+
 from dynamo_gateway import GatewayClient, TransactConditionCheck, TransactDelete, TransactPut, TransactUpdate
 from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2
-
 from tests.support.builders import item_map, py
 
 EVERY_TYPE = {
@@ -336,7 +336,6 @@ async def test_transact_write_then_get(client: GatewayClient, table: str, hash_t
 
 async def test_describe_table_shows_keys_indexes_and_stream(gateway, emulator, client: GatewayClient) -> None:
     from dynamo_gateway_server.tables import TableSpec
-
     from tests.integration.conftest import APP_TABLE, create_table
 
     name = await create_table(

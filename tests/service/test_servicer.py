@@ -12,11 +12,12 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from dynamo_gateway_server.app import SERVICE_NAME, Gateway
 from dynamo_gateway_server.config import Settings
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -56,7 +57,7 @@ def _stub(channel: grpc.aio.Channel) -> service_pb2_grpc.DynamoDBServiceStub:
     return service_pb2_grpc.DynamoDBServiceStub(channel)
 
 
-def _get(table: str = "t") -> service_pb2.GetItemRequest:
+def _get(table: str = "tbl") -> service_pb2.GetItemRequest:
     return service_pb2.GetItemRequest(table_name=table, key={"pk": {"s": "a"}})
 
 
@@ -101,7 +102,9 @@ async def test_a_bug_inside_a_parallel_scan_is_internal(serve) -> None:
 
     gateway = await serve(buggy_scan)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-        call = _stub(channel).ParallelScan(service_pb2.ParallelScanRequest(table_name="t", total_segments=2))
+        call = _stub(channel).ParallelScan(
+            service_pb2.ParallelScanRequest(table_name="tbl", total_segments=2)
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             [m async for m in call]
     assert caught.value.code() == grpc.StatusCode.INTERNAL
@@ -131,7 +134,9 @@ async def test_a_slow_reader_slows_the_scan_instead_of_buffering_it(serve) -> No
     # No BDP probing: the client's receive window stays at its initial size, as a slow reader's does.
     options = [("grpc.http2.bdp_probe", 0)]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}", options=options) as channel:
-        call = _stub(channel).ParallelScan(service_pb2.ParallelScanRequest(table_name="t", total_segments=4))
+        call = _stub(channel).ParallelScan(
+            service_pb2.ParallelScanRequest(table_name="tbl", total_segments=4)
+        )
         first = await call.read()
         assert first.items
         await asyncio.sleep(1.0)  # the reader stalls
@@ -199,7 +204,7 @@ async def test_requests_reach_the_backend_in_dynamodb_shape(serve) -> None:
 
     gateway = await serve(echo)
     request = service_pb2.UpdateItemRequest(
-        table_name="t",
+        table_name="tbl",
         key={"pk": {"s": "a"}},
         update_expression="SET v = :v",
         expression_attribute_values={":v": {"n": "1.50"}},
@@ -211,7 +216,7 @@ async def test_requests_reach_the_backend_in_dynamodb_shape(serve) -> None:
     operation, params = gateway.backend.calls[0]
     assert operation == "UpdateItem"
     assert params == {
-        "TableName": "t",
+        "TableName": "tbl",
         "Key": {"pk": {"S": "a"}},
         "UpdateExpression": "SET v = :v",
         "ExpressionAttributeValues": {":v": {"N": "1.50"}},

@@ -20,8 +20,9 @@ def py(item: Any) -> dict[str, Any]:
 
 def status_details(error: Any) -> dict[str, Any]:
     """Decodes an AioRpcError's google.rpc.Status details by type name."""
-    from dynamo_gateway.v1 import errors_pb2
     from google.rpc import error_details_pb2, status_pb2
+
+    from dynamo_gateway.v1 import errors_pb2
 
     types = {
         "google.rpc.ErrorInfo": error_details_pb2.ErrorInfo,

@@ -9,10 +9,14 @@ import asyncio
 import collections
 import json
 import pathlib
+import random
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
+
 from dynamo_gateway_server.backends.memory import free_loopback_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -86,47 +90,151 @@ FAULTS_BY_TABLE_PREFIX = {
     "unavailable-": (503, "ServiceUnavailable", "Service is unavailable."),
     "denied-": (400, "AccessDeniedException", "User is not authorized to perform dynamodb:GetItem."),
 }
+# Tables named "fault-<AwsErrorCode>-..." get that error code; these get a status other than 400.
+_STATUS_BY_CODE = {"InternalServerError": 500, "ServiceUnavailable": 503}
+
+
+def aws_error(code: str, message: str, status: int | None = None, **extra: Any) -> web.Response:
+    """A DynamoDB JSON-protocol error response, as botocore parses it."""
+    payload = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message, **extra}
+    return web.json_response(
+        payload, status=status or _STATUS_BY_CODE.get(code, 400), content_type="application/x-amz-json-1.0"
+    )
+
+
+@dataclass
+class FaultPlan:
+    """Random faults for requests to every table, drawn from a seeded generator (reproducible)."""
+
+    seed: int = 0
+    # Answered with ProvisionedThroughputExceededException instead of forwarding.
+    throttle_rate: float = 0.0
+    # Answered with InternalServerError instead of forwarding (nothing applied).
+    internal_error_rate: float = 0.0
+    # Forwarded (and so applied), then answered with InternalServerError: the ambiguous case.
+    internal_error_after_rate: float = 0.0
+    # Added before forwarding.
+    latency_s: float = 0.0
+    # Connection dropped without an answer, after forwarding (applied, ambiguous).
+    reset_after_rate: float = 0.0
+
+
+def _table_of(body: bytes) -> str:
+    """The (first) table a DynamoDB request names: TableName, RequestItems or TransactItems."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return ""
+    if "TableName" in request:
+        return str(request["TableName"])
+    if request.get("RequestItems"):
+        return str(next(iter(request["RequestItems"])))
+    for action in request.get("TransactItems", ()):
+        for target in action.values():
+            return str(target.get("TableName", ""))
+    return ""
 
 
 class FaultProxy:
-    """An HTTP proxy in front of a real emulator that injects DynamoDB errors.
+    """An HTTP proxy in front of a real emulator that injects DynamoDB errors and outages.
 
-    Requests whose TableName starts with a prefix of FAULTS_BY_TABLE_PREFIX get
-    that error; everything else goes to the upstream server unchanged.
+    Requests whose TableName starts with a prefix of FAULTS_BY_TABLE_PREFIX, or is
+    "fault-<AwsErrorCode>-...", get that error; the others meet `plan`'s random faults,
+    then go to the upstream server unchanged. go_down() closes the port (connection
+    refused) until go_up().
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, plan: FaultPlan | None = None) -> None:
         self.upstream = upstream
         self.port = free_loopback_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.plan = plan or FaultPlan()
+        self._random = random.Random(self.plan.seed)
         self.faults_served = 0
         # (operation, table) -> requests seen, e.g. ("Scan", "app-3").
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        # fault kind -> times injected.
+        self.injected: collections.Counter[str] = collections.Counter()
+        self.down = False
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._session: aiohttp.ClientSession | None = None
+
+    def set_plan(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._random = random.Random(plan.seed)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        app = web.Application()
+        app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self.go_up()
+
+    async def go_up(self) -> None:
+        assert self._runner is not None
+        self.down = False
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        await self._site.start()
+
+    async def go_down(self) -> None:
+        """A full outage until go_up(): nothing listens on the port, and requests on
+        connections that were already open are dropped unanswered."""
+        self.down = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    def _draw(self, rate: float) -> bool:
+        return rate > 0 and self._random.random() < rate
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.down:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=503)  # never sent: the connection is gone
         body = await request.read()
-        table = ""
-        try:
-            table = json.loads(body or b"{}").get("TableName", "")
-        except ValueError:
-            pass
+        table = _table_of(body)
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
         self.requests[(operation, table)] += 1
         for prefix, (status, code, message) in FAULTS_BY_TABLE_PREFIX.items():
             if table.startswith(prefix):
                 self.faults_served += 1
-                payload = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
-                return web.json_response(payload, status=status, content_type="application/x-amz-json-1.0")
+                return aws_error(code, message, status)
+        if table.startswith("conflict-"):
+            self.faults_served += 1
+            reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+            return aws_error("TransactionCanceledException", "injected conflict", CancellationReasons=reasons)
+        if table.startswith("fault-"):
+            self.faults_served += 1
+            return aws_error(table.split("-")[1], f"injected for {table}")
+        plan = self.plan
+        if self._draw(plan.throttle_rate):
+            self.injected["throttle"] += 1
+            self.injected[f"throttle:{operation}"] += 1
+            return aws_error("ProvisionedThroughputExceededException", "injected throttling")
+        if self._draw(plan.internal_error_rate):
+            self.injected["internal_error"] += 1
+            self.injected[f"internal_error:{operation}"] += 1
+            return aws_error("InternalServerError", "injected internal error")
+        internal_error_after = self._draw(plan.internal_error_after_rate)
+        reset_after = self._draw(plan.reset_after_rate)
+        if plan.latency_s:
+            await asyncio.sleep(plan.latency_s)
+        response = await self._forward(request, body)
+        if internal_error_after:
+            self.injected["internal_error_after"] += 1
+            self.injected[f"internal_error_after:{operation}"] += 1
+            return aws_error("InternalServerError", "injected internal error after applying")
+        if reset_after:
+            self.injected["reset_after"] += 1
+            self.injected[f"reset_after:{operation}"] += 1
+            assert request.transport is not None
+            request.transport.abort()
+        return response
+
+    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with self._session.request(

@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
+
 from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2, value_pb2
 from dynamo_gateway_server import codec
 
@@ -34,13 +35,13 @@ def _invalid(build: Any, request: Any) -> codec.InvalidRequestError:
 
 
 def test_get_item_minimal() -> None:
-    request = service_pb2.GetItemRequest(table_name="t", key=KEY)
-    assert codec.get_item_request(request) == {"TableName": "t", "Key": WIRE_KEY}
+    request = service_pb2.GetItemRequest(table_name="tbl", key=KEY)
+    assert codec.get_item_request(request) == {"TableName": "tbl", "Key": WIRE_KEY}
 
 
 def test_get_item_full() -> None:
     request = service_pb2.GetItemRequest(
-        table_name="t",
+        table_name="tbl",
         key=KEY,
         consistent_read=True,
         projection_expression="#a, b",
@@ -48,7 +49,7 @@ def test_get_item_full() -> None:
         return_consumed_capacity=opt.RETURN_CONSUMED_CAPACITY_INDEXES,
     )
     assert codec.get_item_request(request) == {
-        "TableName": "t",
+        "TableName": "tbl",
         "Key": WIRE_KEY,
         "ConsistentRead": True,
         "ProjectionExpression": "#a, b",
@@ -59,16 +60,16 @@ def test_get_item_full() -> None:
 
 def test_get_item_rejects_empty_table_name_and_key() -> None:
     assert _invalid(codec.get_item_request, service_pb2.GetItemRequest(key=KEY)).field == "table_name"
-    assert _invalid(codec.get_item_request, service_pb2.GetItemRequest(table_name="t")).field == "key"
+    assert _invalid(codec.get_item_request, service_pb2.GetItemRequest(table_name="tbl")).field == "key"
 
 
 def test_get_item_bad_key_value_named_by_path() -> None:
-    request = service_pb2.GetItemRequest(table_name="t", key={"pk": _n("NaN")})
+    request = service_pb2.GetItemRequest(table_name="tbl", key={"pk": _n("NaN")})
     assert _invalid(codec.get_item_request, request).field == "key.pk"
 
 
 def test_unknown_enum_number_rejected_naming_the_field() -> None:
-    request = service_pb2.GetItemRequest(table_name="t", key=KEY, return_consumed_capacity=99)
+    request = service_pb2.GetItemRequest(table_name="tbl", key=KEY, return_consumed_capacity=99)
     error = _invalid(codec.get_item_request, request)
     assert error.field == "return_consumed_capacity"
     assert "99" in error.description
@@ -80,7 +81,7 @@ def test_unknown_enum_number_rejected_naming_the_field() -> None:
 
 def test_put_item_full() -> None:
     request = service_pb2.PutItemRequest(
-        table_name="t",
+        table_name="tbl",
         item={**KEY, "name": _s("ann")},
         condition_expression="attribute_not_exists(pk) OR #v < :v",
         expression_attribute_names={"#v": "version"},
@@ -91,7 +92,7 @@ def test_put_item_full() -> None:
         return_values_on_condition_check_failure=opt.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_ALL_OLD,
     )
     assert codec.put_item_request(request) == {
-        "TableName": "t",
+        "TableName": "tbl",
         "Item": {**WIRE_KEY, "name": {"S": "ann"}},
         "ConditionExpression": "attribute_not_exists(pk) OR #v < :v",
         "ExpressionAttributeNames": {"#v": "version"},
@@ -105,30 +106,30 @@ def test_put_item_full() -> None:
 
 def test_put_item_omits_unspecified_enums_and_empty_strings() -> None:
     request = service_pb2.PutItemRequest(
-        table_name="t",
+        table_name="tbl",
         item=KEY,
         condition_expression="",
         return_values=opt.RETURN_VALUE_UNSPECIFIED,
         return_consumed_capacity=opt.RETURN_CONSUMED_CAPACITY_UNSPECIFIED,
     )
-    assert codec.put_item_request(request) == {"TableName": "t", "Item": WIRE_KEY}
+    assert codec.put_item_request(request) == {"TableName": "tbl", "Item": WIRE_KEY}
 
 
 def test_explicit_none_enum_is_sent() -> None:
-    request = service_pb2.PutItemRequest(table_name="t", item=KEY, return_values=opt.RETURN_VALUE_NONE)
+    request = service_pb2.PutItemRequest(table_name="tbl", item=KEY, return_values=opt.RETURN_VALUE_NONE)
     assert codec.put_item_request(request)["ReturnValues"] == "NONE"
 
 
 def test_put_item_rejections() -> None:
     assert _invalid(codec.put_item_request, service_pb2.PutItemRequest(item=KEY)).field == "table_name"
-    assert _invalid(codec.put_item_request, service_pb2.PutItemRequest(table_name="t")).field == "item"
+    assert _invalid(codec.put_item_request, service_pb2.PutItemRequest(table_name="tbl")).field == "item"
     error = _invalid(
-        codec.put_item_request, service_pb2.PutItemRequest(table_name="t", item=KEY, return_values=99)
+        codec.put_item_request, service_pb2.PutItemRequest(table_name="tbl", item=KEY, return_values=99)
     )
     assert error.field == "return_values"
     assert "99" in error.description
     bad_value = service_pb2.PutItemRequest(
-        table_name="t", item=KEY, expression_attribute_values={":v": value_pb2.AttributeValue()}
+        table_name="tbl", item=KEY, expression_attribute_values={":v": value_pb2.AttributeValue()}
     )
     assert _invalid(codec.put_item_request, bad_value).field == "expression_attribute_values.:v"
 
@@ -142,13 +143,13 @@ def test_put_item_rejections() -> None:
     ],
 )
 def test_write_enums_out_of_range_name_their_field(field: str, value: int) -> None:
-    request = service_pb2.DeleteItemRequest(table_name="t", key=KEY, **{field: value})
+    request = service_pb2.DeleteItemRequest(table_name="tbl", key=KEY, **{field: value})
     assert _invalid(codec.delete_item_request, request).field == field
 
 
 def test_update_item_full() -> None:
     request = service_pb2.UpdateItemRequest(
-        table_name="t",
+        table_name="tbl",
         key=KEY,
         update_expression="SET #c = #c + :one",
         condition_expression="attribute_exists(pk)",
@@ -157,7 +158,7 @@ def test_update_item_full() -> None:
         return_values=opt.RETURN_VALUE_UPDATED_NEW,
     )
     assert codec.update_item_request(request) == {
-        "TableName": "t",
+        "TableName": "tbl",
         "Key": WIRE_KEY,
         "UpdateExpression": "SET #c = #c + :one",
         "ConditionExpression": "attribute_exists(pk)",
@@ -168,26 +169,26 @@ def test_update_item_full() -> None:
 
 
 def test_update_item_rejections() -> None:
-    assert _invalid(codec.update_item_request, service_pb2.UpdateItemRequest(table_name="t")).field == "key"
+    assert _invalid(codec.update_item_request, service_pb2.UpdateItemRequest(table_name="tbl")).field == "key"
     assert _invalid(codec.update_item_request, service_pb2.UpdateItemRequest(key=KEY)).field == "table_name"
 
 
 def test_delete_item() -> None:
     request = service_pb2.DeleteItemRequest(
-        table_name="t",
+        table_name="tbl",
         key=KEY,
         condition_expression="attribute_exists(pk)",
         return_values=opt.RETURN_VALUE_ALL_OLD,
         return_values_on_condition_check_failure=opt.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_NONE,
     )
     assert codec.delete_item_request(request) == {
-        "TableName": "t",
+        "TableName": "tbl",
         "Key": WIRE_KEY,
         "ConditionExpression": "attribute_exists(pk)",
         "ReturnValues": "ALL_OLD",
         "ReturnValuesOnConditionCheckFailure": "NONE",
     }
-    assert _invalid(codec.delete_item_request, service_pb2.DeleteItemRequest(table_name="t")).field == "key"
+    assert _invalid(codec.delete_item_request, service_pb2.DeleteItemRequest(table_name="tbl")).field == "key"
 
 
 # ---------------------------------------------------------------- Query
@@ -195,7 +196,7 @@ def test_delete_item() -> None:
 
 def test_query_full() -> None:
     request = service_pb2.QueryRequest(
-        table_name="t",
+        table_name="tbl",
         index_name="gsi1",
         key_condition_expression="pk = :p",
         filter_expression="size(tags) > :z",
@@ -209,7 +210,7 @@ def test_query_full() -> None:
         return_consumed_capacity=opt.RETURN_CONSUMED_CAPACITY_TOTAL,
     )
     assert codec.query_request(request) == {
-        "TableName": "t",
+        "TableName": "tbl",
         "IndexName": "gsi1",
         "KeyConditionExpression": "pk = :p",
         "FilterExpression": "size(tags) > :z",
@@ -225,8 +226,8 @@ def test_query_full() -> None:
 
 
 def test_query_minimal_omits_scan_index_forward_unless_set() -> None:
-    request = service_pb2.QueryRequest(table_name="t", key_condition_expression="pk = :p")
-    assert codec.query_request(request) == {"TableName": "t", "KeyConditionExpression": "pk = :p"}
+    request = service_pb2.QueryRequest(table_name="tbl", key_condition_expression="pk = :p")
+    assert codec.query_request(request) == {"TableName": "tbl", "KeyConditionExpression": "pk = :p"}
     request.scan_index_forward = True
     assert codec.query_request(request)["ScanIndexForward"] is True
     request.scan_index_forward = False  # explicitly false is still sent
@@ -235,19 +236,19 @@ def test_query_minimal_omits_scan_index_forward_unless_set() -> None:
 
 def test_query_rejections() -> None:
     assert (
-        _invalid(codec.query_request, service_pb2.QueryRequest(table_name="t")).field
+        _invalid(codec.query_request, service_pb2.QueryRequest(table_name="tbl")).field
         == "key_condition_expression"
     )
     assert (
         _invalid(codec.query_request, service_pb2.QueryRequest(key_condition_expression="x")).field
         == "table_name"
     )
-    negative = service_pb2.QueryRequest(table_name="t", key_condition_expression="x", limit=-1)
+    negative = service_pb2.QueryRequest(table_name="tbl", key_condition_expression="x", limit=-1)
     assert _invalid(codec.query_request, negative).field == "limit"
-    bad_select = service_pb2.QueryRequest(table_name="t", key_condition_expression="x", select=9)
+    bad_select = service_pb2.QueryRequest(table_name="tbl", key_condition_expression="x", select=9)
     assert _invalid(codec.query_request, bad_select).field == "select"
     bad_start = service_pb2.QueryRequest(
-        table_name="t", key_condition_expression="x", exclusive_start_key={"pk": _n("1x")}
+        table_name="tbl", key_condition_expression="x", exclusive_start_key={"pk": _n("1x")}
     )
     assert _invalid(codec.query_request, bad_start).field == "exclusive_start_key.pk"
 
@@ -256,9 +257,9 @@ def test_query_rejections() -> None:
 
 
 def test_scan_minimal_and_full() -> None:
-    assert codec.scan_request(service_pb2.ScanRequest(table_name="t")) == {"TableName": "t"}
+    assert codec.scan_request(service_pb2.ScanRequest(table_name="tbl")) == {"TableName": "tbl"}
     request = service_pb2.ScanRequest(
-        table_name="t",
+        table_name="tbl",
         index_name="i",
         filter_expression="a = :a",
         expression_attribute_names={"#x": "x"},
@@ -272,7 +273,7 @@ def test_scan_minimal_and_full() -> None:
         return_consumed_capacity=opt.RETURN_CONSUMED_CAPACITY_NONE,
     )
     assert codec.scan_request(request) == {
-        "TableName": "t",
+        "TableName": "tbl",
         "IndexName": "i",
         "FilterExpression": "a = :a",
         "ExpressionAttributeNames": {"#x": "x"},
@@ -288,7 +289,7 @@ def test_scan_minimal_and_full() -> None:
 
 
 def test_scan_segment_zero_of_one_is_sent() -> None:
-    params = codec.scan_request(service_pb2.ScanRequest(table_name="t", segment=0, total_segments=1))
+    params = codec.scan_request(service_pb2.ScanRequest(table_name="tbl", segment=0, total_segments=1))
     assert params["Segment"] == 0
     assert params["TotalSegments"] == 1
 
@@ -304,17 +305,17 @@ def test_scan_segment_zero_of_one_is_sent() -> None:
     ],
 )
 def test_scan_segment_rejections(segment: int, total: int, field: str) -> None:
-    request = service_pb2.ScanRequest(table_name="t", segment=segment, total_segments=total)
+    request = service_pb2.ScanRequest(table_name="tbl", segment=segment, total_segments=total)
     assert _invalid(codec.scan_request, request).field == field
 
 
 def test_scan_largest_segment_count_accepted() -> None:
-    request = service_pb2.ScanRequest(table_name="t", segment=999_999, total_segments=1_000_000)
+    request = service_pb2.ScanRequest(table_name="tbl", segment=999_999, total_segments=1_000_000)
     assert codec.scan_request(request)["TotalSegments"] == 1_000_000
 
 
 def test_scan_negative_limit() -> None:
-    assert _invalid(codec.scan_request, service_pb2.ScanRequest(table_name="t", limit=-5)).field == "limit"
+    assert _invalid(codec.scan_request, service_pb2.ScanRequest(table_name="tbl", limit=-5)).field == "limit"
 
 
 # ---------------------------------------------------------------- ParallelScan
@@ -322,7 +323,7 @@ def test_scan_negative_limit() -> None:
 
 def test_parallel_scan_plan_fresh() -> None:
     request = service_pb2.ParallelScanRequest(
-        table_name="t",
+        table_name="tbl",
         total_segments=3,
         page_limit=50,
         filter_expression="a > :a",
@@ -330,7 +331,7 @@ def test_parallel_scan_plan_fresh() -> None:
     )
     params, starts = codec.parallel_scan_plan(request)
     assert params == {
-        "TableName": "t",
+        "TableName": "tbl",
         "FilterExpression": "a > :a",
         "ExpressionAttributeValues": {":a": {"N": "1"}},
         "Limit": 50,
@@ -341,7 +342,7 @@ def test_parallel_scan_plan_fresh() -> None:
 
 def test_parallel_scan_plan_resume() -> None:
     request = service_pb2.ParallelScanRequest(
-        table_name="t",
+        table_name="tbl",
         total_segments=8,
         segments=[
             service_pb2.SegmentStart(segment=5, exclusive_start_key=KEY),
@@ -349,23 +350,23 @@ def test_parallel_scan_plan_resume() -> None:
         ],
     )
     params, starts = codec.parallel_scan_plan(request)
-    assert params == {"TableName": "t", "TotalSegments": 8}
+    assert params == {"TableName": "tbl", "TotalSegments": 8}
     assert starts == {5: WIRE_KEY, 1: None}
 
 
 @pytest.mark.parametrize("total", [0, 1_000_001, -1])
 def test_parallel_scan_total_segments_out_of_range(total: int) -> None:
-    request = service_pb2.ParallelScanRequest(table_name="t", total_segments=total)
+    request = service_pb2.ParallelScanRequest(table_name="tbl", total_segments=total)
     assert _invalid(codec.parallel_scan_plan, request).field == "total_segments"
 
 
 def test_parallel_scan_resume_rejections() -> None:
     out_of_range = service_pb2.ParallelScanRequest(
-        table_name="t", total_segments=4, segments=[service_pb2.SegmentStart(segment=0), {"segment": 4}]
+        table_name="tbl", total_segments=4, segments=[service_pb2.SegmentStart(segment=0), {"segment": 4}]
     )
     assert _invalid(codec.parallel_scan_plan, out_of_range).field == "segments[1].segment"
     duplicate = service_pb2.ParallelScanRequest(
-        table_name="t",
+        table_name="tbl",
         total_segments=4,
         segments=[{"segment": 2}, {"segment": 3}, {"segment": 2, "exclusive_start_key": KEY}],
     )
@@ -373,10 +374,10 @@ def test_parallel_scan_resume_rejections() -> None:
     assert error.field == "segments[2].segment"
     assert "twice" in error.description
     bad_key = service_pb2.ParallelScanRequest(
-        table_name="t", total_segments=2, segments=[{"segment": 1, "exclusive_start_key": {"pk": _n("")}}]
+        table_name="tbl", total_segments=2, segments=[{"segment": 1, "exclusive_start_key": {"pk": _n("")}}]
     )
     assert _invalid(codec.parallel_scan_plan, bad_key).field == "segments[0].exclusive_start_key.pk"
-    negative = service_pb2.ParallelScanRequest(table_name="t", total_segments=2, page_limit=-1)
+    negative = service_pb2.ParallelScanRequest(table_name="tbl", total_segments=2, page_limit=-1)
     assert _invalid(codec.parallel_scan_plan, negative).field == "page_limit"
 
 
@@ -386,25 +387,25 @@ def test_parallel_scan_resume_rejections() -> None:
 def test_batch_get_item_request() -> None:
     request = service_pb2.BatchGetItemRequest(
         request_items={
-            "a": service_pb2.KeysAndAttributes(
+            "aaa": service_pb2.KeysAndAttributes(
                 keys=[value_pb2.Item(attributes=KEY), value_pb2.Item(attributes={"pk": _s("x")})],
                 consistent_read=True,
                 projection_expression="#p",
                 expression_attribute_names={"#p": "pk"},
             ),
-            "b": service_pb2.KeysAndAttributes(keys=[value_pb2.Item(attributes={"id": _n("1")})]),
+            "bbb": service_pb2.KeysAndAttributes(keys=[value_pb2.Item(attributes={"id": _n("1")})]),
         },
         return_consumed_capacity=opt.RETURN_CONSUMED_CAPACITY_TOTAL,
     )
     assert codec.batch_get_item_request(request) == {
         "RequestItems": {
-            "a": {
+            "aaa": {
                 "Keys": [WIRE_KEY, {"pk": {"S": "x"}}],
                 "ConsistentRead": True,
                 "ProjectionExpression": "#p",
                 "ExpressionAttributeNames": {"#p": "pk"},
             },
-            "b": {"Keys": [{"id": {"N": "1"}}]},
+            "bbb": {"Keys": [{"id": {"N": "1"}}]},
         },
         "ReturnConsumedCapacity": "TOTAL",
     }
@@ -412,12 +413,12 @@ def test_batch_get_item_request() -> None:
 
 def test_batch_get_item_rejections() -> None:
     assert _invalid(codec.batch_get_item_request, service_pb2.BatchGetItemRequest()).field == "request_items"
-    no_keys = service_pb2.BatchGetItemRequest(request_items={"a": service_pb2.KeysAndAttributes()})
-    assert _invalid(codec.batch_get_item_request, no_keys).field == "request_items[a].keys"
+    no_keys = service_pb2.BatchGetItemRequest(request_items={"aaa": service_pb2.KeysAndAttributes()})
+    assert _invalid(codec.batch_get_item_request, no_keys).field == "request_items[aaa].keys"
     empty_key = service_pb2.BatchGetItemRequest(
-        request_items={"a": {"keys": [value_pb2.Item(attributes=KEY), value_pb2.Item()]}}
+        request_items={"aaa": {"keys": [value_pb2.Item(attributes=KEY), value_pb2.Item()]}}
     )
-    assert _invalid(codec.batch_get_item_request, empty_key).field == "request_items[a].keys[1]"
+    assert _invalid(codec.batch_get_item_request, empty_key).field == "request_items[aaa].keys[1]"
     no_table = service_pb2.BatchGetItemRequest(
         request_items={"": service_pb2.KeysAndAttributes(keys=[value_pb2.Item(attributes=KEY)])}
     )
@@ -427,7 +428,7 @@ def test_batch_get_item_rejections() -> None:
 def test_batch_write_item_request() -> None:
     request = service_pb2.BatchWriteItemRequest(
         request_items={
-            "t": service_pb2.WriteRequestList(
+            "tbl": service_pb2.WriteRequestList(
                 requests=[
                     service_pb2.WriteRequest(put_request=service_pb2.PutRequest(item=KEY)),
                     service_pb2.WriteRequest(delete_request=service_pb2.DeleteRequest(key={"pk": _s("z")})),
@@ -439,7 +440,7 @@ def test_batch_write_item_request() -> None:
     )
     assert codec.batch_write_item_request(request) == {
         "RequestItems": {
-            "t": [
+            "tbl": [
                 {"PutRequest": {"Item": WIRE_KEY}},
                 {"DeleteRequest": {"Key": {"pk": {"S": "z"}}}},
             ]
@@ -452,26 +453,26 @@ def test_batch_write_item_request() -> None:
 def test_batch_write_item_rejections() -> None:
     build = codec.batch_write_item_request
     assert _invalid(build, service_pb2.BatchWriteItemRequest()).field == "request_items"
-    no_writes = service_pb2.BatchWriteItemRequest(request_items={"t": service_pb2.WriteRequestList()})
-    assert _invalid(build, no_writes).field == "request_items[t].requests"
+    no_writes = service_pb2.BatchWriteItemRequest(request_items={"tbl": service_pb2.WriteRequestList()})
+    assert _invalid(build, no_writes).field == "request_items[tbl].requests"
     neither = service_pb2.BatchWriteItemRequest(
         request_items={
-            "t": {"requests": [{"put_request": {"item": KEY}}, service_pb2.WriteRequest()]},
+            "tbl": {"requests": [{"put_request": {"item": KEY}}, service_pb2.WriteRequest()]},
         }
     )
     error = _invalid(build, neither)
-    assert error.field == "request_items[t].requests[1]"
+    assert error.field == "request_items[tbl].requests[1]"
     assert "put_request or delete_request" in error.description
-    empty_put = service_pb2.BatchWriteItemRequest(request_items={"t": {"requests": [{"put_request": {}}]}})
-    assert _invalid(build, empty_put).field == "request_items[t].requests[0].put_request.item"
+    empty_put = service_pb2.BatchWriteItemRequest(request_items={"tbl": {"requests": [{"put_request": {}}]}})
+    assert _invalid(build, empty_put).field == "request_items[tbl].requests[0].put_request.item"
     empty_delete = service_pb2.BatchWriteItemRequest(
-        request_items={"t": {"requests": [{"delete_request": {}}]}}
+        request_items={"tbl": {"requests": [{"delete_request": {}}]}}
     )
-    assert _invalid(build, empty_delete).field == "request_items[t].requests[0].delete_request.key"
+    assert _invalid(build, empty_delete).field == "request_items[tbl].requests[0].delete_request.key"
     bad_value = service_pb2.BatchWriteItemRequest(
-        request_items={"t": {"requests": [{"put_request": {"item": {"a": _n("1E+126")}}}]}}
+        request_items={"tbl": {"requests": [{"put_request": {"item": {"aaa": _n("1E+126")}}}]}}
     )
-    assert _invalid(build, bad_value).field == "request_items[t].requests[0].put_request.item.a"
+    assert _invalid(build, bad_value).field == "request_items[tbl].requests[0].put_request.item.aaa"
 
 
 # ---------------------------------------------------------------- transactions
@@ -480,10 +481,10 @@ def test_batch_write_item_rejections() -> None:
 def test_transact_get_items_request() -> None:
     request = service_pb2.TransactGetItemsRequest(
         transact_items=[
-            service_pb2.TransactGetItem(get=service_pb2.Get(table_name="a", key=KEY)),
+            service_pb2.TransactGetItem(get=service_pb2.Get(table_name="aaa", key=KEY)),
             service_pb2.TransactGetItem(
                 get=service_pb2.Get(
-                    table_name="b",
+                    table_name="bbb",
                     key={"id": _n("2")},
                     projection_expression="#n",
                     expression_attribute_names={"#n": "name"},
@@ -494,10 +495,10 @@ def test_transact_get_items_request() -> None:
     )
     assert codec.transact_get_items_request(request) == {
         "TransactItems": [
-            {"Get": {"TableName": "a", "Key": WIRE_KEY}},
+            {"Get": {"TableName": "aaa", "Key": WIRE_KEY}},
             {
                 "Get": {
-                    "TableName": "b",
+                    "TableName": "bbb",
                     "Key": {"id": {"N": "2"}},
                     "ProjectionExpression": "#n",
                     "ExpressionAttributeNames": {"#n": "name"},
@@ -512,12 +513,12 @@ def test_transact_get_items_rejections() -> None:
     build = codec.transact_get_items_request
     assert _invalid(build, service_pb2.TransactGetItemsRequest()).field == "transact_items"
     no_get = service_pb2.TransactGetItemsRequest(
-        transact_items=[{"get": {"table_name": "a", "key": KEY}}, service_pb2.TransactGetItem()]
+        transact_items=[{"get": {"table_name": "aaa", "key": KEY}}, service_pb2.TransactGetItem()]
     )
     assert _invalid(build, no_get).field == "transact_items[1].get"
     no_table = service_pb2.TransactGetItemsRequest(transact_items=[{"get": {"key": KEY}}])
     assert _invalid(build, no_table).field == "transact_items[0].get.table_name"
-    no_key = service_pb2.TransactGetItemsRequest(transact_items=[{"get": {"table_name": "a"}}])
+    no_key = service_pb2.TransactGetItemsRequest(transact_items=[{"get": {"table_name": "aaa"}}])
     assert _invalid(build, no_key).field == "transact_items[0].get.key"
 
 
@@ -526,7 +527,7 @@ def test_transact_write_items_request() -> None:
         transact_items=[
             service_pb2.TransactWriteItem(
                 condition_check=service_pb2.ConditionCheck(
-                    table_name="a",
+                    table_name="aaa",
                     key=KEY,
                     condition_expression="attribute_exists(pk)",
                     return_values_on_condition_check_failure=opt.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_ALL_OLD,
@@ -534,15 +535,15 @@ def test_transact_write_items_request() -> None:
             ),
             service_pb2.TransactWriteItem(
                 put=service_pb2.Put(
-                    table_name="b",
+                    table_name="bbb",
                     item={"id": _n("1")},
                     condition_expression="attribute_not_exists(id)",
                 )
             ),
-            service_pb2.TransactWriteItem(delete=service_pb2.Delete(table_name="c", key={"id": _s("x")})),
+            service_pb2.TransactWriteItem(delete=service_pb2.Delete(table_name="ccc", key={"id": _s("x")})),
             service_pb2.TransactWriteItem(
                 update=service_pb2.Update(
-                    table_name="d",
+                    table_name="ddd",
                     key={"id": _s("y")},
                     update_expression="SET #n = :n",
                     condition_expression="#n <> :n",
@@ -559,7 +560,7 @@ def test_transact_write_items_request() -> None:
         "TransactItems": [
             {
                 "ConditionCheck": {
-                    "TableName": "a",
+                    "TableName": "aaa",
                     "Key": WIRE_KEY,
                     "ConditionExpression": "attribute_exists(pk)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -567,15 +568,15 @@ def test_transact_write_items_request() -> None:
             },
             {
                 "Put": {
-                    "TableName": "b",
+                    "TableName": "bbb",
                     "Item": {"id": {"N": "1"}},
                     "ConditionExpression": "attribute_not_exists(id)",
                 }
             },
-            {"Delete": {"TableName": "c", "Key": {"id": {"S": "x"}}}},
+            {"Delete": {"TableName": "ccc", "Key": {"id": {"S": "x"}}}},
             {
                 "Update": {
-                    "TableName": "d",
+                    "TableName": "ddd",
                     "Key": {"id": {"S": "y"}},
                     "UpdateExpression": "SET #n = :n",
                     "ConditionExpression": "#n <> :n",
@@ -592,10 +593,10 @@ def test_transact_write_items_request() -> None:
 
 def test_transact_write_without_token_omits_it() -> None:
     request = service_pb2.TransactWriteItemsRequest(
-        transact_items=[{"delete": {"table_name": "c", "key": KEY}}]
+        transact_items=[{"delete": {"table_name": "ccc", "key": KEY}}]
     )
     assert codec.transact_write_items_request(request) == {
-        "TransactItems": [{"Delete": {"TableName": "c", "Key": WIRE_KEY}}]
+        "TransactItems": [{"Delete": {"TableName": "ccc", "Key": WIRE_KEY}}]
     }
 
 
@@ -603,20 +604,20 @@ def test_transact_write_items_rejections() -> None:
     build = codec.transact_write_items_request
     assert _invalid(build, service_pb2.TransactWriteItemsRequest()).field == "transact_items"
     no_action = service_pb2.TransactWriteItemsRequest(
-        transact_items=[{"delete": {"table_name": "c", "key": KEY}}, service_pb2.TransactWriteItem()]
+        transact_items=[{"delete": {"table_name": "ccc", "key": KEY}}, service_pb2.TransactWriteItem()]
     )
     error = _invalid(build, no_action)
     assert error.field == "transact_items[1]"
     assert "condition_check" in error.description
-    empty_put = service_pb2.TransactWriteItemsRequest(transact_items=[{"put": {"table_name": "b"}}])
+    empty_put = service_pb2.TransactWriteItemsRequest(transact_items=[{"put": {"table_name": "bbb"}}])
     assert _invalid(build, empty_put).field == "transact_items[0].put.item"
-    no_key = service_pb2.TransactWriteItemsRequest(transact_items=[{"update": {"table_name": "d"}}])
+    no_key = service_pb2.TransactWriteItemsRequest(transact_items=[{"update": {"table_name": "ddd"}}])
     assert _invalid(build, no_key).field == "transact_items[0].update.key"
     no_table = service_pb2.TransactWriteItemsRequest(transact_items=[{"condition_check": {"key": KEY}}])
     assert _invalid(build, no_table).field == "transact_items[0].condition_check.table_name"
     bad_enum = service_pb2.TransactWriteItemsRequest(
         transact_items=[
-            {"delete": {"table_name": "c", "key": KEY, "return_values_on_condition_check_failure": 9}}
+            {"delete": {"table_name": "ccc", "key": KEY, "return_values_on_condition_check_failure": 9}}
         ]
     )
     assert (
@@ -626,7 +627,7 @@ def test_transact_write_items_rejections() -> None:
         transact_items=[
             {
                 "update": {
-                    "table_name": "d",
+                    "table_name": "ddd",
                     "key": KEY,
                     "expression_attribute_values": {":v": {"null": False}},
                 }
@@ -637,8 +638,8 @@ def test_transact_write_items_rejections() -> None:
 
 
 def test_describe_table_request() -> None:
-    assert codec.describe_table_request(service_pb2.DescribeTableRequest(table_name="t")) == {
-        "TableName": "t"
+    assert codec.describe_table_request(service_pb2.DescribeTableRequest(table_name="tbl")) == {
+        "TableName": "tbl"
     }
     assert _invalid(codec.describe_table_request, service_pb2.DescribeTableRequest()).field == "table_name"
 
@@ -675,7 +676,7 @@ def test_consumed_capacity_with_table_and_indexes() -> None:
     response = codec.get_item_response(
         {
             "ConsumedCapacity": {
-                "TableName": "t",
+                "TableName": "tbl",
                 "CapacityUnits": 3.5,
                 "ReadCapacityUnits": 3.0,
                 "Table": {"CapacityUnits": 1.5, "ReadCapacityUnits": 1.0},
@@ -686,7 +687,7 @@ def test_consumed_capacity_with_table_and_indexes() -> None:
     )
     capacity = response.consumed_capacity
     assert response.HasField("consumed_capacity")
-    assert capacity.table_name == "t"
+    assert capacity.table_name == "tbl"
     assert capacity.capacity_units == 3.5
     assert capacity.read_capacity_units == 3.0
     assert capacity.write_capacity_units == 0.0
@@ -700,7 +701,7 @@ def test_consumed_capacity_with_table_and_indexes() -> None:
 def test_write_responses_carry_attributes_capacity_and_metrics() -> None:
     wire = {
         "Attributes": {"pk": {"S": "a"}, "tags": {"SS": ["x", "y"]}},
-        "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 1.0},
+        "ConsumedCapacity": {"TableName": "tbl", "CapacityUnits": 1.0},
         "ItemCollectionMetrics": {"ItemCollectionKey": {"pk": {"S": "a"}}, "SizeEstimateRangeGB": [0.0, 1.0]},
     }
     for build in (codec.put_item_response, codec.update_item_response, codec.delete_item_response):
@@ -722,7 +723,7 @@ def test_query_and_scan_responses(build: Any) -> None:
         "Count": 2,
         "ScannedCount": 5,
         "LastEvaluatedKey": {"pk": {"S": "b"}},
-        "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 0.5},
+        "ConsumedCapacity": {"TableName": "tbl", "CapacityUnits": 0.5},
     }
     response = build(wire)
     assert [_py(item.attributes) for item in response.items] == wire["Items"]
@@ -757,53 +758,53 @@ def test_parallel_scan_response_segment_done() -> None:
 
 def test_batch_get_item_response_with_unprocessed_keys() -> None:
     wire = {
-        "Responses": {"a": [{"pk": {"S": "1"}}], "b": []},
+        "Responses": {"aaa": [{"pk": {"S": "1"}}], "b": []},
         "UnprocessedKeys": {
-            "c": {
+            "ccc": {
                 "Keys": [{"id": {"N": "9"}}],
                 "ConsistentRead": True,
                 "ProjectionExpression": "#i",
                 "ExpressionAttributeNames": {"#i": "id"},
             }
         },
-        "ConsumedCapacity": [{"TableName": "a", "CapacityUnits": 1.0}, {"TableName": "c"}],
+        "ConsumedCapacity": [{"TableName": "aaa", "CapacityUnits": 1.0}, {"TableName": "ccc"}],
     }
     response = codec.batch_get_item_response(wire)
-    assert [_py(i.attributes) for i in response.responses["a"].items] == [{"pk": {"S": "1"}}]
+    assert [_py(i.attributes) for i in response.responses["aaa"].items] == [{"pk": {"S": "1"}}]
     assert "b" in response.responses
     assert len(response.responses["b"].items) == 0
-    unprocessed = response.unprocessed_keys["c"]
+    unprocessed = response.unprocessed_keys["ccc"]
     assert [_py(k.attributes) for k in unprocessed.keys] == [{"id": {"N": "9"}}]
     assert unprocessed.consistent_read is True
     assert unprocessed.projection_expression == "#i"
     assert dict(unprocessed.expression_attribute_names) == {"#i": "id"}
-    assert [c.table_name for c in response.consumed_capacity] == ["a", "c"]
+    assert [c.table_name for c in response.consumed_capacity] == ["aaa", "ccc"]
     # The unprocessed keys go straight back into a request.
     again = codec.batch_get_item_request(
         service_pb2.BatchGetItemRequest(request_items=dict(response.unprocessed_keys))
     )
-    assert again == {"RequestItems": {"c": wire["UnprocessedKeys"]["c"]}}
+    assert again == {"RequestItems": {"ccc": wire["UnprocessedKeys"]["ccc"]}}
 
 
 def test_batch_write_item_response_with_unprocessed_items_and_metrics() -> None:
     wire = {
         "UnprocessedItems": {
-            "t": [
+            "tbl": [
                 {"PutRequest": {"Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}},
                 {"DeleteRequest": {"Key": {"pk": {"S": "b"}}}},
             ]
         },
         "ItemCollectionMetrics": {
-            "t": [{"ItemCollectionKey": {"pk": {"S": "a"}}, "SizeEstimateRangeGB": [1.0, 2.0]}]
+            "tbl": [{"ItemCollectionKey": {"pk": {"S": "a"}}, "SizeEstimateRangeGB": [1.0, 2.0]}]
         },
-        "ConsumedCapacity": [{"TableName": "t", "WriteCapacityUnits": 2.0}],
+        "ConsumedCapacity": [{"TableName": "tbl", "WriteCapacityUnits": 2.0}],
     }
     response = codec.batch_write_item_response(wire)
-    writes = response.unprocessed_items["t"].requests
+    writes = response.unprocessed_items["tbl"].requests
     assert [w.WhichOneof("request") for w in writes] == ["put_request", "delete_request"]
     assert _py(writes[0].put_request.item) == {"pk": {"S": "a"}, "v": {"N": "1"}}
     assert _py(writes[1].delete_request.key) == {"pk": {"S": "b"}}
-    (metrics,) = response.item_collection_metrics["t"].metrics
+    (metrics,) = response.item_collection_metrics["tbl"].metrics
     assert _py(metrics.item_collection_key) == {"pk": {"S": "a"}}
     assert list(metrics.size_estimate_range_gb) == [1.0, 2.0]
     assert response.consumed_capacity[0].write_capacity_units == 2.0
@@ -817,7 +818,7 @@ def test_batch_write_item_response_with_unprocessed_items_and_metrics() -> None:
 def test_transact_get_items_response_with_a_missing_item() -> None:
     wire = {
         "Responses": [{"Item": {"pk": {"S": "a"}}}, {}, {"Item": {}}],
-        "ConsumedCapacity": [{"TableName": "t", "ReadCapacityUnits": 4.0}],
+        "ConsumedCapacity": [{"TableName": "tbl", "ReadCapacityUnits": 4.0}],
     }
     response = codec.transact_get_items_response(wire)
     assert [r.found for r in response.responses] == [True, False, True]
@@ -937,9 +938,9 @@ def test_describe_table_response() -> None:
 
 
 def test_describe_table_response_minimal() -> None:
-    response = codec.describe_table_response({"TableName": "t", "CreationDateTime": 12.25}, None)
+    response = codec.describe_table_response({"TableName": "tbl", "CreationDateTime": 12.25}, None)
     table = response.table
-    assert table.table_name == "t"
+    assert table.table_name == "tbl"
     assert table.billing_mode == "PROVISIONED"
     assert table.creation_date_time == 12.25
     assert table.stream_specification.stream_enabled is False

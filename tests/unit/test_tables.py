@@ -7,6 +7,7 @@ import pathlib
 from typing import Any
 
 import pytest
+
 from dynamo_gateway_server.backends import BackendError
 from dynamo_gateway_server.tables import (
     IndexSpec,

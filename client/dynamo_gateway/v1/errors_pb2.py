@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dynamo_gateway.v1 import value_pb2 as dynamo__gateway_dot_v1_dot_value__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64ynamo_gateway/v1/errors.proto\x12\x11\x64ynamo_gateway.v1\x1a\x1d\x64ynamo_gateway/v1/value.proto\"\xad\x01\n\x17\x43onditionalCheckFailure\x12\x42\n\x04item\x18\x01 \x03(\x0b\x32\x34.dynamo_gateway.v1.ConditionalCheckFailure.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"\xc2\x01\n\x12\x43\x61ncellationReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12=\n\x04item\x18\x03 \x03(\x0b\x32/.dynamo_gateway.v1.CancellationReason.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"Q\n\x17TransactionCancellation\x12\x36\n\x07reasons\x18\x01 \x03(\x0b\x32%.dynamo_gateway.v1.CancellationReasonb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64ynamo_gateway/v1/errors.proto\x12\x11\x64ynamo_gateway.v1\x1a\x1d\x64ynamo_gateway/v1/value.proto\"\xad\x01\n\x17\x43onditionalCheckFailure\x12\x42\n\x04item\x18\x01 \x03(\x0b\x32\x34.dynamo_gateway.v1.ConditionalCheckFailure.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"\xc2\x01\n\x12\x43\x61ncellationReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12=\n\x04item\x18\x03 \x03(\x0b\x32/.dynamo_gateway.v1.CancellationReason.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"Q\n\x17TransactionCancellation\x12\x36\n\x07reasons\x18\x01 \x03(\x0b\x32%.dynamo_gateway.v1.CancellationReason\"3\n\x0eOutcomeUnknown\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,4 +46,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANCELLATIONREASON_ITEMENTRY']._serialized_end=258
   _globals['_TRANSACTIONCANCELLATION']._serialized_start=457
   _globals['_TRANSACTIONCANCELLATION']._serialized_end=538
+  _globals['_OUTCOMEUNKNOWN']._serialized_start=540
+  _globals['_OUTCOMEUNKNOWN']._serialized_end=591
 # @@protoc_insertion_point(module_scope)

@@ -140,3 +140,32 @@ class TransactionCancellation(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransactionCancellation: _TypeAlias = TransactionCancellation  # noqa: Y015
+
+@_typing.final
+class OutcomeUnknown(_message.Message):
+    """Sent with UNAVAILABLE when a write that is not safe to repeat failed ambiguously
+    (timeout, connection reset, 5xx after it was sent): DynamoDB may or may not have
+    applied it, so the gateway did not retry. Read the item before writing again.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    operation: _builtins.str
+    """The DynamoDB operation, e.g. UpdateItem."""
+    reason: _builtins.str
+    """Why the write is not safe to repeat, e.g. "the update expression adds to a number"."""
+    def __init__(
+        self,
+        *,
+        operation: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["operation", b"operation", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutcomeUnknown: _TypeAlias = OutcomeUnknown  # noqa: Y015

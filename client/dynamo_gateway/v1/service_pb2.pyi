@@ -1383,28 +1383,70 @@ class BatchGetItemResponse(_message.Message):
     RESPONSES_FIELD_NUMBER: _builtins.int
     UNPROCESSED_KEYS_FIELD_NUMBER: _builtins.int
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    UNPROCESSED_ENTRIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def responses(self) -> _containers.MessageMap[_builtins.str, Global___ItemList]: ...
     @_builtins.property
     def unprocessed_keys(self) -> _containers.MessageMap[_builtins.str, Global___KeysAndAttributes]:
-        """Keys DynamoDB did not read in this call; send them again."""
+        """Keys still unread when the gateway's retries and the deadline ran out; send them again."""
 
     @_builtins.property
     def consumed_capacity(self) -> _containers.RepeatedCompositeFieldContainer[_options_pb2.ConsumedCapacity]: ...
+    @_builtins.property
+    def unprocessed_entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnprocessedEntry]:
+        """The same keys, each by its position in the request: table and index into its keys."""
+
     def __init__(
         self,
         *,
         responses: _abc.Mapping[_builtins.str, Global___ItemList] | None = ...,
         unprocessed_keys: _abc.Mapping[_builtins.str, Global___KeysAndAttributes] | None = ...,
         consumed_capacity: _abc.Iterable[_options_pb2.ConsumedCapacity] | None = ...,
+        unprocessed_entries: _abc.Iterable[Global___UnprocessedEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "responses", b"responses", "unprocessed_keys", b"unprocessed_keys"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "responses", b"responses", "unprocessed_entries", b"unprocessed_entries", "unprocessed_keys", b"unprocessed_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchGetItemResponse: _TypeAlias = BatchGetItemResponse  # noqa: Y015
+
+@_typing.final
+class UnprocessedEntry(_message.Message):
+    """One key or write of a batch request that was not processed, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_NAME_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    table_name: _builtins.str
+    index: _builtins.int
+    """Position in request_items[table_name].keys (BatchGetItem) or .requests (BatchWriteItem)."""
+    code: _builtins.int
+    """The gRPC code a retry of just this entry would have met, e.g. RESOURCE_EXHAUSTED."""
+    reason: _builtins.str
+    """The error taxonomy reason, e.g. Throughput.ProvisionedThroughputExceeded."""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        table_name: _builtins.str = ...,
+        index: _builtins.int = ...,
+        code: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "index", b"index", "message", b"message", "reason", b"reason", "table_name", b"table_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnprocessedEntry: _TypeAlias = UnprocessedEntry  # noqa: Y015
 
 @_typing.final
 class PutRequest(_message.Message):
@@ -1654,24 +1696,30 @@ class BatchWriteItemResponse(_message.Message):
     UNPROCESSED_ITEMS_FIELD_NUMBER: _builtins.int
     ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    UNPROCESSED_ENTRIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def unprocessed_items(self) -> _containers.MessageMap[_builtins.str, Global___WriteRequestList]:
-        """Writes DynamoDB did not apply in this call; send them again."""
+        """Writes still unapplied when the gateway's retries and the deadline ran out; send them again."""
 
     @_builtins.property
     def item_collection_metrics(self) -> _containers.MessageMap[_builtins.str, Global___ItemCollectionMetricsList]: ...
     @_builtins.property
     def consumed_capacity(self) -> _containers.RepeatedCompositeFieldContainer[_options_pb2.ConsumedCapacity]: ...
+    @_builtins.property
+    def unprocessed_entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnprocessedEntry]:
+        """The same writes, each by its position in the request: table and index into its requests."""
+
     def __init__(
         self,
         *,
         unprocessed_items: _abc.Mapping[_builtins.str, Global___WriteRequestList] | None = ...,
         item_collection_metrics: _abc.Mapping[_builtins.str, Global___ItemCollectionMetricsList] | None = ...,
         consumed_capacity: _abc.Iterable[_options_pb2.ConsumedCapacity] | None = ...,
+        unprocessed_entries: _abc.Iterable[Global___UnprocessedEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "unprocessed_items", b"unprocessed_items"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "unprocessed_entries", b"unprocessed_entries", "unprocessed_items", b"unprocessed_items"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -159,14 +159,14 @@ class DynamoDBServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetItem(self, request, context):
-        """Reads up to 100 items from one or more tables.
+        """Reads items from one or more tables (more than DynamoDB's 100 per call: the gateway splits them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def BatchWriteItem(self, request, context):
-        """Puts or deletes up to 25 items in one or more tables.
+        """Puts or deletes items in one or more tables (more than DynamoDB's 25 per call: the gateway splits them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,9 +53,9 @@ class DynamoDBServiceStub:
     ParallelScan: _grpc.UnaryStreamMultiCallable[_service_pb2.ParallelScanRequest, _service_pb2.ParallelScanResponse]
     """Scans all segments concurrently and streams every page as it arrives."""
     BatchGetItem: _grpc.UnaryUnaryMultiCallable[_service_pb2.BatchGetItemRequest, _service_pb2.BatchGetItemResponse]
-    """Reads up to 100 items from one or more tables."""
+    """Reads items from one or more tables (more than DynamoDB's 100 per call: the gateway splits them)."""
     BatchWriteItem: _grpc.UnaryUnaryMultiCallable[_service_pb2.BatchWriteItemRequest, _service_pb2.BatchWriteItemResponse]
-    """Puts or deletes up to 25 items in one or more tables."""
+    """Puts or deletes items in one or more tables (more than DynamoDB's 25 per call: the gateway splits them)."""
     TransactGetItems: _grpc.UnaryUnaryMultiCallable[_service_pb2.TransactGetItemsRequest, _service_pb2.TransactGetItemsResponse]
     """Reads up to 100 items atomically."""
     TransactWriteItems: _grpc.UnaryUnaryMultiCallable[_service_pb2.TransactWriteItemsRequest, _service_pb2.TransactWriteItemsResponse]
@@ -88,9 +88,9 @@ class DynamoDBServiceAsyncStub(DynamoDBServiceStub):
     ParallelScan: _aio.UnaryStreamMultiCallable[_service_pb2.ParallelScanRequest, _service_pb2.ParallelScanResponse]  # type: ignore[assignment]
     """Scans all segments concurrently and streams every page as it arrives."""
     BatchGetItem: _aio.UnaryUnaryMultiCallable[_service_pb2.BatchGetItemRequest, _service_pb2.BatchGetItemResponse]  # type: ignore[assignment]
-    """Reads up to 100 items from one or more tables."""
+    """Reads items from one or more tables (more than DynamoDB's 100 per call: the gateway splits them)."""
     BatchWriteItem: _aio.UnaryUnaryMultiCallable[_service_pb2.BatchWriteItemRequest, _service_pb2.BatchWriteItemResponse]  # type: ignore[assignment]
-    """Puts or deletes up to 25 items in one or more tables."""
+    """Puts or deletes items in one or more tables (more than DynamoDB's 25 per call: the gateway splits them)."""
     TransactGetItems: _aio.UnaryUnaryMultiCallable[_service_pb2.TransactGetItemsRequest, _service_pb2.TransactGetItemsResponse]  # type: ignore[assignment]
     """Reads up to 100 items atomically."""
     TransactWriteItems: _aio.UnaryUnaryMultiCallable[_service_pb2.TransactWriteItemsRequest, _service_pb2.TransactWriteItemsResponse]  # type: ignore[assignment]
@@ -168,7 +168,7 @@ class DynamoDBServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _service_pb2.BatchGetItemRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_service_pb2.BatchGetItemResponse, _abc.Awaitable[_service_pb2.BatchGetItemResponse]]:
-        """Reads up to 100 items from one or more tables."""
+        """Reads items from one or more tables (more than DynamoDB's 100 per call: the gateway splits them)."""
 
     @_abc_1.abstractmethod
     def BatchWriteItem(
@@ -176,7 +176,7 @@ class DynamoDBServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _service_pb2.BatchWriteItemRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_service_pb2.BatchWriteItemResponse, _abc.Awaitable[_service_pb2.BatchWriteItemResponse]]:
-        """Puts or deletes up to 25 items in one or more tables."""
+        """Puts or deletes items in one or more tables (more than DynamoDB's 25 per call: the gateway splits them)."""
 
     @_abc_1.abstractmethod
     def TransactGetItems(

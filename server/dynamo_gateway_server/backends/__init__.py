@@ -1,9 +1,24 @@
 """Backends: where DynamoDB requests go. One seam (DynamoBackend), several implementations.
 
 aws.AwsBackend talks to DynamoDB or any endpoint speaking its protocol;
-memory.start_memory_backend runs an embedded DynamoDB-compatible engine.
+memory.MemoryBackend runs an embedded DynamoDB-compatible engine. The failure
+types of the seam live in base.py.
 """
 
-from .base import BackendError, BackendUnavailableError, DynamoBackend
+from .base import (
+    BackendError,
+    BackendUnavailableError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    DynamoBackend,
+    OutcomeUnknownError,
+)
 
-__all__ = ["BackendError", "BackendUnavailableError", "DynamoBackend"]
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "CircuitOpenError",
+    "DeadlineExceededError",
+    "DynamoBackend",
+    "OutcomeUnknownError",
+]

@@ -19,11 +19,12 @@ from botocore import xform_name
 
 from .base import BackendError, BackendUnavailableError
 
-_UNREACHABLE = (
-    botocore_errors.EndpointConnectionError,
-    botocore_errors.ConnectionClosedError,
-    botocore_errors.ConnectTimeoutError,
+# Failures before the request could reach DynamoDB: safe to send again.
+_NOT_SENT = (botocore_errors.EndpointConnectionError, botocore_errors.ConnectTimeoutError)
+# Failures after it may have reached DynamoDB: it may have been applied.
+_AMBIGUOUS = (
     botocore_errors.ReadTimeoutError,
+    botocore_errors.ConnectionClosedError,
     botocore_errors.HTTPClientError,
 )
 
@@ -92,8 +93,16 @@ class AwsBackend:
                 raise BackendUnavailableError(
                     "NoCredentials", "the gateway found no AWS credentials"
                 ) from None
-            except _UNREACHABLE as error:
+            except botocore_errors.NoRegionError:
+                raise BackendUnavailableError(
+                    "NoRegion", "the gateway has no AWS region configured"
+                ) from None
+            except _NOT_SENT as error:
                 raise BackendUnavailableError(type(error).__name__, "DynamoDB could not be reached") from None
+            except _AMBIGUOUS as error:
+                raise BackendUnavailableError(
+                    type(error).__name__, "DynamoDB did not answer", ambiguous=True
+                ) from None
 
     async def close(self) -> None:
         await self._exit_stack.aclose()

@@ -34,6 +34,8 @@ class BackendError(Exception):
     item: dict[str, Any] | None = None
     # TransactionCanceledException's reasons, in request order.
     cancellation_reasons: list[dict[str, Any]] = field(default_factory=list)
+    # Set by the retry layer when it gives up on a retryable error: when to try again.
+    retry_after_s: float | None = None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -43,8 +45,42 @@ class BackendError(Exception):
 class BackendUnavailableError(Exception):
     """No answer from DynamoDB: connection refused or reset, timeout, no credentials."""
 
+    # What failed, e.g. "EndpointConnectionError", "ReadTimeoutError", "NoCredentials".
     reason: str
     message: str
+    # True when the request may have reached DynamoDB (read timeout, reset after sending):
+    # it may have been applied, so only an idempotent request may be sent again.
+    ambiguous: bool = False
+    # Set by the retry layer when it gives up: when to try again.
+    retry_after_s: float | None = None
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
+
+
+@dataclass
+class DeadlineExceededError(Exception):
+    """The caller's deadline left no time for (another) DynamoDB attempt."""
+
+    operation: str
+    # The retryable error of the last attempt, if there was one.
+    last_error: BackendError | BackendUnavailableError | None = None
+
+
+@dataclass
+class CircuitOpenError(Exception):
+    """The circuit breaker for this backend is open: failing fast instead of calling DynamoDB."""
+
+    endpoint: str
+    retry_after_s: float
+
+
+@dataclass
+class OutcomeUnknownError(Exception):
+    """A write that is not safe to repeat failed ambiguously; it may or may not have been applied."""
+
+    operation: str
+    # Why repeating it is unsafe, e.g. "the update expression adds to a number".
+    why_unsafe: str
+    cause: BackendError | BackendUnavailableError
+    retry_after_s: float | None = None

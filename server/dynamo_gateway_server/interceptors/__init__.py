@@ -1,0 +1,12 @@
+"""gRPC server interceptors: tracing, request ids and RPC metrics, in the order app.py gives them.
+
+Each wraps the method handler's behavior (unary, or response-streaming written
+with context.write or as an async generator) and leaves the servicer untouched.
+Must not import the servicer or the backends.
+"""
+
+from .request_id import RequestIdInterceptor
+from .rpc_metrics import RpcMetricsInterceptor
+from .tracing import TracingInterceptor, tracing_interceptor
+
+__all__ = ["RequestIdInterceptor", "RpcMetricsInterceptor", "TracingInterceptor", "tracing_interceptor"]

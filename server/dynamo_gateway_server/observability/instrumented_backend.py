@@ -1,0 +1,284 @@
+"""InstrumentedBackend: the backend seam, wrapped with a span, metrics and logs per DynamoDB call.
+
+It sits outermost in the chain (InstrumentedBackend -> resilience -> aws/memory),
+so one span and one duration cover a call with all its retries; retries and
+breaker changes reach the span through the resilience observer, which finds the
+call in CURRENT_CALL. It also asks DynamoDB for consumed capacity on every call
+(and hides it again from callers who did not ask) and feeds the partition
+detectors. Must not import gRPC or the servicer; telemetry failures never fail a call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ..backends import DynamoBackend
+from . import capacity, operations
+from .hot_partitions import HotPartitionDetector, SequentialKeyDetector, WindowReport
+from .key_schema import KeySchemaCache, key_uses, schema_from_description
+from .keys import KeyRenderer
+from .logs import TRACE
+from .metrics import Metrics
+
+log = logging.getLogger("dynamo_gateway_server.dynamodb")
+
+_EXPRESSIONS = (
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ConditionExpression",
+    "UpdateExpression",
+    "ProjectionExpression",
+)
+# Operations whose requests name keys; their first success on a table triggers the schema lookup.
+_KEYED = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """The DynamoDB call in progress, for observers called from deeper in the chain."""
+
+    operation: str
+    tables: tuple[str, ...]
+    span: Span
+
+
+CURRENT_CALL: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "dynamo_gateway_current_call", default=None
+)
+
+
+@dataclass(frozen=True)
+class Detectors:
+    hot: HotPartitionDetector
+    sequential: SequentialKeyDetector
+
+
+def _safely(function: Callable[..., Any], *args: Any) -> Any:
+    """Runs a telemetry step; a bug in it is logged, never turned into the caller's failure."""
+    try:
+        return function(*args)
+    except Exception:  # telemetry must not break the data path
+        log.exception("telemetry step %s failed", getattr(function, "__name__", "?"))
+        return None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(
+        value, default=lambda raw: f"<{len(raw)} bytes>" if isinstance(raw, bytes) else str(raw)
+    )
+
+
+class InstrumentedBackend:
+    def __init__(
+        self,
+        inner: DynamoBackend,
+        tracer: trace.Tracer,
+        metrics: Metrics,
+        keys: KeyRenderer,
+        detectors: Detectors,
+        operation_log_every: int = 1,
+    ) -> None:
+        self.inner = inner
+        self._tracer = tracer
+        self._metrics = metrics
+        self._keys = keys
+        self._detectors = detectors
+        self._log_every = operation_log_every
+        self._completed = itertools.count()
+        self._hot_series: dict[str, set[str]] = {}
+        self.schemas = KeySchemaCache(inner)
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        tables = operations.tables_of(operation, params)
+        attributes = _safely(operations.request_attributes, operation, params, self.schemas.get, self._keys)
+        _safely(self._log_request, operation, tables, params)
+        _safely(self._observe_keys, operation, params)
+        sent, caller_asked = capacity.with_capacity_requested(operation, params)
+        with self._tracer.start_as_current_span(
+            operations.span_name(operation),
+            kind=SpanKind.CLIENT,
+            attributes=attributes or {},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            token = CURRENT_CALL.set(CallContext(operation, tables, span))
+            started = time.perf_counter()
+            try:
+                response = await self.inner.call(operation, sent)
+            except BaseException as error:
+                _safely(self._failed, operation, params, tables, span, error, time.perf_counter() - started)
+                raise
+            finally:
+                CURRENT_CALL.reset(token)
+            _safely(self._succeeded, operation, params, tables, span, response, time.perf_counter() - started)
+        if operation in _KEYED and any(self.schemas.get(table) is None for table in tables):
+            for table in tables:
+                await self.schemas.learn(table)
+        elif operation == "DescribeTable" and (schema := schema_from_description(response.get("Table", {}))):
+            self.schemas.remember(params.get("TableName", ""), schema)
+        return capacity.strip_unasked(response, caller_asked)
+
+    async def close(self) -> None:
+        await self.schemas.close()
+        await self.inner.close()
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _count(self, operation: str, tables: tuple[str, ...], status: str, seconds: float) -> list[str]:
+        labels = [self._metrics.table(table) for table in tables]
+        for table in labels:
+            self._metrics.operations.labels(operation, table, status).inc()
+            self._metrics.duration.labels(operation, table).observe(seconds)
+        return labels
+
+    def _succeeded(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        tables: tuple[str, ...],
+        span: Span,
+        response: dict[str, Any],
+        seconds: float,
+    ) -> None:
+        m = self._metrics
+        self._count(operation, tables, operations.OK, seconds)
+        consumed = capacity.consumed_by_table(response)
+        for table, units in consumed.items():
+            m.consumed_capacity.labels(m.table(table), operation).inc(units)
+        returned = operations.items_returned(operation, params, response)
+        for table, count in returned.items():
+            m.items_returned.labels(operation, m.table(table)).observe(count)
+        unprocessed = operations.unprocessed_items(operation, response)
+        for table, count in unprocessed.items():
+            m.batch_unprocessed_items.labels(m.table(table), operation).inc(count)
+        span.set_attribute("dynamodb.consumed_capacity", sum(consumed.values()))
+        if returned:
+            span.set_attribute("dynamodb.items_returned", sum(returned.values()))
+        fields = {
+            "operation": operation,
+            "table": ",".join(tables),
+            "status": operations.OK,
+            "duration_ms": round(seconds * 1000, 3),
+            "consumed_capacity": sum(consumed.values()),
+        }
+        if unprocessed:
+            span.set_attribute("dynamodb.unprocessed_items", sum(unprocessed.values()))
+            log.warning("batch left items unprocessed", extra={**fields, "unprocessed_items": unprocessed})
+        if operation == "TransactWriteItems" and self._log_every > 0:
+            log.info(
+                "transaction committed", extra={**fields, "item_count": len(params.get("TransactItems", ()))}
+            )
+        elif self._sampled():
+            log.info(
+                "dynamodb operation completed", extra={**fields, "items_returned": sum(returned.values())}
+            )
+        if log.isEnabledFor(TRACE):
+            log.log(TRACE, "dynamodb response", extra={**fields, "payload": _json(response)})
+
+    def _failed(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        tables: tuple[str, ...],
+        span: Span,
+        error: BaseException,
+        seconds: float,
+    ) -> None:
+        m = self._metrics
+        status = operations.status_of(error)
+        labels = self._count(operation, tables, status, seconds)
+        fields = {"operation": operation, "table": ",".join(tables), "status": status}
+        if status == operations.CANCELLED:
+            log.debug("dynamodb call cancelled", extra=fields)
+            return
+        error_type = m.error_type(operations.error_type(error))
+        fields |= {"error_type": error_type, "duration_ms": round(seconds * 1000, 3)}
+        for table in labels:
+            m.errors.labels(error_type, table).inc()
+            if status == operations.THROTTLED:
+                m.throttles.labels(table, operation).inc()
+        for table, count in operations.condition_failures(operation, params, error).items():
+            m.conditional_check_failures.labels(m.table(table), operation).inc(count)
+        span.set_attribute("dynamodb.error_code", error_type)
+        if status != operations.CONDITION_FAILED:
+            # A failed condition is an answer the caller planned for, not a broken call.
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        if status in (operations.AUTH_ERROR, operations.SERVER_ERROR):
+            log.error("dynamodb call failed", extra=fields)
+        elif status == operations.THROTTLED:
+            log.warning("dynamodb throttled the call", extra=fields)
+        elif self._sampled():
+            log.info("dynamodb operation completed", extra=fields)
+
+    def _sampled(self) -> bool:
+        return self._log_every > 0 and next(self._completed) % self._log_every == 0
+
+    # ------------------------------------------------------------------ requests and keys
+
+    def _log_request(self, operation: str, tables: tuple[str, ...], params: dict[str, Any]) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        expressions = {name: params[name] for name in _EXPRESSIONS if name in params}
+        log.debug(
+            "dynamodb request", extra={"operation": operation, "table": ",".join(tables), **expressions}
+        )
+        if log.isEnabledFor(TRACE):
+            log.log(
+                TRACE, "dynamodb request payload", extra={"operation": operation, "payload": _json(params)}
+            )
+
+    def _observe_keys(self, operation: str, params: dict[str, Any]) -> None:
+        for use in key_uses(operation, params, self.schemas.get):
+            key_hash = self._keys.hash(use.partition)
+            report = self._detectors.hot.record(use.table, key_hash)
+            if report is not None:
+                self._report_window(report)
+            if use.is_write and self._detectors.sequential.record(use.table, use.partition):
+                self._metrics.sequential_keys.labels(self._metrics.table(use.table)).inc()
+                log.warning(
+                    "writes arrive with monotonically increasing partition keys; they load one partition at a time",
+                    extra={"table": use.table, "window": self._detectors.sequential.window},
+                )
+
+    def _report_window(self, report: WindowReport) -> None:
+        m = self._metrics
+        table = m.table(report.table)
+        for stale in self._hot_series.pop(table, set()) - {key.key_hash for key in report.top}:
+            m.hot_partition_share.remove(table, stale)
+        for key in report.top:
+            m.hot_partition_share.labels(table, key.key_hash).set(key.share)
+        self._hot_series[table] = {key.key_hash for key in report.top}
+        for key in report.hot:
+            m.hot_partitions.labels(table).inc()
+            log.warning(
+                "hot partition key",
+                extra={
+                    "table": report.table,
+                    "key_hash": key.key_hash,
+                    "share": round(key.share, 4),
+                    "threshold": self._detectors.hot.share,
+                    "window_requests": report.requests,
+                },
+            )

@@ -1,0 +1,82 @@
+"""Telemetry: one gateway's tracer provider, metrics, detectors and observer, built from Settings.
+
+The facade app.py wires: server_interceptors() for the gRPC server,
+instrument_backend() around the backend chain, resilience_observer for the
+resilience layer, start()/close() for the /metrics endpoint and span export.
+Must not import the servicer; holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import grpc
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from ..backends import DynamoBackend
+from ..config import Settings
+from .hot_partitions import HotPartitionDetector, SequentialKeyDetector
+from .instrumented_backend import Detectors, InstrumentedBackend
+from .keys import KeyRenderer
+from .metrics import Metrics, MetricsServer
+from .resilience_observer import ResilienceObserver
+from .secrets import SecretString
+from .tracing import SERVICE_NAME, build_tracer_provider
+
+log = logging.getLogger(__name__)
+
+
+class Telemetry:
+    def __init__(self, settings: Settings, span_exporter: SpanExporter | None = None) -> None:
+        self.settings = settings
+        self.tracer_provider = build_tracer_provider(settings.otlp_endpoint, span_exporter)
+        self.tracer = self.tracer_provider.get_tracer(SERVICE_NAME)
+        self.metrics = Metrics()
+        self.keys = KeyRenderer(settings.trace_key_values, SecretString(settings.key_hash_salt))
+        self.resilience_observer = ResilienceObserver(self.metrics)
+        self._metrics_server = MetricsServer(self.metrics)
+        self.metrics_port = 0
+
+    def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        # Imported here: interceptors need grpc, the rest of observability does not.
+        from ..interceptors import RequestIdInterceptor, RpcMetricsInterceptor, tracing_interceptor
+
+        # Outermost first: the span exists before the request id is logged, and metrics time the rest.
+        return [
+            tracing_interceptor(self.tracer_provider),
+            RequestIdInterceptor(),
+            RpcMetricsInterceptor(self.metrics),
+        ]
+
+    def instrument_backend(self, backend: DynamoBackend) -> InstrumentedBackend:
+        s = self.settings
+        detectors = Detectors(
+            HotPartitionDetector(s.hot_partition_window, s.hot_partition_share, s.hot_partition_top_k),
+            SequentialKeyDetector(s.sequential_key_window),
+        )
+        return InstrumentedBackend(
+            backend, self.tracer, self.metrics, self.keys, detectors, s.operation_log_every
+        )
+
+    def start(self) -> None:
+        """Opens /metrics when a metrics port is configured (0 picks a free one)."""
+        if self.settings.metrics_port >= 0:
+            self.metrics_port = self._metrics_server.start(self.settings.host, self.settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
+
+    def close(self) -> None:
+        self._metrics_server.stop()
+        self.tracer_provider.shutdown()
+
+
+def instrument_backend(telemetry: Telemetry, backend: DynamoBackend) -> DynamoBackend:
+    """The outermost link of the backend chain: InstrumentedBackend(resilience(aws or memory))."""
+    return telemetry.instrument_backend(backend)
+
+
+def configure_process_logging(settings: Settings) -> None:
+    """For __main__: the process's log format and level, with the AWS secrets registered for scrubbing."""
+    from .logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, environ=os.environ)
