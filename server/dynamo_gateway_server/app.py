@@ -23,6 +23,7 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from .backends import DynamoBackend
 from .backends.aws import AwsBackend, AwsBackendOptions
 from .backends.memory import MemoryBackend
+from .batches import BatchRunner
 from .config import Settings
 from .observability import Telemetry, instrument_backend
 from .reflection import enable_reflection
@@ -114,8 +115,18 @@ class Gateway:
                 ("grpc.so_reuseport", 0),
             ],
         )
+        batches = BatchRunner(
+            backend,
+            max_items=settings.batch_max_items,
+            concurrency=settings.batch_concurrency,
+            leftovers=Backoff(
+                settings.retry_throughput_attempts,
+                settings.retry_throughput_base_s,
+                settings.retry_max_delay_s,
+            ),
+        )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(
-            DynamoDBServicer(backend, settings.scan_concurrency), self.server
+            DynamoDBServicer(backend, settings.scan_concurrency, batches), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))

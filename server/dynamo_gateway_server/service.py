@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
@@ -28,6 +28,7 @@ from .backends import (
     DynamoBackend,
     OutcomeUnknownError,
 )
+from .batches import BatchResult, BatchRunner
 from .resilience import call_deadline
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,10 @@ def _status_for(error: Exception, table: str) -> status_pb2.Status:
 
 
 class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
-    def __init__(self, backend: DynamoBackend, scan_concurrency: int) -> None:
+    def __init__(self, backend: DynamoBackend, scan_concurrency: int, batches: BatchRunner) -> None:
         self._backend = backend
         self._scan_concurrency = scan_concurrency
+        self._batches = batches
 
     async def _unary(
         self,
@@ -100,18 +102,42 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         return await self._unary(context, "Scan", request, codec.scan_request, codec.scan_response)
 
     async def BatchGetItem(self, request, context):  # type: ignore[override]
-        return await self._unary(
-            context, "BatchGetItem", request, codec.batch_get_item_request, codec.batch_get_item_response
+        return await self._batch(
+            context, request, self._batches.get, codec.batch_get_item_request, codec.batch_get_item_response
         )
 
     async def BatchWriteItem(self, request, context):  # type: ignore[override]
-        return await self._unary(
+        return await self._batch(
             context,
-            "BatchWriteItem",
             request,
+            self._batches.write,
             codec.batch_write_item_request,
             codec.batch_write_item_response,
         )
+
+    async def _batch(
+        self,
+        context: grpc.aio.ServicerContext,
+        request: Any,
+        run: Callable[[dict[str, Any]], Awaitable[BatchResult]],
+        to_params: Callable[[Any], dict[str, Any]],
+        to_response: Callable[[dict[str, Any]], Any],
+    ) -> Any:
+        try:
+            with call_deadline(context.time_remaining()):
+                result = await run(to_params(request))
+            response = to_response(result.response)
+            for entry in result.unprocessed:
+                response.unprocessed_entries.add(
+                    table_name=entry.table,
+                    index=entry.index,
+                    code=errors.grpc_code(entry.leaf).value[0],
+                    reason=entry.leaf.reason,
+                    message=entry.message,
+                )
+            return response
+        except Exception as error:  # the RPC edge: every failure must become a status
+            await _abort(context, _status_for(error, ""))
 
     async def TransactGetItems(self, request, context):  # type: ignore[override]
         return await self._unary(
