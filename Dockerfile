@@ -17,9 +17,10 @@ COPY examples/tables.yaml /etc/dynamo-gateway/tables.yaml
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DYNAMO_GATEWAY_HOST=0.0.0.0 \
-    DYNAMO_GATEWAY_PORT=50051
+    DYNAMO_GATEWAY_PORT=50051 \
+    DYNAMO_GATEWAY_METRICS_PORT=9464
 USER 10001
-EXPOSE 50051
+EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-m", "dynamo_gateway_server.healthcheck"]
 ENTRYPOINT ["dynamo-gateway"]

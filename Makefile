@@ -2,6 +2,7 @@
 # Everything else they depend on is installed by scripts/bootstrap.sh.
 
 VENV := .venv
+METRICS_PORT ?= 9464
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
@@ -14,9 +15,9 @@ bootstrap:
 bootstrap-python:
 	@scripts/bootstrap.sh python
 
-## Serves on 127.0.0.1:50051 with the embedded memory backend and the example tables.
+## Serves on 127.0.0.1:50051 (metrics on :9464) with the embedded memory backend and the example tables.
 run: bootstrap-python
-	$(PY) -m dynamo_gateway_server --tables-file examples/tables.yaml
+	$(PY) -m dynamo_gateway_server --tables-file examples/tables.yaml --metrics-port $(METRICS_PORT)
 
 ## Sets everything up, checks lint and generated code, runs the whole suite.
 test: bootstrap lint check-generated

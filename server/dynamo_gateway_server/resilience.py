@@ -39,7 +39,7 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "dynamo_gateway_deadline", default=None
 )
 # Time kept back from every budget for the answer to travel back to the caller.
-RESPONSE_MARGIN_S = 0.02
+RESPONSE_MARGIN_S = 0.03
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from .backends import (
     OutcomeUnknownError,
 )
 from .batches import BatchResult, BatchRunner
+from .observability.request_context import current_request_id
 from .resilience import call_deadline
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _status_for(error: Exception, table: str) -> status_pb2.Status:
         return errors.from_circuit_open(error, table)
     if isinstance(error, OutcomeUnknownError):
         return errors.from_outcome_unknown(error, table)
-    request_id = uuid.uuid4().hex
+    # The RPC's own id (the one on its log lines), when the interceptor set one.
+    request_id = current_request_id() or uuid.uuid4().hex
     log.error("unexpected error (request id %s)", request_id, exc_info=error)
     return errors.internal(request_id)
 

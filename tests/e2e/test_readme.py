@@ -61,7 +61,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],
             cwd=ROOT,
-            env=_env(DYNAMO_GATEWAY_PORT=str(port)),
+            env=_env(DYNAMO_GATEWAY_PORT=str(port), METRICS_PORT=str(free_loopback_port())),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -131,12 +131,15 @@ async def test_no_answer_comes_after_the_deadline(faulty) -> None:
         calls = [stub.GetItem(request, timeout=0.2) for _ in range(10)]
         calls += [stub.GetItem(throttled, timeout=0.3) for _ in range(10)]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    for outcome in outcomes:
+    for index, outcome in enumerate(outcomes):
         assert isinstance(outcome, grpc.aio.AioRpcError), outcome
+        kind = "slow" if index < 10 else "throttled"
         # The gateway's own status (with its details) arrived: it answered before the deadline,
         # rather than the client giving up on a late answer.
         details = status_details(outcome)
-        assert "google.rpc.ErrorInfo" in details, f"client-side timeout: {outcome.code()} {outcome.details()}"
+        assert "google.rpc.ErrorInfo" in details, (
+            f"{kind} call {index}: client-side timeout: {outcome.details()}"
+        )
         assert "google.rpc.RetryInfo" in details
         assert outcome.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
 

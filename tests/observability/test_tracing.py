@@ -66,7 +66,8 @@ async def test_every_operation_has_its_span_with_the_spec_attributes(observe, ta
         ("dynamodb.transact_get", {"item_count": 2, "tables": tuple(sorted([table, other]))}),
         ("dynamodb.delete_item", {"table": table, "pk": b, "sk": HASH({"S": "1"})}),
     ]
-    spans = observed.spans()
+    # Batches look up key schemas with DescribeTable themselves (batches.py); those spans are not the caller's.
+    spans = [span for span in observed.spans() if span.name != "dynamodb.describe_table"]
     assert [span.name for span in spans] == [name for name, _ in expected]
     for span, (name, attributes) in zip(spans, expected, strict=True):
         actual = _spec_attributes(span)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -41,7 +41,8 @@ class AwsBackendOptions:
     # Attempts botocore makes per call (1 = no SDK retries).
     max_attempts: int
     # Static keys, for local emulators only; None uses the standard credential chain.
-    static_credentials: tuple[str, str] | None = None
+    # Kept out of repr so that no log of these options shows a secret.
+    static_credentials: tuple[str, str] | None = field(default=None, repr=False)
 
 
 class AwsBackend:
