@@ -1,0 +1,116 @@
+"""The baseline: what a team would do without the gateway, calling DynamoDB directly with aiobotocore.
+
+One client per process, its pool sized to the concurrency with a FIFO gate in front,
+as the gateway does. Runs one workload for a fixed time and prints one JSON line:
+ops/s, latency percentiles and this process's CPU seconds.
+
+    python bench/baseline_aiobotocore.py --endpoint http://127.0.0.1:8000 --workload GetItem \
+        --concurrency 64 --seconds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+sys.path.insert(0, str(Path(__file__).parent))
+from workloads import WORKLOADS
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _scan_all(client, params: dict) -> None:
+    """A parallel scan done by hand: every segment, page after page, concurrently."""
+
+    async def segment(number: int) -> None:
+        page_params = {**params, "Segment": number}
+        while True:
+            page = await client.scan(**page_params)
+            if "LastEvaluatedKey" not in page:
+                return
+            page_params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    await asyncio.gather(*(segment(n) for n in range(params["TotalSegments"])))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    operation, params, _, _ = WORKLOADS[args.workload]
+    config = AioConfig(
+        region_name="us-east-1",
+        max_pool_connections=args.concurrency,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
+    session = get_session()
+    async with session.create_client(
+        "dynamodb",
+        endpoint_url=args.endpoint,
+        config=config,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    ) as client:
+        method = getattr(
+            client,
+            {
+                "GetItem": "get_item",
+                "PutItem": "put_item",
+                "Query": "query",
+                "BatchWriteItem": "batch_write_item",
+                "Scan": "scan",
+            }[operation],
+        )
+        latencies: list[float] = []
+        stop_at = time.perf_counter() + args.seconds
+        cpu_before = _cpu_s()
+        began = time.perf_counter()
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                if operation == "Scan":
+                    await _scan_all(client, params)
+                else:
+                    await method(**params)
+                latencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        elapsed = time.perf_counter() - began
+        cpu = _cpu_s() - cpu_before
+    latencies.sort()
+
+    def quantile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3
+
+    print(
+        json.dumps(
+            {
+                "ops": len(latencies),
+                "ops_per_s": len(latencies) / elapsed,
+                "p50_ms": quantile(0.5),
+                "p99_ms": quantile(0.99),
+                "p999_ms": quantile(0.999),
+                "cpu_s": cpu,
+                "elapsed_s": elapsed,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,270 @@
+"""Side-by-side benchmark: the gateway (driven by ghz) against direct aiobotocore, on one stub DynamoDB.
+
+For each workload x concurrency x stub latency it runs both paths for a fixed time
+and prints ops/s, p50/p99/p999 latency, CPU seconds of every process involved
+(gateway, stub, load generator or baseline client) and ops per CPU-second of the
+whole box, plus the gateway's RSS before and after. Writes everything as JSON to
+bench/results/. Prints numbers, never fails on them.
+
+    .venv/bin/python bench/harness.py                 # the full matrix (a few minutes)
+    .venv/bin/python bench/harness.py --quick         # GetItem/PutItem at 64, stub 0 ms
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+from workloads import WORKLOADS  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_port(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def process(
+    command: list[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@dataclass
+class Result:
+    path: str
+    workload: str
+    concurrency: int
+    stub_latency_ms: float
+    ops: int
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    cpu_gateway_s: float
+    cpu_stub_s: float
+    cpu_client_s: float
+    ops_per_cpu_s: float
+    gateway_rss_mb_before: float = 0.0
+    gateway_rss_mb_after: float = 0.0
+
+
+def run_ghz(
+    ghz: str, port: int, workload: str, concurrency: int, seconds: float, stub: int, gateway: int
+) -> Result:
+    _, _, method, request = WORKLOADS[workload]
+    before = (cpu_s(gateway), cpu_s(stub), children_cpu_s(), rss_mb(gateway))
+    completed = subprocess.run(
+        [
+            ghz,
+            "--insecure",
+            "--call",
+            f"dynamo_gateway.v1.DynamoDBService.{method}",
+            "--data",
+            json.dumps(request),
+            "--concurrency",
+            str(concurrency),
+            "--connections",
+            str(max(1, min(concurrency // 16, 8))),
+            "--duration",
+            f"{seconds}s",
+            "--format",
+            "json",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(completed.stdout)
+    after = (cpu_s(gateway), cpu_s(stub), children_cpu_s(), rss_mb(gateway))
+    distribution = {d["percentage"]: d["latency"] / 1e6 for d in report.get("latencyDistribution") or ()}
+    ops = int(report["count"]) - int(report.get("statusCodeDistribution", {}).get("Unavailable", 0))
+    cpu = [a - b for a, b in zip(after[:3], before[:3], strict=True)]
+    return Result(
+        path="gateway (ghz)",
+        workload=workload,
+        concurrency=concurrency,
+        stub_latency_ms=0,
+        ops=ops,
+        ops_per_s=float(report["rps"]),
+        p50_ms=distribution.get(50, 0.0),
+        p99_ms=distribution.get(99, 0.0),
+        p999_ms=distribution.get(99.9, distribution.get(99, 0.0)),
+        cpu_gateway_s=cpu[0],
+        cpu_stub_s=cpu[1],
+        cpu_client_s=cpu[2],
+        ops_per_cpu_s=ops / max(sum(cpu), 1e-9),
+        gateway_rss_mb_before=before[3],
+        gateway_rss_mb_after=after[3],
+    )
+
+
+def run_baseline(endpoint_port: int, workload: str, concurrency: int, seconds: float, stub: int) -> Result:
+    stub_before = cpu_s(stub)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "baseline_aiobotocore.py"),
+            "--endpoint",
+            f"http://127.0.0.1:{endpoint_port}",
+            "--workload",
+            workload,
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    stub_cpu = cpu_s(stub) - stub_before
+    return Result(
+        path="direct aiobotocore",
+        workload=workload,
+        concurrency=concurrency,
+        stub_latency_ms=0,
+        ops=report["ops"],
+        ops_per_s=report["ops_per_s"],
+        p50_ms=report["p50_ms"],
+        p99_ms=report["p99_ms"],
+        p999_ms=report["p999_ms"],
+        cpu_gateway_s=0.0,
+        cpu_stub_s=stub_cpu,
+        cpu_client_s=report["cpu_s"],
+        ops_per_cpu_s=report["ops"] / max(report["cpu_s"] + stub_cpu, 1e-9),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="GetItem and PutItem at concurrency 64, stub 0 ms"
+    )
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each run")
+    parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("--concurrency", nargs="*", type=int, default=[1, 64, 256])
+    parser.add_argument("--stub-latency-ms", nargs="*", type=float, default=[0.0, 5.0])
+    args = parser.parse_args()
+    if args.quick:
+        args.workloads, args.concurrency, args.stub_latency_ms = ["GetItem", "PutItem"], [64], [0.0]
+    ghz = shutil.which("ghz", path=f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    if ghz is None:
+        sys.exit("ghz not found: run scripts/bootstrap.sh")
+    results: list[Result] = []
+    print(
+        f"{'path':20} {'workload':13} {'conc':>4} {'stub':>5} {'ops/s':>8} {'p50':>7} {'p99':>7} {'p999':>7}"
+        f" {'cpu gw':>7} {'cpu stub':>8} {'cpu cli':>7} {'ops/cpu-s':>9} {'rss MB':>11}"
+    )
+    for latency in args.stub_latency_ms:
+        stub_port, gateway_port = free_port(), free_port()
+        stub_cmd = [
+            sys.executable,
+            str(BENCH / "stub_dynamodb.py"),
+            "--port",
+            str(stub_port),
+            "--latency-ms",
+            str(latency),
+        ]
+        gateway_cmd = [
+            sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws",
+            "--endpoint-url", f"http://127.0.0.1:{stub_port}", "--port", str(gateway_port),
+            "--max-concurrency", str(max(args.concurrency)), "--log-level", "WARNING",
+        ]  # fmt: skip
+        env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+        with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, env) as gateway:
+            for workload in args.workloads:
+                for concurrency in args.concurrency:
+                    for result in (
+                        run_ghz(
+                            ghz, gateway_port, workload, concurrency, args.seconds, stub.pid, gateway.pid
+                        ),
+                        run_baseline(stub_port, workload, concurrency, args.seconds, stub.pid),
+                    ):
+                        result.stub_latency_ms = latency
+                        results.append(result)
+                        rss = (
+                            f"{result.gateway_rss_mb_before:5.0f}>{result.gateway_rss_mb_after:<5.0f}"
+                            if result.gateway_rss_mb_after
+                            else ""
+                        )
+                        print(
+                            f"{result.path:20} {workload:13} {concurrency:>4} {latency:>5.0f} {result.ops_per_s:>8.0f}"
+                            f" {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.p999_ms:>7.2f}"
+                            f" {result.cpu_gateway_s:>7.2f} {result.cpu_stub_s:>8.2f} {result.cpu_client_s:>7.2f}"
+                            f" {result.ops_per_cpu_s:>9.0f} {rss:>11}",
+                            flush=True,
+                        )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"harness-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    path.write_text(json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=2))
+    print(f"\nwritten: {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
