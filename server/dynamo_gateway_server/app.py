@@ -22,6 +22,7 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
 from .backends import DynamoBackend
 from .backends.aws import AwsBackend, AwsBackendOptions
+from .backends.lean import LeanBackend
 from .backends.memory import MemoryBackend
 from .batches import BatchRunner
 from .config import Settings
@@ -46,9 +47,10 @@ async def build_backend(settings: Settings) -> DynamoBackend:
         read_timeout_s=settings.read_timeout_s,
         max_attempts=settings.backend_max_attempts,
     )
+    lean = settings.backend_client == "lean"
     if settings.backend == "memory":
-        return await MemoryBackend.start(options)
-    return await AwsBackend.start(options)
+        return await MemoryBackend.start(options, lean=lean)
+    return await (LeanBackend if lean else AwsBackend).start(options)
 
 
 def make_resilient(

@@ -53,6 +53,8 @@ class Settings:
     """Seconds to open a connection to DynamoDB."""
     read_timeout_s: float = 10.0
     """Seconds to wait for DynamoDB's answer on an open connection."""
+    backend_client: str = "aiobotocore"
+    """How the aws and memory backends talk to DynamoDB: aiobotocore (the SDK) or lean (direct, less CPU)."""
     backend_max_attempts: int = 1
     """Attempts the AWS SDK makes per DynamoDB call; 1 leaves retrying to the gateway's own policy."""
     retry_throughput_attempts: int = 10
@@ -109,8 +111,58 @@ class Settings:
     """Partition keys per table exported as dynamodb_hot_partition_key_share (hashed)."""
     sequential_key_window: int = 100
     """Writes per table over which increasing partition keys are detected; 0 turns detection off."""
+    tls_cert_file: str | None = None
+    """Server certificate chain (PEM); with tls_key_file, serves TLS only. Re-read when the file changes."""
+    tls_key_file: str | None = None
+    """Private key (PEM) of tls_cert_file; re-read with it."""
+    tls_client_ca_file: str | None = None
+    """CA certificates (PEM) for client certificates: turns on mTLS (a client without a valid certificate is refused)."""
+    auth_tokens_file: str | None = None
+    """YAML file of static bearer tokens, stored as SHA-256 hashes (examples/tokens.yaml); re-read on change."""
+    jwt_jwks_file: str | None = None
+    """JWKS (JSON) whose keys verify bearer JWTs, e.g. the cluster's service-account issuer keys; re-read on change."""
+    jwt_issuer: str | None = None
+    """The iss claim bearer JWTs must carry (required with jwt_jwks_file)."""
+    jwt_audiences: str | None = None
+    """Comma-separated aud values of which a bearer JWT must carry one (required with jwt_jwks_file)."""
+    jwt_algorithms: str = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA"
+    """Comma-separated JWS algorithms accepted for bearer JWTs (asymmetric ones only)."""
+    jwt_leeway_s: int = 30
+    """Seconds of clock skew allowed when checking a JWT's exp, nbf and iat."""
+    policy_file: str | None = None
+    """Authorization policy (YAML, examples/policy.yaml); once set, whatever it does not allow is denied. Re-read on change."""
+    security_reload_interval_s: float = 5.0
+    """Seconds between checks of the policy, tokens and JWKS files for changes (SIGHUP checks at once)."""
+    reflection: str = "open"
+    """Server reflection: open (anyone), authenticated (only callers who pass authentication), or off."""
+    max_request_bytes: int = 32 * 1024 * 1024
+    """Largest request message; a larger one gets RESOURCE_EXHAUSTED before it is decoded."""
+    max_inflight_rpcs: int = 1024
+    """DynamoDB-service RPCs this server handles at once; one more gets RESOURCE_EXHAUSTED, never a queue (0: no limit)."""
+    max_inflight_rpcs_per_caller: int = 0
+    """The same limit per authenticated caller, so one caller cannot take every slot (0: no limit)."""
+    aws_profile: str | None = None
+    """aws backend: the shared config/credentials profile to use instead of the default chain's choice."""
+    aws_role_arn: str | None = None
+    """aws backend: a role to assume (AssumeRole, or AssumeRoleWithWebIdentity with aws_web_identity_token_file)."""
+    aws_role_session_name: str = "dynamo-gateway"
+    """Session name of the assumed role (shows in CloudTrail)."""
+    aws_role_external_id: str | None = dataclasses.field(default=None, repr=False)
+    """External id the role's trust policy asks for (AssumeRole only)."""
+    aws_role_duration_s: int = 3600
+    """Lifetime asked for the role's temporary credentials (900 to 43200 seconds)."""
+    aws_web_identity_token_file: str | None = None
+    """With aws_role_arn: a file holding an OIDC token (IRSA, EKS Pod Identity); re-read at every refresh."""
+    aws_sts_endpoint_url: str | None = None
+    """STS endpoint for the role calls (a regional or VPC endpoint, or an emulator); unset: the region's."""
+    aws_credentials_refresh_s: int = 300
+    """Temporary credentials are refreshed this many seconds before they expire."""
 
     def __post_init__(self) -> None:
+        if self.backend_client not in ("aiobotocore", "lean"):
+            raise SettingsError(
+                f"backend_client must be aiobotocore or lean, not {self.backend_client!r}", "backend_client"
+            )
         if self.backend not in BACKENDS:
             raise SettingsError(
                 f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}", "backend"
@@ -135,6 +187,7 @@ class Settings:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is out of range", "port")
         self._check_observability()
+        self._check_security()
 
     def _check_observability(self) -> None:
         if not -1 <= self.metrics_port <= 65535:
@@ -154,6 +207,42 @@ class Settings:
             raise SettingsError("hot_partition_top_k must be at least 1", "hot_partition_top_k")
         if not 0 < self.hot_partition_share <= 1:
             raise SettingsError("hot_partition_share must be above 0 and at most 1", "hot_partition_share")
+
+    def _check_security(self) -> None:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SettingsError("tls_cert_file and tls_key_file go together", "tls_cert_file")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise SettingsError(
+                "tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file", "tls_client_ca_file"
+            )
+        if self.jwt_jwks_file and not (self.jwt_issuer and self.jwt_audiences):
+            # A JWT without issuer and audience checks would accept tokens minted for any other service.
+            raise SettingsError("jwt_jwks_file needs jwt_issuer and jwt_audiences", "jwt_jwks_file")
+        if self.reflection not in ("open", "authenticated", "off"):
+            raise SettingsError("reflection must be one of open, authenticated, off", "reflection")
+        for name in ("max_inflight_rpcs", "max_inflight_rpcs_per_caller", "jwt_leeway_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative", name)
+        for name in ("max_request_bytes", "aws_credentials_refresh_s"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1", name)
+        if self.security_reload_interval_s <= 0:
+            raise SettingsError("security_reload_interval_s must be positive", "security_reload_interval_s")
+        if not 900 <= self.aws_role_duration_s <= 43200:
+            raise SettingsError(
+                "aws_role_duration_s must be between 900 and 43200 (STS's range)", "aws_role_duration_s"
+            )
+        if self.aws_credentials_refresh_s >= self.aws_role_duration_s:
+            raise SettingsError(
+                "aws_credentials_refresh_s must be shorter than aws_role_duration_s",
+                "aws_credentials_refresh_s",
+            )
+        if self.aws_web_identity_token_file and not self.aws_role_arn:
+            raise SettingsError(
+                "aws_web_identity_token_file needs aws_role_arn", "aws_web_identity_token_file"
+            )
+        if len(self.aws_role_session_name) < 2:
+            raise SettingsError("aws_role_session_name needs at least 2 characters", "aws_role_session_name")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

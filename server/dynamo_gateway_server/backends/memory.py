@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from .aws import AwsBackend, AwsBackendOptions
+from .lean import LeanBackend
 
 _START_TIMEOUT_S = 60.0
 # moto accepts any keys; fixed ones keep the real credential chain out of the way.
@@ -82,15 +83,16 @@ class MotoServerProcess:
 class MemoryBackend:
     """The aws backend pointed at an embedded engine it owns."""
 
-    def __init__(self, engine: MotoServerProcess, backend: AwsBackend) -> None:
+    def __init__(self, engine: MotoServerProcess, backend: AwsBackend | LeanBackend) -> None:
         self.engine = engine
         self._backend = backend
 
     @classmethod
-    async def start(cls, options: AwsBackendOptions) -> MemoryBackend:
+    async def start(cls, options: AwsBackendOptions, lean: bool = False) -> MemoryBackend:
         engine = await MotoServerProcess.start()
         try:
-            backend = await AwsBackend.start(
+            client = LeanBackend if lean else AwsBackend
+            backend = await client.start(
                 AwsBackendOptions(
                     region=options.region,
                     endpoint_url=engine.endpoint_url,

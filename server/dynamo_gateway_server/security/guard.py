@@ -1,0 +1,57 @@
+"""RequestGuard: what the servicer asks before a request goes to DynamoDB.
+
+First the policy (may this caller run this operation on every table the request
+touches?), then the input limits (is it a request DynamoDB would take?). Both
+look at the request in DynamoDB's shape, so what is checked is exactly what
+would be sent. Must not import gRPC.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..backends import DynamoBackend
+from ..observability.key_schema import KeySchema, KeySchemaCache
+from .identity import current_caller
+from .limits import RequestLimits
+from .policy import Authorizer, PermissionDenied
+
+log = logging.getLogger(__name__)
+
+
+class RequestGuard:
+    def __init__(self, authorizer: Authorizer, schemas: KeySchemaCache) -> None:
+        self.authorizer = authorizer
+        self._schemas = schemas
+        self.limits = RequestLimits(self._schema_of)
+
+    @classmethod
+    def for_backend(cls, authorizer: Authorizer, backend: DynamoBackend) -> RequestGuard:
+        """Shares the instrumented backend's key schema cache when there is one (one lookup per table)."""
+        schemas = getattr(backend, "schemas", None)
+        return cls(authorizer, schemas if isinstance(schemas, KeySchemaCache) else KeySchemaCache(backend))
+
+    async def _schema_of(self, table: str) -> KeySchema | None:
+        await self._schemas.learn(table)
+        return self._schemas.get(table)
+
+    async def __call__(self, operation: str, params: dict[str, Any]) -> None:
+        caller = current_caller()
+        try:
+            self.authorizer.check(caller, operation, params)
+        except PermissionDenied as denied:
+            log.warning(
+                "policy denied the call",
+                extra={
+                    "caller": caller.principal,
+                    "operation": denied.access.operation,
+                    "table": denied.access.table,
+                    "index": denied.access.index,
+                },
+            )
+            raise
+        await self.limits.check(operation, params)
+
+    async def close(self) -> None:
+        await self._schemas.close()
