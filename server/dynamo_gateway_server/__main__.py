@@ -12,6 +12,7 @@ from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if mot
 from .config import SettingsError, load_settings
 from .observability import configure_process_logging
 from .tables import TablesFileError
+from .workers import run_workers, settings_for_worker, worker_index
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"dynamo-gateway: {error}", file=sys.stderr)
         return 2
+    if settings.workers > 1:
+        index = worker_index()
+        if index is None:
+            return run_workers(settings, sys.argv[1:] if argv is None else argv)
+        settings = settings_for_worker(settings, index)
     # JSON lines (console on a terminal), trace and request ids on each, AWS secrets scrubbed.
     configure_process_logging(settings)
     try:

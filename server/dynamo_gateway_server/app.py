@@ -113,8 +113,9 @@ class Gateway:
             options=[
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
-                # One listener per port: a stale process must not silently share it.
-                ("grpc.so_reuseport", 0),
+                # One listener per port (a stale process must not silently share it), except
+                # for workers, which share it on purpose (workers.py).
+                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
         batches = BatchRunner(

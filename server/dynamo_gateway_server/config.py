@@ -85,6 +85,8 @@ class Settings:
     """Most keys (BatchGetItem) or writes (BatchWriteItem) one RPC may carry; split into DynamoDB-sized calls."""
     batch_concurrency: int = 4
     """DynamoDB batch calls one batch RPC runs at once."""
+    workers: int = 1
+    """Gateway processes sharing the port (SO_REUSEPORT); more than 1 needs the aws backend and a fixed port."""
     grace_period_s: float = 10.0
     """On SIGTERM/SIGINT, seconds in-flight RPCs get to finish."""
     max_message_bytes: int = 32 * 1024 * 1024
@@ -163,6 +165,8 @@ class Settings:
             raise SettingsError(
                 f"backend_client must be aiobotocore or lean, not {self.backend_client!r}", "backend_client"
             )
+        if self.workers > 1 and (self.backend != "aws" or self.port == 0):
+            raise SettingsError("workers > 1 needs the aws backend and a fixed port", "workers")
         if self.backend not in BACKENDS:
             raise SettingsError(
                 f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}", "backend"
@@ -180,6 +184,7 @@ class Settings:
             "breaker_success_threshold",
             "batch_max_items",
             "batch_concurrency",
+            "workers",
         )
         for name in at_least_one:
             if getattr(self, name) < 1:

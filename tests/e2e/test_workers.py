@@ -1,0 +1,56 @@
+"""`--workers N`: several gateway processes share one port and stop together on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import grpc
+
+from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
+from dynamo_gateway_server.backends.memory import free_loopback_port
+from tests.e2e.test_readme import ROOT, _children, _env, _stop, _wait_serving
+
+
+def test_two_workers_share_the_port_and_stop_on_sigterm(tmp_path) -> None:
+    moto_port, port = free_loopback_port(), free_loopback_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = tmp_path / "workers.log"
+    command = [
+        sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--workers", "2",
+        "--endpoint-url", f"http://127.0.0.1:{moto_port}", "--port", str(port),
+        "--tables-file", str(ROOT / "examples" / "tables.yaml"), "--grace-period-s", "2",
+    ]  # fmt: skip
+    env = _env(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")
+    try:
+        with log.open("wb") as output:
+            parent = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _wait_serving(f"127.0.0.1:{port}", parent, log)
+        workers = _children(parent.pid)
+        assert len(workers) == 2, log.read_text()
+        # Fresh connections land on either worker; both serve the same backend.
+        for i in range(6):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = service_pb2_grpc.DynamoDBServiceStub(channel)
+                key = {"pk": {"s": f"w{i}"}, "sk": {"s": "x"}}
+                stub.PutItem(service_pb2.PutItemRequest(table_name="app", item=key), timeout=20)
+                assert stub.GetItem(service_pb2.GetItemRequest(table_name="app", key=key), timeout=20).found
+        os.kill(parent.pid, signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0, log.read_text()
+        for pid in workers:
+            assert (
+                not os.path.exists(f"/proc/{pid}")
+                or open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+            )
+    finally:
+        _stop(parent)
+        moto.kill()
+        moto.wait()
