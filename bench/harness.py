@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--concurrency", nargs="*", type=int, default=[1, 64, 256])
     parser.add_argument("--stub-latency-ms", nargs="*", type=float, default=[0.0, 5.0])
     parser.add_argument("--backend-client", choices=["aiobotocore", "lean"], default="lean")
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if args.quick:
         args.workloads, args.concurrency, args.stub_latency_ms = ["GetItem", "PutItem"], [64], [0.0]
@@ -234,7 +235,7 @@ def main() -> None:
             sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws",
             "--endpoint-url", f"http://127.0.0.1:{stub_port}", "--port", str(gateway_port),
             "--max-concurrency", str(max(args.concurrency)), "--log-level", "WARNING",
-            "--backend-client", args.backend_client,
+            "--backend-client", args.backend_client, "--event-loop", args.event_loop,
         ]  # fmt: skip
         env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
         with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, env) as gateway:

@@ -85,6 +85,8 @@ class Settings:
     """Most keys (BatchGetItem) or writes (BatchWriteItem) one RPC may carry; split into DynamoDB-sized calls."""
     batch_concurrency: int = 4
     """DynamoDB batch calls one batch RPC runs at once."""
+    event_loop: str = "asyncio"
+    """asyncio, or uvloop (a faster event loop, if installed)."""
     workers: int = 1
     """Gateway processes sharing the port (SO_REUSEPORT); more than 1 needs the aws backend and a fixed port."""
     grace_period_s: float = 10.0
@@ -164,6 +166,10 @@ class Settings:
         if self.backend_client not in ("aiobotocore", "lean"):
             raise SettingsError(
                 f"backend_client must be aiobotocore or lean, not {self.backend_client!r}", "backend_client"
+            )
+        if self.event_loop not in ("asyncio", "uvloop"):
+            raise SettingsError(
+                f"event_loop must be asyncio or uvloop, not {self.event_loop!r}", "event_loop"
             )
         if self.workers > 1 and (self.backend != "aws" or self.port == 0):
             raise SettingsError("workers > 1 needs the aws backend and a fixed port", "workers")

@@ -54,3 +54,25 @@ def test_two_workers_share_the_port_and_stop_on_sigterm(tmp_path) -> None:
         _stop(parent)
         moto.kill()
         moto.wait()
+
+
+def test_the_gateway_serves_on_uvloop(tmp_path) -> None:
+    port = free_loopback_port()
+    log = tmp_path / "uvloop.log"
+    command = [sys.executable, "-m", "dynamo_gateway_server", "--port", str(port), "--event-loop", "uvloop"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_serving(f"127.0.0.1:{port}", server, log)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = service_pb2_grpc.DynamoDBServiceStub(channel)
+            response = stub.GetItem(
+                service_pb2.GetItemRequest(table_name="missing", key={"pk": {"s": "a"}}), timeout=20
+            )
+            raise AssertionError(f"a missing table answered {response}")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        assert _stop(server) == 0, log.read_text()
