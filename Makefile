@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench-smoke clean
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke clean
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -46,6 +46,14 @@ check-generated: generate
 		git status --short -- client/dynamo_gateway/v1; \
 		echo "generated code is out of date: run 'make generate' and commit"; exit 1; \
 	fi
+
+## The side-by-side benchmark (gateway via ghz vs direct aiobotocore on a stub DynamoDB), the
+## ParallelScan scale run and the workers scaling curve; prints numbers, never fails on them.
+bench:
+	@scripts/bootstrap.sh bench
+	$(PY) bench/harness.py
+	$(PY) bench/scan_scale.py
+	$(PY) bench/scaling.py
 
 ## GetItem/PutItem through the gateway on the memory backend; prints numbers, never fails on them.
 bench-smoke: bootstrap-python

@@ -12,7 +12,9 @@
     +-- TransactionError: TransactionCanceledError (.reasons), TransactionConflictError (.reasons),
     |                     IdempotentParameterMismatchError, TransactionInProgressError
     +-- ServiceError: InternalServerError, ServiceUnavailableError (.outcome_unknown),
-                      ResourceNotFoundError, DeadlineExceededError, InternalError
+    |                 ResourceNotFoundError, DeadlineExceededError, InternalError
+    +-- CallerError: UnauthenticatedError, PermissionDeniedError, RequestTooLargeError,
+                     ConcurrencyLimitExceededError
 
 Each class's `reason` is its taxonomy leaf (dynamo_gateway.taxonomy). from_rpc_error()
 is the one place that picks the class. Must not import the client.
@@ -229,6 +231,28 @@ class DeadlineExceededError(ServiceError):
 
 class InternalError(ServiceError):
     REASON = "Service.Internal"
+
+
+class CallerError(GatewayError):
+    """The gateway's own security refused the caller (not DynamoDB, not the gateway's AWS identity)."""
+
+
+class UnauthenticatedError(CallerError):
+    REASON = "Caller.Unauthenticated"
+
+
+class PermissionDeniedError(CallerError):
+    """The gateway's policy does not allow this operation on a table; .metadata names both."""
+
+    REASON = "Caller.PermissionDenied"
+
+
+class RequestTooLargeError(CallerError):
+    REASON = "Caller.RequestTooLarge"
+
+
+class ConcurrencyLimitExceededError(CallerError):
+    REASON = "Caller.ConcurrencyLimitExceeded"
 
 
 def _leaf_classes(base: type[GatewayError]) -> list[type[GatewayError]]:

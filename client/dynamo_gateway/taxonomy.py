@@ -75,6 +75,14 @@ LEAVES: tuple[Leaf, ...] = (
     Leaf("Service", "DeadlineExceeded", "DEADLINE_EXCEEDED", True),
     # A bug in the gateway; the cause is only in its log.
     Leaf("Service", "Internal", "INTERNAL", False),
+    # The caller, as the gateway's own security sees it (not the gateway's AWS identity above):
+    # no valid credentials, a policy that does not allow the call, a request over a size limit.
+    Leaf("Caller", "Unauthenticated", "UNAUTHENTICATED", False),
+    Leaf("Caller", "PermissionDenied", "PERMISSION_DENIED", False),
+    Leaf("Caller", "RequestTooLarge", "RESOURCE_EXHAUSTED", False),
+    # Too many of the caller's (or everyone's) RPCs in flight: a later attempt may get in, so the
+    # status carries RetryInfo, but the gateway itself does not retry (it never queues them).
+    Leaf("Caller", "ConcurrencyLimitExceeded", "RESOURCE_EXHAUSTED", True),
 )
 
 BY_REASON: dict[str, Leaf] = {leaf.reason: leaf for leaf in LEAVES}

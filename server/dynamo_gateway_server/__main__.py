@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from .app import serve
+from .backends import BackendError, BackendUnavailableError
 from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if moto is missing)
 from .config import Settings, SettingsError, load_settings
 from .observability import configure_process_logging
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
             runner.run(serve(settings))
-    except (TablesFileError, OSError, RuntimeError) as error:
+    except (TablesFileError, OSError, RuntimeError, BackendError, BackendUnavailableError) as error:
+        # Startup problems an operator fixes (files, ports, credentials, DynamoDB unreachable): one line.
         logging.getLogger("dynamo_gateway_server").error("cannot start: %s", error)
         return 1
     return 0

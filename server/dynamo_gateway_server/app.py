@@ -29,6 +29,8 @@ from .config import Settings
 from .observability import Telemetry, instrument_backend
 from .reflection import enable_reflection
 from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryObserver, RetryPolicy
+from .security.credentials import credential_options
+from .security.layer import SecurityLayer
 from .service import DynamoDBServicer
 from .tables import create_tables, load_tables_file
 
@@ -46,6 +48,7 @@ async def build_backend(settings: Settings) -> DynamoBackend:
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
         max_attempts=settings.backend_max_attempts,
+        credentials=credential_options(settings),
     )
     lean = settings.backend_client == "lean"
     if settings.backend == "memory":
@@ -108,11 +111,14 @@ class Gateway:
         # Traces, metrics and logs of this gateway; start_gateway also wraps the backend with it.
         self.telemetry = telemetry or Telemetry(settings)
         self.health = health.aio.HealthServicer()
+        # Authentication, policy, limits and TLS; raises at once if one of its files is unusable.
+        self.security = SecurityLayer(settings, SERVICE_NAME)
         self.server = grpc.aio.server(
-            interceptors=self.telemetry.server_interceptors(),
+            # Telemetry first, so refused calls are traced, logged and counted too.
+            interceptors=[*self.telemetry.server_interceptors(), *self.security.server_interceptors()],
             options=[
                 ("grpc.max_send_message_length", settings.max_message_bytes),
-                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_receive_message_length", self.security.grpc_receive_limit()),
                 # One listener per port (a stale process must not silently share it), except
                 # for workers, which share it on purpose (workers.py).
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
@@ -128,11 +134,13 @@ class Gateway:
                 settings.retry_max_delay_s,
             ),
         )
+        self.guard = self.security.guard_for(backend)
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(
-            DynamoDBServicer(backend, settings.scan_concurrency, batches), self.server
+            DynamoDBServicer(backend, settings.scan_concurrency, batches, guard=self.guard), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
+        if self.security.reflection_enabled:
+            enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
         self.port = 0
         self._health_updates: set[asyncio.Task[None]] = set()
         # The resilient backend may sit inside the instrumented one (observability's wrapper).
@@ -154,20 +162,29 @@ class Gateway:
             task.add_done_callback(self._health_updates.discard)
 
     async def start(self) -> int:
-        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        self.port = self.security.add_port(self.server, f"{self.settings.host}:{self.settings.port}")
         if self.port == 0:
             raise OSError(f"cannot listen on {self.settings.host}:{self.settings.port}")
         self.telemetry.start()  # before serving, so a busy metrics port stops startup cleanly
         await self.server.start()
+        self.security.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving on %s:%d with the %s backend", self.settings.host, self.port, self.settings.backend)
+        log.info(
+            "serving on %s:%d with the %s backend",
+            self.settings.host,
+            self.port,
+            self.settings.backend,
+            extra={"security": self.security.describe()},
+        )
         return self.port
 
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.settings.grace_period_s if grace_s is None else grace_s
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING
         await self.server.stop(grace)
+        await self.security.stop()
+        await self.guard.close()
         if self._owns_backend:
             await self.backend.close()
         self.telemetry.close()
@@ -202,6 +219,8 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     gateway = await start_gateway(settings)
+    # SIGHUP: re-read the policy, tokens and JWKS files now instead of at the next check.
+    loop.add_signal_handler(signal.SIGHUP, gateway.security.reload_now)
     await stop.wait()
     log.info("shutting down: in-flight RPCs have %.1fs", settings.grace_period_s)
     await gateway.stop()

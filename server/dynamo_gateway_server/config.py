@@ -92,7 +92,7 @@ class Settings:
     grace_period_s: float = 10.0
     """On SIGTERM/SIGINT, seconds in-flight RPCs get to finish."""
     max_message_bytes: int = 32 * 1024 * 1024
-    """Largest gRPC message sent or received; batch responses reach 16 MB."""
+    """Largest gRPC message sent; batch responses reach 16 MB (requests: max_request_bytes)."""
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""
     metrics_port: int = -1

@@ -77,6 +77,7 @@ _VALIDATION_MESSAGES: tuple[tuple[str, str], ...] = (
 
 _UNAVAILABLE_REASONS = {
     "NoCredentials": "Authentication.CredentialsNotFound",
+    "AssumeRoleFailed": "Authentication.AssumeRoleFailed",
     "NoRegion": "Configuration.InvalidRegion",
 }
 

@@ -31,10 +31,19 @@ from .backends import (
 from .batches import BatchResult, BatchRunner
 from .observability.request_context import current_request_id
 from .resilience import call_deadline
+from .security import statuses
+from .security.policy import PermissionDenied
 
 log = logging.getLogger(__name__)
 
 _SCAN_DONE = object()
+
+# Called with each request in DynamoDB's shape before it is sent: raises to refuse it (policy, limits).
+RequestGuard = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+async def _allow_everything(operation: str, params: dict[str, Any]) -> None:
+    return None
 
 
 async def _abort(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> NoReturn:
@@ -47,6 +56,8 @@ def _status_for(error: Exception, table: str) -> status_pb2.Status:
     """Maps the failures the RPC flow expects; anything else is a bug and becomes INTERNAL."""
     if isinstance(error, codec.InvalidRequestError):
         return errors.from_invalid_request(error)
+    if isinstance(error, PermissionDenied):
+        return statuses.permission_denied(error)
     if isinstance(error, BackendError | BackendUnavailableError):
         return errors.from_backend_error(error, table)
     if isinstance(error, DeadlineExceededError):
@@ -62,10 +73,17 @@ def _status_for(error: Exception, table: str) -> status_pb2.Status:
 
 
 class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
-    def __init__(self, backend: DynamoBackend, scan_concurrency: int, batches: BatchRunner) -> None:
+    def __init__(
+        self,
+        backend: DynamoBackend,
+        scan_concurrency: int,
+        batches: BatchRunner,
+        guard: RequestGuard = _allow_everything,
+    ) -> None:
         self._backend = backend
         self._scan_concurrency = scan_concurrency
         self._batches = batches
+        self._guard = guard
 
     async def _unary(
         self,
@@ -77,7 +95,9 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     ) -> Any:
         try:
             with call_deadline(context.time_remaining()):
-                return to_response(await self._backend.call(operation, to_params(request)))
+                params = to_params(request)
+                await self._guard(operation, params)
+                return to_response(await self._backend.call(operation, params))
         except Exception as error:  # the RPC edge: every failure must become a status
             await _abort(context, _status_for(error, getattr(request, "table_name", "")))
 
@@ -105,12 +125,18 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
 
     async def BatchGetItem(self, request, context):  # type: ignore[override]
         return await self._batch(
-            context, request, self._batches.get, codec.batch_get_item_request, codec.batch_get_item_response
+            context,
+            "BatchGetItem",
+            request,
+            self._batches.get,
+            codec.batch_get_item_request,
+            codec.batch_get_item_response,
         )
 
     async def BatchWriteItem(self, request, context):  # type: ignore[override]
         return await self._batch(
             context,
+            "BatchWriteItem",
             request,
             self._batches.write,
             codec.batch_write_item_request,
@@ -120,6 +146,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     async def _batch(
         self,
         context: grpc.aio.ServicerContext,
+        operation: str,
         request: Any,
         run: Callable[[dict[str, Any]], Awaitable[BatchResult]],
         to_params: Callable[[Any], dict[str, Any]],
@@ -127,7 +154,9 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     ) -> Any:
         try:
             with call_deadline(context.time_remaining()):
-                result = await run(to_params(request))
+                params = to_params(request)
+                await self._guard(operation, params)
+                result = await run(params)
             response = to_response(result.response)
             for entry in result.unprocessed:
                 response.unprocessed_entries.add(
@@ -163,6 +192,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         try:
             params = codec.describe_table_request(request)
             with call_deadline(context.time_remaining()):
+                await self._guard("DescribeTable", params)
                 table, time_to_live = await asyncio.gather(
                     self._backend.call("DescribeTable", params), self._time_to_live(params)
                 )
@@ -184,8 +214,10 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     async def ParallelScan(self, request, context):  # type: ignore[override]
         try:
             params, starts = codec.parallel_scan_plan(request)
-        except codec.InvalidRequestError as error:
-            await _abort(context, errors.from_invalid_request(error))
+            with call_deadline(context.time_remaining()):
+                await self._guard("ParallelScan", params)
+        except Exception as error:  # the RPC edge: every failure must become a status
+            await _abort(context, _status_for(error, request.table_name))
         # Workers put pages into a small queue and block when it is full; the writer
         # below drains it only as fast as gRPC flow control lets the client take
         # messages. So a slow client slows the scan instead of making us buffer it.

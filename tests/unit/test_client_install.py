@@ -113,10 +113,18 @@ def test_server_pyproject_is_where_those_dependencies_live() -> None:
     assert {"aiobotocore", "moto", "pyyaml"} <= {n for n in names if FORBIDDEN_DEPENDENCY.search(n)}
 
 
+# The boto3-shaped facade is the client's optional `boto3` extra: it alone may import botocore,
+# and `import dynamo_gateway` never imports it (the subprocess test above blocks botocore).
+OPTIONAL_EXTRA_PACKAGE = CLIENT / "dynamo_gateway" / "boto3_compat"
+
+
 def test_client_sources_import_no_server_module() -> None:
     sources = sorted((CLIENT / "dynamo_gateway").rglob("*.py"))
     assert len(sources) >= 5
     for source in sources:
+        forbidden = set(SERVER_ONLY)
+        if source.is_relative_to(OPTIONAL_EXTRA_PACKAGE):
+            forbidden.discard("botocore")
         tree = ast.parse(source.read_text(), filename=str(source))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -126,4 +134,16 @@ def test_client_sources_import_no_server_module() -> None:
             else:
                 continue
             for module in modules:
-                assert module.split(".")[0] not in SERVER_ONLY, f"{source}: imports {module}"
+                assert module.split(".")[0] not in forbidden, f"{source}: imports {module}"
+
+
+def test_every_client_exception_is_exported() -> None:
+    import dynamo_gateway
+    from dynamo_gateway import errors
+
+    classes = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.GatewayError)
+    }
+    assert classes <= set(dynamo_gateway.__all__)

@@ -775,6 +775,7 @@ CATEGORY_BASES: dict[str, type[client_errors.GatewayError]] = {
     "Item": client_errors.ItemError,
     "Transaction": client_errors.TransactionError,
     "Service": client_errors.ServiceError,
+    "Caller": client_errors.CallerError,
 }
 
 

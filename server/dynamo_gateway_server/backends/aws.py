@@ -1,7 +1,8 @@
 """The aws backend: one long-lived aiobotocore DynamoDB client per process.
 
-Serves real AWS (standard credential chain) and any endpoint URL that speaks
-DynamoDB's protocol (moto, dynalite, DynamoDB Local). Turns botocore's exceptions
+Serves real AWS (the standard credential chain, a profile or a role: see
+security/credentials.py) and any endpoint URL that speaks DynamoDB's protocol
+(moto, dynalite, DynamoDB Local). Turns botocore's exceptions
 into the seam's BackendError / BackendUnavailableError. Must not import gRPC.
 """
 
@@ -17,6 +18,12 @@ from aiobotocore.session import get_session
 from botocore import exceptions as botocore_errors
 from botocore import xform_name
 
+from ..security.credentials import (
+    AwsCredentialsError,
+    CredentialOptions,
+    RoleCredentials,
+    prepare_credentials,
+)
 from .base import BackendError, BackendUnavailableError
 
 # Failures before the request could reach DynamoDB: safe to send again.
@@ -43,6 +50,8 @@ class AwsBackendOptions:
     # Static keys, for local emulators only; None uses the standard credential chain.
     # Kept out of repr so that no log of these options shows a secret.
     static_credentials: tuple[str, str] | None = field(default=None, repr=False)
+    # Without static keys: a profile or a role to assume (None: the standard chain as it is).
+    credentials: CredentialOptions | None = None
 
 
 class AwsBackend:
@@ -55,6 +64,8 @@ class AwsBackend:
         # callers outnumber pooled connections.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._methods: dict[str, Any] = {}
+        # The role whose temporary credentials sign the calls, when one is configured.
+        self.role: RoleCredentials | None = None
 
     @classmethod
     async def start(cls, options: AwsBackendOptions) -> AwsBackend:
@@ -66,16 +77,29 @@ class AwsBackend:
             retries={"mode": "standard", "total_max_attempts": options.max_attempts},
         )
         credentials: dict[str, str] = {}
-        if options.static_credentials:
-            key_id, secret = options.static_credentials
-            credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+        role: RoleCredentials | None = None
+        session = get_session()
         exit_stack = contextlib.AsyncExitStack()
-        client = await exit_stack.enter_async_context(
-            get_session().create_client(
-                "dynamodb", endpoint_url=options.endpoint_url, config=config, **credentials
+        try:
+            if options.static_credentials:
+                key_id, secret = options.static_credentials
+                credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+            else:
+                # Resolved now, so a gateway without credentials stops at startup, not at the first call.
+                role = await prepare_credentials(
+                    session, options.credentials or CredentialOptions(), exit_stack
+                )
+            client = await exit_stack.enter_async_context(
+                session.create_client(
+                    "dynamodb", endpoint_url=options.endpoint_url, config=config, **credentials
+                )
             )
-        )
-        return cls(client, exit_stack, options.max_concurrency)
+        except BaseException:
+            await exit_stack.aclose()
+            raise
+        backend = cls(client, exit_stack, options.max_concurrency)
+        backend.role = role
+        return backend
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         method = self._methods.get(operation)
@@ -94,6 +118,9 @@ class AwsBackend:
                 raise BackendUnavailableError(
                     "NoCredentials", "the gateway found no AWS credentials"
                 ) from None
+            except AwsCredentialsError as error:
+                # A role's credentials could not be refreshed in time (STS down, trust policy changed).
+                raise BackendUnavailableError("AssumeRoleFailed", str(error)) from None
             except botocore_errors.NoRegionError:
                 raise BackendUnavailableError(
                     "NoRegion", "the gateway has no AWS region configured"

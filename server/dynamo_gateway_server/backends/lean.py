@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiobotocore.session import get_session
 
+from ..security.credentials import CredentialOptions, prepare_credentials
 from .aws import AwsBackendOptions
 from .base import BackendError, BackendUnavailableError
 
@@ -144,16 +146,23 @@ class LeanBackend:
             skip_auto_headers=("User-Agent", "Content-Type", "Accept-Encoding"),
         )
         self._slots = asyncio.Semaphore(options.max_concurrency)
+        self._exit_stack = contextlib.AsyncExitStack()
 
     @classmethod
     async def start(cls, options: AwsBackendOptions) -> LeanBackend:
         session = get_session()
-        if options.static_credentials:
-            key_id, secret = options.static_credentials
-            session.set_credentials(key_id, secret)
-        credentials = await session.get_credentials()
-        if credentials is None:
-            raise BackendUnavailableError("NoCredentials", "the gateway found no AWS credentials")
+        exit_stack = contextlib.AsyncExitStack()
+        try:
+            if options.static_credentials:
+                key_id, secret = options.static_credentials
+                session.set_credentials(key_id, secret)
+            else:
+                # The same chain, profile or role as the aiobotocore backend, proven at startup.
+                await prepare_credentials(session, options.credentials or CredentialOptions(), exit_stack)
+            credentials = await session.get_credentials()
+        except BaseException:
+            await exit_stack.aclose()
+            raise
         # The SDK's resolver decides the endpoint, as it would for the aiobotocore backend.
         async with session.create_client(
             "dynamodb",
@@ -163,7 +172,9 @@ class LeanBackend:
             aws_secret_access_key="resolver",
         ) as client:
             endpoint = client.meta.endpoint_url
-        return cls(endpoint, options.region, credentials, options)
+        backend = cls(endpoint, options.region, credentials, options)
+        backend._exit_stack = exit_stack  # the role's STS client lives as long as the backend
+        return backend
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(params, default=_encode_default, separators=(",", ":")).encode()
@@ -203,6 +214,7 @@ class LeanBackend:
 
     async def close(self) -> None:
         await self._session.close()
+        await self._exit_stack.aclose()
 
 
 def _error(document: dict[str, Any], status: int, request_id: str) -> BackendError:

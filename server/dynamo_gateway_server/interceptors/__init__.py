@@ -1,4 +1,5 @@
-"""gRPC server interceptors: tracing, request ids and RPC metrics, in the order app.py gives them.
+"""gRPC server interceptors: tracing, request ids, RPC metrics, then authentication, in-flight limits
+and request decoding (auth.py, in_flight.py, request_decoding.py), in the order app.py gives them.
 
 Each wraps the method handler's behavior (unary, or response-streaming written
 with context.write or as an async generator) and leaves the servicer untouched.

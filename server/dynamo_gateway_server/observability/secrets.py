@@ -80,6 +80,12 @@ class SecretRegistry:
                 # Longest first, so a secret that contains another is replaced whole.
                 self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
 
+    def forget(self, secret: SecretString | str) -> None:
+        """Stops redacting a value: for rotated credentials, so the registry does not grow with every refresh."""
+        value = secret.reveal() if isinstance(secret, SecretString) else secret
+        with self._lock:
+            self._values = tuple(known for known in self._values if known != value)
+
     def register_environment(self, environ: Mapping[str, str]) -> None:
         for name in AWS_SECRET_VARIABLES:
             if environ.get(name):

@@ -31,7 +31,7 @@ from .identity import ANONYMOUS, Identity
 
 AUTHORIZATION = "authorization"
 _BEARER = re.compile(r"bearer +(\S+)", re.IGNORECASE)
-_TOKEN_NAME = re.compile(r"[A-Za-z0-9._:@/+-]{1,128}")
+TOKEN_NAME = re.compile(r"[A-Za-z0-9._:@/+-]{1,128}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Far above any real JWT (Kubernetes tokens are about 1 KB); parsing stays cheap for garbage.
 MAX_TOKEN_CHARS = 16 * 1024
@@ -61,8 +61,8 @@ class TokenTable:
     """SHA-256 hex digest of a token -> the caller's name."""
 
 
-def parse_tokens(data: bytes, path: str = "tokens file") -> TokenTable:
-    where = f"tokens file {path}"
+def parse_tokens(data: bytes, path: str = "") -> TokenTable:
+    where = f"tokens file {path}".rstrip()
     try:
         document = yaml.safe_load(data) or {}
     except yaml.YAMLError as error:
@@ -76,7 +76,7 @@ def parse_tokens(data: bytes, path: str = "tokens file") -> TokenTable:
         if not isinstance(entry, dict) or set(entry) != {"name", "sha256"}:
             raise SecurityConfigError(f"{field}: expected exactly `name` and `sha256`")
         name, digest = str(entry["name"]), str(entry["sha256"]).lower()
-        if not _TOKEN_NAME.fullmatch(name):
+        if not TOKEN_NAME.fullmatch(name):
             raise SecurityConfigError(f"{field}.name: 1-128 of A-Z a-z 0-9 . _ : @ / + -")
         if not _SHA256.fullmatch(digest):
             raise SecurityConfigError(
@@ -102,8 +102,8 @@ def _check_static(table: TokenTable, token: str) -> Identity | None:
 # ---------------------------------------------------------------- JWT
 
 
-def parse_jwks(data: bytes, path: str = "JWKS file") -> KeySet:
-    where = f"JWKS file {path}"
+def parse_jwks(data: bytes, path: str = "") -> KeySet:
+    where = f"JWKS file {path}".rstrip()
     try:
         document = json.loads(data)
     except ValueError as error:

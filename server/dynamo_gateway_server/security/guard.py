@@ -21,16 +21,19 @@ log = logging.getLogger(__name__)
 
 
 class RequestGuard:
-    def __init__(self, authorizer: Authorizer, schemas: KeySchemaCache) -> None:
+    def __init__(self, authorizer: Authorizer, schemas: KeySchemaCache, owns_schemas: bool = True) -> None:
         self.authorizer = authorizer
         self._schemas = schemas
+        self._owns_schemas = owns_schemas
         self.limits = RequestLimits(self._schema_of)
 
     @classmethod
     def for_backend(cls, authorizer: Authorizer, backend: DynamoBackend) -> RequestGuard:
         """Shares the instrumented backend's key schema cache when there is one (one lookup per table)."""
-        schemas = getattr(backend, "schemas", None)
-        return cls(authorizer, schemas if isinstance(schemas, KeySchemaCache) else KeySchemaCache(backend))
+        shared = getattr(backend, "schemas", None)
+        if isinstance(shared, KeySchemaCache):
+            return cls(authorizer, shared, owns_schemas=False)
+        return cls(authorizer, KeySchemaCache(backend))
 
     async def _schema_of(self, table: str) -> KeySchema | None:
         await self._schemas.learn(table)
@@ -54,4 +57,5 @@ class RequestGuard:
         await self.limits.check(operation, params)
 
     async def close(self) -> None:
-        await self._schemas.close()
+        if self._owns_schemas:
+            await self._schemas.close()

@@ -121,8 +121,8 @@ class Authorizer:
 # ---------------------------------------------------------------- the file
 
 
-def parse_policy(data: bytes, path: str = "policy file") -> Policy:
-    where = f"policy file {path}"
+def parse_policy(data: bytes, path: str = "") -> Policy:
+    where = f"policy file {path}".rstrip()
     try:
         document = yaml.safe_load(data)
     except yaml.YAMLError as error:
@@ -130,7 +130,7 @@ def parse_policy(data: bytes, path: str = "policy file") -> Policy:
         raise SecurityConfigError(f"{where}: not YAML ({first})") from None
     if not isinstance(document, dict) or set(document) - {"rules", "version"} or "rules" not in document:
         raise SecurityConfigError(f"{where}: expected a mapping with `rules` (and optionally `version`)")
-    rules = document["rules"] or []
+    rules = [] if document["rules"] is None else document["rules"]
     if not isinstance(rules, list):
         raise SecurityConfigError(f"{where}: `rules` must be a list")
     return Policy(tuple(_rule(rule, f"{where}: rules[{index}]") for index, rule in enumerate(rules)))

@@ -22,7 +22,9 @@ from .policy import PermissionDenied
 CONCURRENCY_RETRY_AFTER_S = 0.1
 
 
-def _status(reason: str, text: str, metadata: dict[str, str], extra: Iterable[message.Message] = ()) -> status_pb2.Status:
+def _status(
+    reason: str, text: str, metadata: dict[str, str], extra: Iterable[message.Message] = ()
+) -> status_pb2.Status:
     leaf = BY_REASON[reason]
     info = error_details_pb2.ErrorInfo(
         reason=leaf.reason, domain=errors.ERROR_DOMAIN, metadata={k: v for k, v in metadata.items() if v}

@@ -1,0 +1,297 @@
+"""The two flavours of the facade: DynamoDBClient (sync, like boto3.client("dynamodb"))
+and AsyncDynamoDBClient (awaitable methods, like aiobotocore's client).
+
+Both share one path per call: botocore validates the parameters, _translate builds
+the proto request, the gRPC stub sends it, _translate shapes the answer as boto3's
+dict and _errors turns failures into botocore's exceptions. Only the transport
+differs (grpc vs grpc.aio). Paginators for query and scan are botocore's own
+(sync) and a port of its page loop (async), so PaginationConfig behaves the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import grpc
+from botocore.exceptions import OperationNotPageableError, PaginationError
+from botocore.paginate import PageIterator, Paginator
+
+from dynamo_gateway.v1 import service_pb2_grpc
+
+from . import _errors, _model, _translate
+from ._failures import LocalValidationError, UnsupportedOperationError
+from ._translate import OPERATIONS, Operation
+
+_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 32 * 1024 * 1024),)
+_PAGEABLE = ("query", "scan")
+
+
+def _response_metadata() -> dict[str, Any]:
+    # The gateway does not relay DynamoDB's request id on success; the keys keep code that reads them working.
+    return {"RequestId": "", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
+
+
+class _Facade:
+    """What both flavours share: preparing requests, shaping answers, unsupported calls."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout_s: float | None,
+        gateway_batches: bool,
+        metadata: Sequence[tuple[str, str]],
+    ) -> None:
+        self.target = target
+        # Sent with every call, e.g. [("authorization", "Bearer ...")] for a gateway that checks callers.
+        self.metadata = tuple(metadata) or None
+        # Deadline of each call; the gateway fits its retries into it.
+        self.timeout_s = timeout_s
+        # False (the default) refuses batches beyond DynamoDB's 25 writes / 100 keys as DynamoDB
+        # does; True lets the gateway split them (up to its --batch-max-items).
+        self.gateway_batches = gateway_batches
+
+    @property
+    def exceptions(self) -> Any:
+        """The modeled exception classes, as on a boto3 client (ConditionalCheckFailedException, ...)."""
+        return _model.exceptions()
+
+    def can_paginate(self, operation_name: str) -> bool:
+        return operation_name in _PAGEABLE
+
+    def _paging_parts(self, operation_name: str) -> tuple[dict[str, Any], Any]:
+        if not self.can_paginate(operation_name):
+            raise OperationNotPageableError(operation_name=operation_name)
+        name = OPERATIONS[operation_name].name
+        return _model.paginator_configs()[name], _model.operation(name)
+
+    def _prepare(self, python_name: str, params: dict[str, Any]) -> tuple[Operation, Any]:
+        operation = OPERATIONS[python_name]
+        _model.validate(operation.name, params)
+        try:
+            if operation.batch:
+                request = operation.request(params, limits=not self.gateway_batches)
+            else:
+                request = operation.request(params)
+        except LocalValidationError as error:
+            raise _errors.local_validation_error(error.message, operation.name) from None
+        return operation, request
+
+    @staticmethod
+    def _finish(operation: Operation, response: Any, params: dict[str, Any]) -> dict[str, Any]:
+        out = operation.response(response, params)
+        out["ResponseMetadata"] = _response_metadata()
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other boto3 DynamoDB method exists, and says what to use instead.
+        if name in _model.python_names():
+
+            def unsupported(*args: Any, **kwargs: Any) -> Any:
+                raise UnsupportedOperationError(_translate.unsupported_message(name))
+
+            unsupported.__name__ = name
+            return unsupported
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+class DynamoDBClient(_Facade):
+    """boto3.client("dynamodb")'s data plane, served by dynamo-gateway over a sync gRPC channel."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout_s: float | None = 30.0,
+        gateway_batches: bool = False,
+        options: Sequence[tuple[str, Any]] = (),
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(target, timeout_s=timeout_s, gateway_batches=gateway_batches, metadata=metadata)
+        channel_options = [*_CHANNEL_OPTIONS, *options]
+        if credentials is None:
+            self.channel = grpc.insecure_channel(target, options=channel_options)
+        else:
+            self.channel = grpc.secure_channel(target, credentials, options=channel_options)
+        self.stub = service_pb2_grpc.DynamoDBServiceStub(self.channel)
+
+    def _call(self, python_name: str, params: dict[str, Any]) -> dict[str, Any]:
+        operation, request = self._prepare(python_name, params)
+        try:
+            response = getattr(self.stub, operation.rpc)(
+                request, timeout=self.timeout_s, metadata=self.metadata
+            )
+        except grpc.RpcError as error:
+            raise _errors.to_botocore_error(error, operation.name, self.target) from None
+        return self._finish(operation, response, params)
+
+    def get_paginator(self, operation_name: str) -> Paginator:
+        config, model = self._paging_parts(operation_name)
+        return Paginator(getattr(self, operation_name), config, model)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> DynamoDBClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncDynamoDBClient(_Facade):
+    """The same, with awaitable methods over a grpc.aio channel (`async with` closes it)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout_s: float | None = 30.0,
+        gateway_batches: bool = False,
+        options: Sequence[tuple[str, Any]] = (),
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(target, timeout_s=timeout_s, gateway_batches=gateway_batches, metadata=metadata)
+        channel_options = [*_CHANNEL_OPTIONS, *options]
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(target, options=channel_options)
+        else:
+            self.channel = grpc.aio.secure_channel(target, credentials, options=channel_options)
+        self.stub = service_pb2_grpc.DynamoDBServiceStub(self.channel)
+
+    async def _call(self, python_name: str, params: dict[str, Any]) -> dict[str, Any]:
+        operation, request = self._prepare(python_name, params)
+        try:
+            response = await getattr(self.stub, operation.rpc)(
+                request, timeout=self.timeout_s, metadata=self.metadata
+            )
+        except grpc.RpcError as error:
+            raise _errors.to_botocore_error(error, operation.name, self.target) from None
+        return self._finish(operation, response, params)
+
+    def get_paginator(self, operation_name: str) -> AsyncPaginator:
+        config, model = self._paging_parts(operation_name)
+        return AsyncPaginator(getattr(self, operation_name), config, model)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AsyncDynamoDBClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _sync_method(python_name: str, name: str) -> Callable[..., dict[str, Any]]:
+    def method(self: DynamoDBClient, **kwargs: Any) -> dict[str, Any]:
+        return self._call(python_name, kwargs)
+
+    method.__name__ = python_name
+    method.__doc__ = f"boto3's {python_name} (DynamoDB {name}), through the gateway."
+    return method
+
+
+def _async_method(python_name: str, name: str) -> Callable[..., Any]:
+    async def method(self: AsyncDynamoDBClient, **kwargs: Any) -> dict[str, Any]:
+        return await self._call(python_name, kwargs)
+
+    method.__name__ = python_name
+    method.__doc__ = f"boto3's {python_name} (DynamoDB {name}), through the gateway; awaitable."
+    return method
+
+
+# Keyword-only methods, as boto3's (which refuse positional arguments too).
+for _python_name, _operation in OPERATIONS.items():
+    setattr(DynamoDBClient, _python_name, _sync_method(_python_name, _operation.name))
+    setattr(AsyncDynamoDBClient, _python_name, _async_method(_python_name, _operation.name))
+
+
+# ---------------------------------------------------------------- async pagination
+
+
+class AsyncPageIterator(PageIterator):
+    """botocore's PageIterator with its page loop awaiting the calls (`async for page in ...`).
+
+    Token handling, MaxItems truncation and StartingToken parsing are botocore's own
+    methods; only the loop of PageIterator.__iter__ is repeated here, with `await`.
+    """
+
+    _collected: list[dict[str, Any]] | None = None
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        current_kwargs = self._op_kwargs
+        previous_next_token = None
+        next_token: dict[str, Any] = {key: None for key in self._input_token}
+        if self._starting_token is not None:
+            next_token = self._parse_starting_token()[0]
+        total_items = 0
+        first_request = True
+        primary_result_key = self.result_keys[0]
+        starting_truncation = 0
+        self._inject_starting_params(current_kwargs)
+        while True:
+            parsed = await self._method(**current_kwargs)
+            if first_request:
+                if self._starting_token is not None:
+                    starting_truncation = self._handle_first_request(
+                        parsed, primary_result_key, starting_truncation
+                    )
+                first_request = False
+                self._record_non_aggregate_key_values(parsed)
+            else:
+                starting_truncation = 0
+            current_response = primary_result_key.search(parsed) or []
+            truncate_amount = 0
+            if self._max_items is not None:
+                truncate_amount = total_items + len(current_response) - self._max_items
+            if truncate_amount > 0:
+                self._truncate_response(
+                    parsed, primary_result_key, truncate_amount, starting_truncation, next_token
+                )
+                yield parsed
+                return
+            yield parsed
+            total_items += len(current_response)
+            next_token = self._get_next_token(parsed)
+            if all(t is None for t in next_token.values()):
+                return
+            if self._max_items is not None and total_items == self._max_items:
+                self.resume_token = next_token
+                return
+            if previous_next_token is not None and previous_next_token == next_token:
+                raise PaginationError(message=f"The same next token was received twice: {next_token}")
+            self._inject_token_into_kwargs(current_kwargs, next_token)
+            previous_next_token = next_token
+
+    def __iter__(self) -> Any:
+        # botocore's build_full_result iterates pages synchronously; it gets the ones already fetched.
+        if self._collected is None:
+            raise TypeError("an async paginator's pages are read with `async for`")
+        return iter(self._collected)
+
+    async def build_full_result(self) -> dict[str, Any]:
+        self._collected = [page async for page in self]
+        return PageIterator.build_full_result(self)
+
+    async def search(self, expression: str) -> AsyncIterator[Any]:  # type: ignore[override]
+        import jmespath
+
+        compiled = jmespath.compile(expression)
+        async for page in self:
+            results = compiled.search(page)
+            if isinstance(results, list):
+                for result in results:
+                    yield result
+            else:
+                yield results
+
+
+class AsyncPaginator(Paginator):
+    PAGE_ITERATOR_CLS = AsyncPageIterator
+
+    def paginate(self, **kwargs: Any) -> AsyncPageIterator:
+        return super().paginate(**kwargs)  # type: ignore[return-value]

@@ -1,0 +1,14 @@
+"""Ending an RPC from an interceptor with a google.rpc.Status (code, message and details trailer)."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+
+async def abort(context: Any, status: status_pb2.Status) -> NoReturn:
+    converted = rpc_status.to_status(status)
+    await context.abort(converted.code, converted.details, converted.trailing_metadata)
+    raise AssertionError("abort returned")  # context.abort always raises
