@@ -39,7 +39,15 @@ def _answers(scan_pages: int) -> dict[str, bytes]:
         "BatchWriteItem": b'{"UnprocessedItems":{}}',
         "BatchGetItem": json.dumps({"Responses": {}, "UnprocessedKeys": {}}).encode(),
         "DescribeTable": json.dumps(
-            {"Table": {"TableName": "bench", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}}
+            {
+                "Table": {
+                    "TableName": "bench",
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                }
+            }
         ).encode(),
         # Scan pages: the last one has no LastEvaluatedKey; the others carry their page number.
         "ScanLast": json.dumps({"Items": page, "Count": 100, "ScannedCount": 100}).encode(),
