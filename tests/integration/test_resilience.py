@@ -246,3 +246,28 @@ async def test_throttle_storm_loses_nothing_and_applies_nothing_twice(emulator, 
             f" batch items processed {batch_items_processed}/{batch_items_sent}"
             f"\n  failures seen by clients: {len(failures)} {dict(kinds)}"
         )
+
+
+async def test_a_connection_reset_after_sending_is_retried_only_when_safe(faulty) -> None:
+    proxy, gateway, _ = await faulty(breaker_failure_threshold=10**9)
+    table = await create_table(gateway, TableSpec(**{**APP_TABLE.__dict__, "name": "reset-orders"}))
+    # From now on every request is applied by the emulator, then its connection dropped unanswered.
+    proxy.set_plan(FaultPlan(seed=3, reset_after_rate=1.0))
+    async with GatewayClient.connect(f"127.0.0.1:{gateway.port}") as client:
+        with pytest.raises(ServiceUnavailableError) as caught:
+            await client.update_item(table, {"pk": "c", "sk": "1"}, "ADD hits :one", values={":one": 1})
+        assert caught.value.outcome_unknown
+        assert proxy.injected["reset_after:UpdateItem"] == 1  # sent once: a repeat could add twice
+        with pytest.raises(ServiceUnavailableError) as caught:
+            await client.put_item(table, {"pk": "c", "sk": "2"})
+        assert not caught.value.outcome_unknown
+        assert proxy.injected["reset_after:PutItem"] == 3  # a plain put is safe to repeat
+    proxy.set_plan(FaultPlan())
+    direct = await aws_backend_for(proxy.upstream)
+    try:
+        stored = await direct.call(
+            "GetItem", {"TableName": table, "Key": {"pk": {"S": "c"}, "sk": {"S": "1"}}}
+        )
+    finally:
+        await direct.close()
+    assert stored["Item"]["hits"] == {"N": "1"}  # applied exactly once
