@@ -115,7 +115,7 @@ class Gateway:
         self.security = SecurityLayer(settings, SERVICE_NAME)
         self.server = grpc.aio.server(
             # Telemetry first, so refused calls are traced, logged and counted too.
-            interceptors=[*self.telemetry.server_interceptors(), *self.security.server_interceptors()],
+            interceptors=self.telemetry.server_interceptors(self.security.rpc_checks()),
             options=[
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.max_receive_message_length", self.security.grpc_receive_limit()),

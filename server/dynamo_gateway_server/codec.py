@@ -117,7 +117,13 @@ def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
 
 
 def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
-    return {name: value_to_wire(value, f"{field}.{name}") for name, value in item.items()}
+    wire: Wire = {}
+    for name, value in item.items():
+        # Strings need no check, so they skip building the field path, which only errors name.
+        wire[name] = (
+            {"S": value.s} if value.WhichOneof("value") == "s" else value_to_wire(value, f"{field}.{name}")
+        )
+    return wire
 
 
 def _key_to_wire(key: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:

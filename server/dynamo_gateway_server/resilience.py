@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,18 +41,21 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 RESPONSE_MARGIN_S = 0.03
 
 
-@contextlib.contextmanager
-def call_deadline(
-    time_remaining_s: float | None, clock: Callable[[], float] = time.monotonic
-) -> Iterator[None]:
-    """Makes the caller's remaining time (None: no deadline) the budget of the backend calls inside."""
-    token = _deadline.set(
-        None if time_remaining_s is None else clock() + time_remaining_s - RESPONSE_MARGIN_S
-    )
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+class call_deadline:  # lower case: it replaced a function and reads as one at `with`
+    """Makes the caller's remaining time (None: no deadline) the budget of the backend calls inside.
+
+    A class rather than a generator context manager: it runs on every RPC."""
+
+    __slots__ = ("_deadline", "_token")
+
+    def __init__(self, time_remaining_s: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._deadline = None if time_remaining_s is None else clock() + time_remaining_s - RESPONSE_MARGIN_S
+
+    def __enter__(self) -> None:
+        self._token = _deadline.set(self._deadline)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _deadline.reset(self._token)
 
 
 def current_deadline() -> float | None:
@@ -258,7 +260,7 @@ class ResilientBackend:
         # Failures so far per kind of backoff: each kind has its own budget and exponent, so
         # a 5xx after two throttles still gets its own three attempts.
         # Keyed by identity: two kinds may have equal settings yet separate budgets.
-        failures: collections.Counter[int] = collections.Counter()
+        failures: collections.Counter[int] | None = None  # made on the first failure only
         last_error: BackendError | BackendUnavailableError | None = None
         while True:
             attempt += 1
@@ -281,6 +283,8 @@ class ResilientBackend:
                 raise DeadlineExceededError(operation, last_error) from None
             except (BackendError, BackendUnavailableError) as error:
                 last_error = error
+                if failures is None:
+                    failures = collections.Counter()
                 delay = self._retry_delay(operation, params, error, failures, deadline)
                 if delay is None:
                     raise

@@ -145,10 +145,12 @@ async def observe(
         monkeypatch.setenv(name, variable)
     started: list[Observed] = []
 
-    async def start(**overrides: Any) -> Observed:
+    async def start(*, record_spans: bool = True, **overrides: Any) -> Observed:
+        """record_spans=False: no exporter, as in production without an OTLP endpoint."""
         settings = Settings(**{**TEST_SETTINGS, "endpoint_url": proxy.endpoint_url, **overrides})
         exporter = InMemorySpanExporter()
-        gateway = await start_gateway(settings, Telemetry(settings, span_exporter=exporter))
+        telemetry = Telemetry(settings, span_exporter=exporter if record_spans else None)
+        gateway = await start_gateway(settings, telemetry)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}")
         observed = Observed(
             gateway, exporter, channel, service_pb2_grpc.DynamoDBServiceStub(channel), aiohttp.ClientSession()

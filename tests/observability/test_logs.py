@@ -20,6 +20,35 @@ def _ours(lines: list[dict]) -> list[dict]:
     return [line for line in lines if line["logger"] in GATEWAY_LOGGERS]
 
 
+async def test_without_an_exporter_lines_still_carry_the_callers_trace(
+    observe, table_factory, capture_logs
+) -> None:
+    logs = capture_logs("DEBUG")
+    observed = await observe(record_spans=False)
+    table = await table_factory()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = service_pb2.GetItemRequest(table_name=table, key={"pk": {"s": "a"}, "sk": {"s": "1"}})
+    for request_id, metadata in (
+        ("req-continued", (("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"),)),
+        ("req-new-trace", ()),
+    ):
+        await observed.stub.GetItem(request, metadata=(*metadata, ("x-request-id", request_id)))
+    await settle()
+    lines = _ours(logs.lines())
+
+    continued = [line for line in lines if line["request_id"] == "req-continued"]
+    assert {line["logger"] for line in continued} >= {
+        "dynamo_gateway_server.rpc",
+        "dynamo_gateway_server.dynamodb",
+    }
+    assert {line["trace_id"] for line in continued} == {trace_id}
+    assert all(len(line["span_id"]) == 16 for line in continued)
+    new = [line for line in lines if line["request_id"] == "req-new-trace"]
+    (new_trace,) = {line["trace_id"] for line in new}
+    assert len(new_trace) == 32 and new_trace != trace_id
+    assert observed.exporter.get_finished_spans() == ()  # nothing recorded, nothing exported
+
+
 async def test_lines_carry_ids_levels_and_fields(observe, table_factory, capture_logs) -> None:
     logs = capture_logs("DEBUG")
     observed = await observe()

@@ -1,24 +1,29 @@
-"""RpcMetricsInterceptor: the gRPC server metrics (started, handled by code, in flight, messages, time).
+"""The gRPC server metrics of one method: started, handled by code, in flight, messages, time.
 
 Counts only methods the server has (an unknown method name is the caller's text,
-so it would make label values unbounded). Must not import the servicer or the backends.
+so it would make label values unbounded). The label children are looked up once
+per method, not per call. Must not import the servicer or the backends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from ..observability.metrics import Metrics
-from ._handlers import method_type, split_method, wrap_handler
+from ._handlers import method_type
+
+_STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+_OK = grpc.StatusCode.OK.name
+_UNKNOWN = grpc.StatusCode.UNKNOWN.name
+_CANCELLED = grpc.StatusCode.CANCELLED.name
 
 
-class _CountingContext:
+class CountingContext:
     """The servicer context, with write() counted as a message sent."""
 
     def __init__(self, context: Any, on_write: Callable[[], None]) -> None:
@@ -33,58 +38,54 @@ class _CountingContext:
         return getattr(self._context, name)
 
 
-def _code_name(context: Any, default: grpc.StatusCode) -> str:
+def code_name(context: Any, default: str) -> str:
     code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code.name
     if isinstance(code, int):  # some grpc versions hand back the numeric code
-        return next((known.name for known in grpc.StatusCode if known.value[0] == code), default.name)
-    return default.name
+        return _STATUS_NAMES.get(code, default)
+    return default
 
 
-class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
+def outcome(context: Any, error: BaseException | None) -> str:
+    """The grpc_code label of a call that ended with `error` (None: returned normally)."""
+    if error is None:
+        return code_name(context, _OK)
+    if isinstance(error, asyncio.CancelledError):
+        return _CANCELLED
+    if isinstance(error, grpc.aio.AbortError):
+        return code_name(context, _UNKNOWN)
+    if isinstance(error, Exception):
+        return _UNKNOWN  # what grpc answers for an uncaught exception
+    return _OK  # GeneratorExit: the stream was closed early, not failed
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        m = self._metrics
-        service, method = split_method(handler_call_details.method)
+
+class MethodMetrics:
+    """The instruments of one method, their label children resolved once."""
+
+    def __init__(self, metrics: Metrics, service: str, method: str, handler: grpc.RpcMethodHandler) -> None:
         labels = (service, method, method_type(handler))
-        sent = m.rpc_sent.labels(*labels)
+        self.started = metrics.rpc_started.labels(*labels)
+        self.received = None if handler.request_streaming else metrics.rpc_received.labels(*labels)
+        self.in_flight = metrics.rpc_in_flight.labels(*labels)
+        self.sent = metrics.rpc_sent.labels(*labels)
+        self.seconds = metrics.rpc_seconds.labels(*labels)
+        self._handled_family = metrics.rpc_handled
+        self._labels = labels
+        # Codes are a fixed enum, so this stays small.
+        self._handled: dict[str, Any] = {}
 
-        @contextlib.asynccontextmanager
-        async def around(context: Any) -> AsyncIterator[Any]:
-            m.rpc_started.labels(*labels).inc()
-            if not handler.request_streaming:
-                m.rpc_received.labels(*labels).inc()
-            in_flight = m.rpc_in_flight.labels(*labels)
-            in_flight.inc()
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK.name
-            try:
-                yield _CountingContext(context, sent.inc) if handler.response_streaming else context
-                if not handler.response_streaming:
-                    sent.inc()
-                code = _code_name(context, grpc.StatusCode.OK)
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED.name
-                raise
-            except grpc.aio.AbortError:
-                code = _code_name(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except Exception:
-                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for an uncaught exception
-                raise
-            finally:
-                in_flight.dec()
-                m.rpc_handled.labels(*labels, code).inc()
-                m.rpc_seconds.labels(*labels).observe(time.perf_counter() - started)
+    def start(self) -> float:
+        self.started.inc()
+        if self.received is not None:
+            self.received.inc()
+        self.in_flight.inc()
+        return time.perf_counter()
 
-        return wrap_handler(handler, around, on_message=lambda _: sent.inc())  # type: ignore[return-value]
+    def finish(self, started: float, code: str) -> None:
+        self.in_flight.dec()
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = self._handled_family.labels(*self._labels, code)
+        handled.inc()
+        self.seconds.observe(time.perf_counter() - started)

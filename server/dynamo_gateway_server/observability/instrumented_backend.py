@@ -29,6 +29,7 @@ from .key_schema import KeySchemaCache, key_uses, schema_from_description
 from .keys import KeyRenderer
 from .logs import TRACE
 from .metrics import Metrics
+from .tracing import UnrecordedSpan
 
 log = logging.getLogger("dynamo_gateway_server.dynamodb")
 
@@ -99,6 +100,7 @@ class InstrumentedBackend:
         keys: KeyRenderer,
         detectors: Detectors,
         operation_log_every: int = 1,
+        span_attributes: bool = True,
     ) -> None:
         self.inner = inner
         self._tracer = tracer
@@ -109,19 +111,34 @@ class InstrumentedBackend:
         self._completed = itertools.count()
         self._hot_series: dict[str, set[str]] = {}
         self.schemas = KeySchemaCache(inner)
+        # False when spans are not recorded: nobody would see their attributes, so the span is
+        # only made for its ids (log lines carry them), without the SDK.
+        self._span_attributes = span_attributes
+        # (operation, table label, status) -> the two label children each call updates; bounded
+        # because table labels are (Metrics.table) and operations and statuses are fixed sets.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         tables = operations.tables_of(operation, params)
-        attributes = _safely(operations.request_attributes, operation, params, self.schemas.get, self._keys)
-        _safely(self._log_request, operation, tables, params)
+        attributes = (
+            _safely(operations.request_attributes, operation, params, self.schemas.get, self._keys)
+            if self._span_attributes
+            else None
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            _safely(self._log_request, operation, tables, params)
         _safely(self._observe_keys, operation, params)
         sent, caller_asked = capacity.with_capacity_requested(operation, params)
-        with self._tracer.start_as_current_span(
-            operations.span_name(operation),
-            kind=SpanKind.CLIENT,
-            attributes=attributes or {},
-            record_exception=False,
-            set_status_on_exception=False,
+        with (
+            self._tracer.start_as_current_span(
+                operations.span_name(operation),
+                kind=SpanKind.CLIENT,
+                attributes=attributes or {},
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            if self._span_attributes
+            else UnrecordedSpan()
         ) as span:
             token = CURRENT_CALL.set(CallContext(operation, tables, span))
             started = time.perf_counter()
@@ -149,8 +166,15 @@ class InstrumentedBackend:
     def _count(self, operation: str, tables: tuple[str, ...], status: str, seconds: float) -> list[str]:
         labels = [self._metrics.table(table) for table in tables]
         for table in labels:
-            self._metrics.operations.labels(operation, table, status).inc()
-            self._metrics.duration.labels(operation, table).observe(seconds)
+            series = self._series.get((operation, table, status))
+            if series is None:
+                m = self._metrics
+                series = self._series[(operation, table, status)] = (
+                    m.operations.labels(operation, table, status),
+                    m.duration.labels(operation, table),
+                )
+            series[0].inc()
+            series[1].observe(seconds)
         return labels
 
     def _succeeded(
@@ -176,26 +200,52 @@ class InstrumentedBackend:
         span.set_attribute("dynamodb.consumed_capacity", sum(consumed.values()))
         if returned:
             span.set_attribute("dynamodb.items_returned", sum(returned.values()))
-        fields = {
+        if unprocessed:
+            span.set_attribute("dynamodb.unprocessed_items", sum(unprocessed.values()))
+            if log.isEnabledFor(logging.WARNING):
+                log.warning(
+                    "batch left items unprocessed",
+                    extra={
+                        **self._fields(operation, tables, seconds, consumed),
+                        "unprocessed_items": unprocessed,
+                    },
+                )
+        # The sample counter advances whether or not INFO is on, as it always did.
+        if operation == "TransactWriteItems" and self._log_every > 0:
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "transaction committed",
+                    extra={
+                        **self._fields(operation, tables, seconds, consumed),
+                        "item_count": len(params.get("TransactItems", ())),
+                    },
+                )
+        elif self._sampled() and log.isEnabledFor(logging.INFO):
+            log.info(
+                "dynamodb operation completed",
+                extra={
+                    **self._fields(operation, tables, seconds, consumed),
+                    "items_returned": sum(returned.values()),
+                },
+            )
+        if log.isEnabledFor(TRACE):
+            log.log(
+                TRACE,
+                "dynamodb response",
+                extra={**self._fields(operation, tables, seconds, consumed), "payload": _json(response)},
+            )
+
+    @staticmethod
+    def _fields(
+        operation: str, tables: tuple[str, ...], seconds: float, consumed: dict[str, float]
+    ) -> dict[str, Any]:
+        return {
             "operation": operation,
             "table": ",".join(tables),
             "status": operations.OK,
             "duration_ms": round(seconds * 1000, 3),
             "consumed_capacity": sum(consumed.values()),
         }
-        if unprocessed:
-            span.set_attribute("dynamodb.unprocessed_items", sum(unprocessed.values()))
-            log.warning("batch left items unprocessed", extra={**fields, "unprocessed_items": unprocessed})
-        if operation == "TransactWriteItems" and self._log_every > 0:
-            log.info(
-                "transaction committed", extra={**fields, "item_count": len(params.get("TransactItems", ()))}
-            )
-        elif self._sampled():
-            log.info(
-                "dynamodb operation completed", extra={**fields, "items_returned": sum(returned.values())}
-            )
-        if log.isEnabledFor(TRACE):
-            log.log(TRACE, "dynamodb response", extra={**fields, "payload": _json(response)})
 
     def _failed(
         self,

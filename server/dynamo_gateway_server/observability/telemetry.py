@@ -1,6 +1,7 @@
 """Telemetry: one gateway's tracer provider, metrics, detectors and observer, built from Settings.
 
-The facade app.py wires: server_interceptors() for the gRPC server,
+The facade app.py wires: server_interceptors() for the gRPC server (given the
+security layer's checks, which share the one RPC wrapper),
 instrument_backend() around the backend chain, resilience_observer for the
 resilience layer, start()/close() for the /metrics endpoint and span export.
 Must not import the servicer; holds no logic of its own.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import grpc
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -22,7 +24,10 @@ from .keys import KeyRenderer
 from .metrics import Metrics, MetricsServer
 from .resilience_observer import ResilienceObserver
 from .secrets import SecretString
-from .tracing import SERVICE_NAME, build_tracer_provider
+from .tracing import SERVICE_NAME, build_tracer_provider, records_spans
+
+if TYPE_CHECKING:
+    from ..interceptors import RpcChecks
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ class Telemetry:
     def __init__(self, settings: Settings, span_exporter: SpanExporter | None = None) -> None:
         self.settings = settings
         self.tracer_provider = build_tracer_provider(settings.otlp_endpoint, span_exporter)
+        # Off: no span attributes are worth computing, and a cheap server span gives logs their ids.
+        self.records_spans = records_spans(settings.otlp_endpoint, span_exporter)
         self.tracer = self.tracer_provider.get_tracer(SERVICE_NAME)
         self.metrics = Metrics()
         self.keys = KeyRenderer(settings.trace_key_values, SecretString(settings.key_hash_salt))
@@ -38,16 +45,14 @@ class Telemetry:
         self._metrics_server = MetricsServer(self.metrics)
         self.metrics_port = 0
 
-    def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+    def server_interceptors(self, checks: RpcChecks) -> list[grpc.aio.ServerInterceptor]:
         # Imported here: interceptors need grpc, the rest of observability does not.
-        from ..interceptors import RequestIdInterceptor, RpcMetricsInterceptor, tracing_interceptor
+        from ..interceptors import RpcInterceptor, tracing_interceptor
 
         # Outermost first: the span exists before the request id is logged, and metrics time the rest.
-        return [
-            tracing_interceptor(self.tracer_provider),
-            RequestIdInterceptor(),
-            RpcMetricsInterceptor(self.metrics),
-        ]
+        if self.records_spans:
+            return [tracing_interceptor(self.tracer_provider), RpcInterceptor(self.metrics, checks)]
+        return [RpcInterceptor(self.metrics, checks, tracer=self.tracer)]
 
     def instrument_backend(self, backend: DynamoBackend) -> InstrumentedBackend:
         s = self.settings
@@ -56,7 +61,13 @@ class Telemetry:
             SequentialKeyDetector(s.sequential_key_window),
         )
         return InstrumentedBackend(
-            backend, self.tracer, self.metrics, self.keys, detectors, s.operation_log_every
+            backend,
+            self.tracer,
+            self.metrics,
+            self.keys,
+            detectors,
+            s.operation_log_every,
+            span_attributes=self.records_spans,
         )
 
     def start(self) -> None:

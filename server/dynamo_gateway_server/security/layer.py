@@ -1,7 +1,7 @@
 """SecurityLayer: the security components of one gateway, built from Settings, and their reload loop.
 
-The facade app.py wires: server_interceptors() (authentication, in-flight
-limits, request decoding, in that order, after the telemetry ones), add_port()
+The facade app.py wires: rpc_checks() (what the RPC interceptor checks:
+authentication, in-flight limits, request decoding), add_port()
 (TLS when configured), guard_for() (the servicer's policy and input limits),
 start()/stop() for the loop that re-reads the policy, tokens and JWKS files, and
 reload_now() for SIGHUP. Builds everything in the constructor, so a gateway with
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health
@@ -26,6 +27,9 @@ from .guard import RequestGuard
 from .limits import InFlightLimiter
 from .policy import Authorizer, parse_policy
 from .tls import CertificateFiles
+
+if TYPE_CHECKING:
+    from ..interceptors import RpcChecks
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +90,18 @@ class SecurityLayer:
             return (health.SERVICE_NAME, *REFLECTION_SERVICES)
         return (health.SERVICE_NAME,)
 
-    def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        # Imported here: the interceptors need grpc, the rest of security does not.
-        from ..interceptors.auth import AuthenticationInterceptor
-        from ..interceptors.in_flight import InFlightLimitInterceptor
-        from ..interceptors.request_decoding import RequestDecodingInterceptor
+    def rpc_checks(self) -> RpcChecks:
+        """What the gateway's RpcInterceptor asks of every RPC: who calls (unless the service is
+        open), whether there is room, then (innermost) decoding the bytes of the guarded service."""
+        from ..interceptors import RpcChecks
 
-        # Outermost first: who calls, then whether there is room, then (innermost) decode the bytes.
-        return [
-            AuthenticationInterceptor(self.authenticator, self.open_services()),
-            InFlightLimitInterceptor(self.limiter, (self.service_name,)),
-            RequestDecodingInterceptor(self.settings.max_request_bytes, (self.service_name,)),
-        ]
+        return RpcChecks(
+            authenticator=self.authenticator,
+            open_services=frozenset(self.open_services()),
+            limiter=self.limiter,
+            guarded_services=frozenset((self.service_name,)),
+            max_request_bytes=self.settings.max_request_bytes,
+        )
 
     def grpc_receive_limit(self) -> int:
         from ..interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES

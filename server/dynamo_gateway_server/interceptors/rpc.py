@@ -1,0 +1,287 @@
+"""RpcInterceptor: request id, RPC metrics, authentication, in-flight limits and request decoding in one wrapper.
+
+Each of these used to be its own grpc.aio interceptor; every layer costs an
+interceptor coroutine, a new method handler and a wrapper per call, which was most
+of the gateway's per-RPC CPU. Here they run in the same order (outermost first:
+request id, metrics, authentication, in-flight limit, decoding) inside one
+context manager, and each method's wrapped handler is built once and reused: the
+call's metadata comes from its context. Steps a gateway has switched off
+(no credentials configured, no limits) cost nothing. When spans are not recorded,
+it also gives each RPC the cheap span whose ids the log lines carry (tracing.py
+does that when they are). Must not import the servicer or the backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from ..observability.metrics import Metrics
+from ..observability.request_context import (
+    REQUEST_ID_METADATA,
+    request_id_from,
+    reset_request_id,
+    set_request_id,
+)
+from ..observability.secrets import safe_metadata
+from ..observability.tracing import unrecorded_span
+from ..security import statuses
+from ..security.auth import Authenticator, Unauthenticated
+from ..security.identity import current_caller, reset_caller, set_caller
+from ..security.limits import InFlightLimiter
+from ..security.tls import peer_names
+from ._abort import abort
+from ._handlers import split_method, wrap_handler
+from .request_decoding import decode
+from .rpc_metrics import CountingContext, MethodMetrics, outcome
+
+rpc_log = logging.getLogger("dynamo_gateway_server.rpc")
+security_log = logging.getLogger("dynamo_gateway_server.security")
+
+
+@dataclass(frozen=True)
+class RpcChecks:
+    """What security asks of every RPC (built by SecurityLayer)."""
+
+    authenticator: Authenticator
+    open_services: frozenset[str]
+    """Services any caller may use without credentials."""
+    limiter: InFlightLimiter
+    guarded_services: frozenset[str]
+    """Services whose calls count against the limits and whose requests this decodes."""
+    max_request_bytes: int
+
+
+@dataclass(frozen=True)
+class _Method:
+    """What is fixed for one method: its name, metrics and which steps apply."""
+
+    path: str
+    metrics: MethodMetrics
+    response_streaming: bool
+    authenticated: bool
+    limited: bool
+    traced: bool
+
+
+class _Call:
+    """What one RPC's steps took and must give back."""
+
+    __slots__ = ("caller_token", "entered", "method", "request_token", "span", "started")
+
+    def __init__(self, method: _Method) -> None:
+        self.method = method
+        self.span: tuple[trace.Span, object] | None = None
+        self.request_token: Any = None
+        self.started = 0.0
+        self.caller_token: Any = None
+        self.entered: str | None = None
+
+
+class RpcInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics: Metrics, checks: RpcChecks, tracer: trace.Tracer | None = None) -> None:
+        """`tracer`: give each RPC a non-recorded server span (when no TracingInterceptor records one)."""
+        self._metrics = metrics
+        self._checks = checks
+        self._tracer = tracer
+        # Metadata keys the global propagator reads (W3C trace context and baggage by default).
+        self._propagated = frozenset(propagate.get_global_textmap().fields)
+        # method path -> (the handler grpc found, its wrapped twin); bounded by the server's methods.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return handler
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return cached[1]
+
+    def _wrap(self, path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        checks = self._checks
+        service, name = split_method(path)
+        guarded = service in checks.guarded_services
+        method = _Method(
+            path=path,
+            metrics=MethodMetrics(self._metrics, service, name, handler),
+            response_streaming=handler.response_streaming,
+            authenticated=service not in checks.open_services,
+            limited=guarded,
+            traced=self._tracer is not None and service != health.SERVICE_NAME,
+        )
+        if guarded and not handler.request_streaming:
+            handler = _decoding(handler, checks.max_request_bytes)
+        if not handler.request_streaming and not handler.response_streaming:
+            return self._unary(method, handler)
+
+        def around(context: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+            return self._around(method, context)
+
+        sent = method.metrics.sent
+        return wrap_handler(handler, around, on_message=lambda _: sent.inc())  # type: ignore[return-value]
+
+    def _unary(self, method: _Method, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The common case without a context manager: the same steps as _around, written out."""
+        behavior = handler.unary_unary
+        sent = method.metrics.sent
+        begin, end = self._begin, self._end
+
+        async def unary_unary(request: Any, context: Any) -> Any:
+            call = await begin(method, context)
+            try:
+                response = await behavior(request, context)
+            except BaseException as error:
+                end(call, context, error)
+                raise
+            sent.inc()
+            end(call, context, None)
+            return response
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _around(self, method: _Method, context: Any) -> AsyncIterator[Any]:
+        call = await self._begin(method, context)
+        try:
+            yield CountingContext(context, method.metrics.sent.inc) if method.response_streaming else context
+            if not method.response_streaming:
+                method.metrics.sent.inc()
+        except BaseException as error:
+            self._end(call, context, error)
+            raise
+        self._end(call, context, None)
+
+    async def _begin(self, method: _Method, context: Any) -> _Call:
+        """Outermost first: span, request id, metrics, authentication, in-flight slot.
+
+        A refusal (an abort) is ended here, so the caller only ends calls that began."""
+        call = _Call(method)
+        metadata = tuple(context.invocation_metadata() or ())
+        if method.traced:
+            call.span = self._enter_span(metadata)
+        caller_id = next((str(v) for k, v in metadata if k == REQUEST_ID_METADATA), None)
+        call.request_token = set_request_id(request_id_from(caller_id))
+        if rpc_log.isEnabledFor(logging.DEBUG):
+            rpc_log.debug("rpc started", extra={"method": method.path, "metadata": safe_metadata(metadata)})
+        call.started = method.metrics.start()
+        checks = self._checks
+        limiter = checks.limiter
+        try:
+            # Checked here, not in the steps: a step that is off costs no coroutine.
+            if method.authenticated and checks.authenticator.required:
+                call.caller_token = await self._authenticate(method, context, metadata)
+            if method.limited and (limiter.max_total or limiter.max_per_caller):
+                call.entered = await self._enter_limits(method, context)
+        except BaseException as error:
+            self._end(call, context, error)
+            raise
+        return call
+
+    def _end(self, call: _Call, context: Any, error: BaseException | None) -> None:
+        """Innermost first: the slot, the caller, metrics (the outcome), the request id, the span."""
+        try:
+            try:
+                if call.entered is not None:
+                    self._checks.limiter.leave(call.entered)
+            finally:
+                if call.caller_token is not None:
+                    reset_caller(call.caller_token)
+        finally:
+            try:
+                call.method.metrics.finish(call.started, outcome(context, error))
+            finally:
+                reset_request_id(call.request_token)
+                if call.span is not None:
+                    span, token = call.span
+                    otel_context.detach(token)
+                    span.end()
+
+    def _enter_span(self, metadata: tuple[Any, ...]) -> tuple[trace.Span, object]:
+        # The caller's W3C context (traceparent and friends), as the recording interceptor would
+        # continue it; without any, a new trace.
+        parent = (
+            propagate.extract({key: value for key, value in metadata})
+            if any(key in self._propagated for key, _ in metadata)
+            else None
+        )
+        span = unrecorded_span(parent)
+        return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+    async def _authenticate(self, method: _Method, context: Any, metadata: tuple[Any, ...]) -> Any:
+        """Puts the caller's identity in the context variable (its reset token), or ends the RPC."""
+        authenticator = self._checks.authenticator
+        try:
+            identity = authenticator.authenticate(metadata, peer_names(context.auth_context()))
+        except Unauthenticated as failure:
+            security_log.warning(
+                "caller not authenticated",
+                extra={"failure": failure.failure, "method": method.path, "peer": context.peer()},
+            )
+            await abort(context, statuses.unauthenticated(failure))
+        return set_caller(identity)
+
+    async def _enter_limits(self, method: _Method, context: Any) -> str:
+        """Takes an in-flight slot (the caller to give it back for), or refuses the RPC at once.
+
+        No queue: a queue would only turn overload into timeouts and memory."""
+        limiter = self._checks.limiter
+        caller = current_caller().principal
+        refused = limiter.enter(caller)
+        if refused is not None:
+            limit = limiter.max_total if refused == "server" else limiter.max_per_caller
+            security_log.warning(
+                "concurrency limit reached", extra={"scope": refused, "limit": limit, "caller": caller}
+            )
+            await abort(context, statuses.concurrency_limited(refused, limit))
+        return caller
+
+
+def _decoding(handler: grpc.RpcMethodHandler, limit: int) -> grpc.RpcMethodHandler:
+    """The handler taking raw bytes and decoding them itself (innermost, after every check)."""
+    deserialize = handler.request_deserializer
+    if not handler.response_streaming:
+        unary = handler.unary_unary
+
+        async def unary_unary(raw: bytes, context: Any) -> Any:
+            return await unary(await decode(raw, context, deserialize, limit), context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+    stream = handler.unary_stream
+    if inspect.iscoroutinefunction(stream):
+        # A stream written with context.write: keep it a coroutine (see _handlers.py).
+
+        async def written(raw: bytes, context: Any) -> None:
+            await stream(await decode(raw, context, deserialize, limit), context)
+
+        behavior: Any = written
+    else:
+
+        async def iterated(raw: bytes, context: Any) -> AsyncIterator[Any]:
+            async for response in stream(await decode(raw, context, deserialize, limit), context):
+                yield response
+
+        behavior = iterated
+    return grpc.unary_stream_rpc_method_handler(
+        behavior, request_deserializer=None, response_serializer=handler.response_serializer
+    )
