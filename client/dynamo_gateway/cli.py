@@ -112,6 +112,21 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway address (env DYNAMO_GATEWAY_TARGET; default %(default)s)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default %(default)s)")
+    security = parser.add_argument_group("a gateway with TLS or caller authentication")
+    security.add_argument("--tls", action="store_true", help="TLS, verified with the system's roots")
+    security.add_argument(
+        "--ca-file",
+        default=os.environ.get("DYNAMO_GATEWAY_CA_FILE"),
+        help="TLS, verified with this CA (PEM; env DYNAMO_GATEWAY_CA_FILE)",
+    )
+    security.add_argument("--cert-file", help="client certificate (PEM) for a gateway that requires mTLS")
+    security.add_argument("--key-file", help="private key (PEM) of --cert-file")
+    security.add_argument(
+        "--token-env",
+        default="DYNAMO_GATEWAY_TOKEN",
+        help="environment variable holding the bearer token sent as authorization metadata"
+        " (default %(default)s; a token never goes on the command line, where ps would show it)",
+    )
     parser.add_argument(
         "--dynamodb-json",
         action="store_true",
@@ -426,10 +441,48 @@ def _write_rejects(path: pathlib.Path, rejected: Sequence[Any]) -> None:
             file.write(json.dumps(entry.__dict__) + "\n")
 
 
+class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def _with_token(self, details: Any) -> Any:
+        return grpc.aio.ClientCallDetails(
+            details.method,
+            details.timeout,
+            tuple(details.metadata or ()) + self._metadata,
+            details.credentials,
+            details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+
+def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
+    options = [("grpc.max_receive_message_length", 32 * 1024 * 1024)]
+    token = os.environ.get(args.token_env)
+    interceptors = [_BearerToken(token)] if token else None
+    if not (args.tls or args.ca_file or args.cert_file):
+        return grpc.aio.insecure_channel(args.target, options=options, interceptors=interceptors)
+    if bool(args.cert_file) != bool(args.key_file):
+        raise UsageError("--cert-file and --key-file go together")
+    try:
+        root = pathlib.Path(args.ca_file).read_bytes() if args.ca_file else None
+        key = pathlib.Path(args.key_file).read_bytes() if args.key_file else None
+        chain = pathlib.Path(args.cert_file).read_bytes() if args.cert_file else None
+    except OSError as error:
+        raise UsageError(f"cannot read {error.filename}: {error.strerror}") from None
+    credentials = grpc.ssl_channel_credentials(root, key, chain)
+    return grpc.aio.secure_channel(args.target, credentials, options=options, interceptors=interceptors)
+
+
 async def _run(args: argparse.Namespace) -> int:
-    async with grpc.aio.insecure_channel(
-        args.target, options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)]
-    ) as channel:
+    async with _channel(args) as channel:
         cli = Cli(args, service_pb2_grpc.DynamoDBServiceStub(channel))
         command = "import_" if args.command == "import" else args.command
         return int(await getattr(cli, command)())
