@@ -91,6 +91,34 @@ def process(
             child.wait()
 
 
+# The stub accepts any keys; these keep the real credential chain out of the benchmark.
+GATEWAY_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+
+
+def stub_command(port: int, *options: str) -> list[str]:
+    return [sys.executable, str(BENCH / "stub_dynamodb.py"), "--port", str(port), *options]
+
+
+def gateway_command(stub_port: int, port: int, *options: str) -> list[str]:
+    """The gateway on `port` with the aws backend pointed at the stub."""
+    return [
+        sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--log-level", "WARNING",
+        "--endpoint-url", f"http://127.0.0.1:{stub_port}", "--port", str(port), *options,
+    ]  # fmt: skip
+
+
+def ghz_command(
+    ghz: str, port: int, workload: str, concurrency: int, connections: int, seconds: float
+) -> list[str]:
+    _, _, method, request = WORKLOADS[workload]
+    return [
+        ghz, "--insecure", "--call", f"dynamo_gateway.v1.DynamoDBService.{method}",
+        "--data", json.dumps(request), "--concurrency", str(concurrency),
+        "--connections", str(connections), "--duration", f"{seconds}s",
+        "--format", "json", f"127.0.0.1:{port}",
+    ]  # fmt: skip
+
+
 @dataclass
 class Result:
     path: str
@@ -113,26 +141,9 @@ class Result:
 def run_ghz(
     ghz: str, port: int, workload: str, concurrency: int, seconds: float, stub: int, gateway: int
 ) -> Result:
-    _, _, method, request = WORKLOADS[workload]
     before = (cpu_s(gateway), cpu_s(stub), children_cpu_s(), rss_mb(gateway))
     completed = subprocess.run(
-        [
-            ghz,
-            "--insecure",
-            "--call",
-            f"dynamo_gateway.v1.DynamoDBService.{method}",
-            "--data",
-            json.dumps(request),
-            "--concurrency",
-            str(concurrency),
-            "--connections",
-            str(max(1, min(concurrency // 16, 8))),
-            "--duration",
-            f"{seconds}s",
-            "--format",
-            "json",
-            f"127.0.0.1:{port}",
-        ],
+        ghz_command(ghz, port, workload, concurrency, max(1, min(concurrency // 16, 8)), seconds),
         capture_output=True,
         text=True,
         check=True,
@@ -231,22 +242,12 @@ def main() -> None:
     )
     for latency in args.stub_latency_ms:
         stub_port, gateway_port = free_port(), free_port()
-        stub_cmd = [
-            sys.executable,
-            str(BENCH / "stub_dynamodb.py"),
-            "--port",
-            str(stub_port),
-            "--latency-ms",
-            str(latency),
-        ]
-        gateway_cmd = [
-            sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws",
-            "--endpoint-url", f"http://127.0.0.1:{stub_port}", "--port", str(gateway_port),
-            "--max-concurrency", str(max(args.concurrency)), "--log-level", "WARNING",
+        stub_cmd = stub_command(stub_port, "--latency-ms", str(latency))
+        gateway_cmd = gateway_command(
+            stub_port, gateway_port, "--max-concurrency", str(max(args.concurrency)),
             "--backend-client", args.backend_client, "--event-loop", args.event_loop,
-        ]  # fmt: skip
-        env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
-        with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, env) as gateway:
+        )  # fmt: skip
+        with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
             for workload in args.workloads:
                 # A stream carries a whole table (4 segments x 10 pages x 100 items here): data jobs
                 # run a few at once, and the baseline's per-page SDK cost would take minutes at 256.

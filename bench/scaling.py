@@ -18,8 +18,17 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from harness import ROOT, children_cpu_s, cpu_s, free_port, process  # noqa: E402
-from workloads import WORKLOADS  # noqa: E402
+from harness import (  # noqa: E402
+    GATEWAY_ENV,
+    ROOT,
+    children_cpu_s,
+    cpu_s,
+    free_port,
+    gateway_command,
+    ghz_command,
+    process,
+    stub_command,
+)
 
 
 def descendants(pid: int) -> list[int]:
@@ -44,38 +53,18 @@ def main() -> None:
     ghz = shutil.which("ghz", path=f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}")
     if ghz is None:
         sys.exit("ghz not found: run scripts/bootstrap.sh")
-    _, _, method, request = WORKLOADS["GetItem"]
-    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
     print(f"{'workers':>7} {'ops/s':>8} {'cpu workers':>11} {'cpu stub':>8} {'cpu ghz':>7} {'ops/cpu-s':>9}")
     for workers in range(1, args.max_workers + 1):
         stub_port, port = free_port(), free_port()
-        stub_cmd = [sys.executable, str(BENCH / "stub_dynamodb.py"), "--port", str(stub_port)]
-        gateway_cmd = [
-            sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--log-level", "WARNING",
-            "--endpoint-url", f"http://127.0.0.1:{stub_port}", "--port", str(port),
-            "--workers", str(workers), "--backend-client", args.backend_client,
-        ]  # fmt: skip
-        with process(stub_cmd, stub_port) as stub, process(gateway_cmd, port, env) as gateway:
+        stub_cmd = stub_command(stub_port)
+        gateway_cmd = gateway_command(
+            stub_port, port, "--workers", str(workers), "--backend-client", args.backend_client
+        )
+        with process(stub_cmd, stub_port) as stub, process(gateway_cmd, port, GATEWAY_ENV) as gateway:
             pids = descendants(gateway.pid) if workers > 1 else [gateway.pid]
             before = (sum(cpu_s(p) for p in pids), cpu_s(stub.pid), children_cpu_s())
             completed = subprocess.run(
-                [
-                    ghz,
-                    "--insecure",
-                    "--call",
-                    f"dynamo_gateway.v1.DynamoDBService.{method}",
-                    "--data",
-                    json.dumps(request),
-                    "--concurrency",
-                    str(args.concurrency),
-                    "--connections",
-                    str(max(2, 2 * workers)),
-                    "--duration",
-                    f"{args.seconds}s",
-                    "--format",
-                    "json",
-                    f"127.0.0.1:{port}",
-                ],
+                ghz_command(ghz, port, "GetItem", args.concurrency, max(2, 2 * workers), args.seconds),
                 capture_output=True,
                 text=True,
                 check=True,

@@ -21,7 +21,7 @@ import grpc
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from harness import cpu_s, free_port, process, rss_mb  # noqa: E402
+from harness import GATEWAY_ENV, cpu_s, free_port, gateway_command, process, rss_mb, stub_command  # noqa: E402
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 
@@ -67,27 +67,22 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=8)
     parser.add_argument("--backend-client", choices=["aiobotocore", "lean"], default="lean")
     args = parser.parse_args()
-    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
     print(
         f"{'items':>9} {'segments':>8} {'seconds':>8} {'items/s':>9} {'gw cpu s':>8} {'rss before':>10} {'peak':>6} {'after':>6}"
     )
     for total in args.items:
         pages = max(1, total // (100 * args.segments))
         stub_port, gateway_port = free_port(), free_port()
-        stub_cmd = [
-            sys.executable,
-            str(BENCH / "stub_dynamodb.py"),
-            "--port",
-            str(stub_port),
-            "--scan-pages",
-            str(pages),
-        ]
-        gateway_cmd = [
-            sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--log-level", "WARNING",
-            "--endpoint-url", f"http://127.0.0.1:{stub_port}", "--port", str(gateway_port),
-            "--scan-concurrency", str(args.segments), "--backend-client", args.backend_client,
-        ]  # fmt: skip
-        with process(stub_cmd, stub_port), process(gateway_cmd, gateway_port, env) as gateway:
+        stub_cmd = stub_command(stub_port, "--scan-pages", str(pages))
+        gateway_cmd = gateway_command(
+            stub_port,
+            gateway_port,
+            "--scan-concurrency",
+            str(args.segments),
+            "--backend-client",
+            args.backend_client,
+        )
+        with process(stub_cmd, stub_port), process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
             asyncio.run(stream(gateway_port, 1))  # warm up: connections, imports
             before, cpu_before = rss_mb(gateway.pid), cpu_s(gateway.pid)
             began = time.perf_counter()

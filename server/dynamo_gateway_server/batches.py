@@ -23,6 +23,7 @@ from dynamo_gateway.taxonomy import BY_REASON, Leaf
 from . import errors
 from .backends import BackendError, BackendUnavailableError, DynamoBackend
 from .codec import InvalidRequestError
+from .observability.key_schema import KeySchemaCache, shared_key_schemas
 from .resilience import Backoff, current_deadline
 
 WRITES_PER_CALL = 25
@@ -67,23 +68,6 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=encode)
 
 
-class KeySchemas:
-    """Key attribute names per table, from DescribeTable, cached: a table's key never changes."""
-
-    def __init__(self, backend: DynamoBackend) -> None:
-        self._backend = backend
-        self._names: dict[str, tuple[str, ...] | None] = {}
-
-    async def key_names(self, table: str) -> tuple[str, ...] | None:
-        if table not in self._names:
-            try:
-                described = await self._backend.call("DescribeTable", {"TableName": table})
-            except (BackendError, BackendUnavailableError):
-                return None  # DynamoDB will say what is wrong with this table
-            self._names[table] = tuple(k["AttributeName"] for k in described["Table"]["KeySchema"])
-        return self._names[table]
-
-
 class BatchRunner:
     def __init__(
         self,
@@ -103,7 +87,8 @@ class BatchRunner:
         self._sleep = sleep
         self._rand = rand or random.random
         self._clock = clock
-        self.key_schemas = KeySchemas(backend)
+        # The instrumented backend's cache when there is one: a table's key is looked up once.
+        self.key_schemas = shared_key_schemas(backend) or KeySchemaCache(backend)
 
     # ------------------------------------------------------------ BatchWriteItem
 
@@ -197,9 +182,11 @@ class BatchRunner:
     ) -> None:
         seen: dict[tuple[str, str], int] = {}
         for entry in entries:
-            names = await self.key_schemas.key_names(entry.table)
-            if names is None:
-                continue
+            await self.key_schemas.learn(entry.table)
+            schema = self.key_schemas.get(entry.table)
+            if schema is None:
+                continue  # DynamoDB will say what is wrong with this table
+            names = (schema.partition,) if schema.sort is None else (schema.partition, schema.sort)
             key = key_of(entry, names)
             if key is None:
                 continue

@@ -72,6 +72,33 @@ def _status_for(error: Exception, table: str) -> status_pb2.Status:
     return errors.internal(request_id)
 
 
+def _with_unprocessed(to_response: Callable[[dict[str, Any]], Any]) -> Callable[[BatchResult], Any]:
+    """A batch response that also lists, entry by entry, what is still unprocessed."""
+
+    def convert(result: BatchResult) -> Any:
+        response = to_response(result.response)
+        for entry in result.unprocessed:
+            response.unprocessed_entries.add(
+                table_name=entry.table,
+                index=entry.index,
+                code=errors.grpc_code(entry.leaf).value[0],
+                reason=entry.leaf.reason,
+                message=entry.message,
+            )
+        return response
+
+    return convert
+
+
+_BATCH_GET_RESPONSE = _with_unprocessed(codec.batch_get_item_response)
+_BATCH_WRITE_RESPONSE = _with_unprocessed(codec.batch_write_item_response)
+
+
+def _describe_table_response(answers: tuple[dict[str, Any], dict[str, Any] | None]) -> Any:
+    table, time_to_live = answers
+    return codec.describe_table_response(table["Table"], time_to_live)
+
+
 class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     def __init__(
         self,
@@ -91,13 +118,16 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         operation: str,
         request: Any,
         to_params: Callable[[Any], dict[str, Any]],
-        to_response: Callable[[dict[str, Any]], Any],
+        to_response: Callable[[Any], Any],
+        send: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
     ) -> Any:
+        """The RPC edge of every unary call: params, guard, one backend call (or `send`), response."""
         try:
             with call_deadline(context.time_remaining()):
                 params = to_params(request)
                 await self._guard(operation, params)
-                return to_response(await self._backend.call(operation, params))
+                answer = await (self._backend.call(operation, params) if send is None else send(params))
+                return to_response(answer)
         except Exception as error:  # the RPC edge: every failure must become a status
             await _abort(context, _status_for(error, getattr(request, "table_name", "")))
 
@@ -124,51 +154,24 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         return await self._unary(context, "Scan", request, codec.scan_request, codec.scan_response)
 
     async def BatchGetItem(self, request, context):  # type: ignore[override]
-        return await self._batch(
+        return await self._unary(
             context,
             "BatchGetItem",
             request,
-            self._batches.get,
             codec.batch_get_item_request,
-            codec.batch_get_item_response,
+            _BATCH_GET_RESPONSE,
+            self._batches.get,
         )
 
     async def BatchWriteItem(self, request, context):  # type: ignore[override]
-        return await self._batch(
+        return await self._unary(
             context,
             "BatchWriteItem",
             request,
-            self._batches.write,
             codec.batch_write_item_request,
-            codec.batch_write_item_response,
+            _BATCH_WRITE_RESPONSE,
+            self._batches.write,
         )
-
-    async def _batch(
-        self,
-        context: grpc.aio.ServicerContext,
-        operation: str,
-        request: Any,
-        run: Callable[[dict[str, Any]], Awaitable[BatchResult]],
-        to_params: Callable[[Any], dict[str, Any]],
-        to_response: Callable[[dict[str, Any]], Any],
-    ) -> Any:
-        try:
-            with call_deadline(context.time_remaining()):
-                params = to_params(request)
-                await self._guard(operation, params)
-                result = await run(params)
-            response = to_response(result.response)
-            for entry in result.unprocessed:
-                response.unprocessed_entries.add(
-                    table_name=entry.table,
-                    index=entry.index,
-                    code=errors.grpc_code(entry.leaf).value[0],
-                    reason=entry.leaf.reason,
-                    message=entry.message,
-                )
-            return response
-        except Exception as error:  # the RPC edge: every failure must become a status
-            await _abort(context, _status_for(error, ""))
 
     async def TransactGetItems(self, request, context):  # type: ignore[override]
         return await self._unary(
@@ -189,16 +192,17 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         )
 
     async def DescribeTable(self, request, context):  # type: ignore[override]
-        try:
-            params = codec.describe_table_request(request)
-            with call_deadline(context.time_remaining()):
-                await self._guard("DescribeTable", params)
-                table, time_to_live = await asyncio.gather(
-                    self._backend.call("DescribeTable", params), self._time_to_live(params)
-                )
-            return codec.describe_table_response(table["Table"], time_to_live)
-        except Exception as error:  # the RPC edge: every failure must become a status
-            await _abort(context, _status_for(error, request.table_name))
+        return await self._unary(
+            context,
+            "DescribeTable",
+            request,
+            codec.describe_table_request,
+            _describe_table_response,
+            self._describe_table,
+        )
+
+    async def _describe_table(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        return await asyncio.gather(self._backend.call("DescribeTable", params), self._time_to_live(params))
 
     async def _time_to_live(self, params: dict[str, Any]) -> dict[str, Any] | None:
         try:

@@ -33,16 +33,27 @@ def _response_metadata() -> dict[str, Any]:
 
 
 class _Facade:
-    """What both flavours share: preparing requests, shaping answers, unsupported calls."""
+    """What both flavours share: the channel, preparing requests, shaping answers, unsupported calls."""
+
+    # grpc for the sync flavour, grpc.aio for the async one.
+    _channels: Any = grpc
 
     def __init__(
         self,
         target: str,
         *,
-        timeout_s: float | None,
-        gateway_batches: bool,
-        metadata: Sequence[tuple[str, str]],
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout_s: float | None = 30.0,
+        gateway_batches: bool = False,
+        options: Sequence[tuple[str, Any]] = (),
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
+        channel_options = [*_CHANNEL_OPTIONS, *options]
+        if credentials is None:
+            self.channel = self._channels.insecure_channel(target, options=channel_options)
+        else:
+            self.channel = self._channels.secure_channel(target, credentials, options=channel_options)
+        self.stub = service_pb2_grpc.DynamoDBServiceStub(self.channel)
         self.target = target
         # Sent with every call, e.g. [("authorization", "Bearer ...")] for a gateway that checks callers.
         self.metadata = tuple(metadata) or None
@@ -99,23 +110,7 @@ class _Facade:
 class DynamoDBClient(_Facade):
     """boto3.client("dynamodb")'s data plane, served by dynamo-gateway over a sync gRPC channel."""
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        timeout_s: float | None = 30.0,
-        gateway_batches: bool = False,
-        options: Sequence[tuple[str, Any]] = (),
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(target, timeout_s=timeout_s, gateway_batches=gateway_batches, metadata=metadata)
-        channel_options = [*_CHANNEL_OPTIONS, *options]
-        if credentials is None:
-            self.channel = grpc.insecure_channel(target, options=channel_options)
-        else:
-            self.channel = grpc.secure_channel(target, credentials, options=channel_options)
-        self.stub = service_pb2_grpc.DynamoDBServiceStub(self.channel)
+    _channels = grpc
 
     def _call(self, python_name: str, params: dict[str, Any]) -> dict[str, Any]:
         operation, request = self._prepare(python_name, params)
@@ -144,23 +139,7 @@ class DynamoDBClient(_Facade):
 class AsyncDynamoDBClient(_Facade):
     """The same, with awaitable methods over a grpc.aio channel (`async with` closes it)."""
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        timeout_s: float | None = 30.0,
-        gateway_batches: bool = False,
-        options: Sequence[tuple[str, Any]] = (),
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(target, timeout_s=timeout_s, gateway_batches=gateway_batches, metadata=metadata)
-        channel_options = [*_CHANNEL_OPTIONS, *options]
-        if credentials is None:
-            self.channel = grpc.aio.insecure_channel(target, options=channel_options)
-        else:
-            self.channel = grpc.aio.secure_channel(target, credentials, options=channel_options)
-        self.stub = service_pb2_grpc.DynamoDBServiceStub(self.channel)
+    _channels = grpc.aio
 
     async def _call(self, python_name: str, params: dict[str, Any]) -> dict[str, Any]:
         operation, request = self._prepare(python_name, params)

@@ -103,6 +103,12 @@ class KeySchemaCache:
                 await lookup
 
 
+def shared_key_schemas(backend: DynamoBackend) -> KeySchemaCache | None:
+    """The instrumented backend's cache when backend is one, so every user looks a table up once."""
+    shared = getattr(backend, "schemas", None)
+    return shared if isinstance(shared, KeySchemaCache) else None
+
+
 # `name = :value` or `:value = name` in a key condition; names may be #placeholders.
 _EQUALS = re.compile(r"([#\w.]+)\s*=\s*(:\w+)|(:\w+)\s*=\s*([#\w.]+)")
 

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ..backends import DynamoBackend
-from ..observability.key_schema import KeySchema, KeySchemaCache
+from ..observability.key_schema import KeySchema, KeySchemaCache, shared_key_schemas
 from .identity import current_caller
 from .limits import RequestLimits
 from .policy import Authorizer, PermissionDenied
@@ -30,8 +30,8 @@ class RequestGuard:
     @classmethod
     def for_backend(cls, authorizer: Authorizer, backend: DynamoBackend) -> RequestGuard:
         """Shares the instrumented backend's key schema cache when there is one (one lookup per table)."""
-        shared = getattr(backend, "schemas", None)
-        if isinstance(shared, KeySchemaCache):
+        shared = shared_key_schemas(backend)
+        if shared is not None:
             return cls(authorizer, shared, owns_schemas=False)
         return cls(authorizer, KeySchemaCache(backend))
 
