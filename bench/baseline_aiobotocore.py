@@ -44,13 +44,17 @@ async def _scan_all(client, params: dict) -> None:
     await asyncio.gather(*(segment(n) for n in range(params["TotalSegments"])))
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3.0)
-    args = parser.parse_args()
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio")
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
     operation, params, _, _ = WORKLOADS[args.workload]
     config = AioConfig(
         region_name="us-east-1",
@@ -113,4 +117,12 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The same event loop as the gateway it is compared with (the harness passes its own choice).
+    arguments = parse_args()
+    loop_factory = None
+    if arguments.event_loop == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main(arguments))

@@ -180,7 +180,9 @@ def run_ghz(
     )
 
 
-def run_baseline(endpoint_port: int, workload: str, concurrency: int, seconds: float, stub: int) -> Result:
+def run_baseline(
+    endpoint_port: int, workload: str, concurrency: int, seconds: float, stub: int, event_loop: str
+) -> Result:
     stub_before = cpu_s(stub)
     completed = subprocess.run(
         [
@@ -194,6 +196,8 @@ def run_baseline(endpoint_port: int, workload: str, concurrency: int, seconds: f
             str(concurrency),
             "--seconds",
             str(seconds),
+            "--event-loop",
+            event_loop,
         ],
         capture_output=True,
         text=True,
@@ -228,7 +232,7 @@ def main() -> None:
     parser.add_argument("--concurrency", nargs="*", type=int, default=[1, 64, 256])
     parser.add_argument("--stub-latency-ms", nargs="*", type=float, default=[0.0, 5.0])
     parser.add_argument("--backend-client", choices=["aiobotocore", "lean"], default="lean")
-    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="uvloop")
     args = parser.parse_args()
     if args.quick:
         args.workloads, args.concurrency, args.stub_latency_ms = ["GetItem", "PutItem"], [64], [0.0]
@@ -261,7 +265,9 @@ def main() -> None:
                         run_ghz(
                             ghz, gateway_port, workload, concurrency, args.seconds, stub.pid, gateway.pid
                         ),
-                        run_baseline(stub_port, workload, concurrency, args.seconds, stub.pid),
+                        run_baseline(
+                            stub_port, workload, concurrency, args.seconds, stub.pid, args.event_loop
+                        ),
                     ):
                         result.stub_latency_ms = latency
                         results.append(result)

@@ -53,8 +53,8 @@ class Settings:
     """Seconds to open a connection to DynamoDB."""
     read_timeout_s: float = 10.0
     """Seconds to wait for DynamoDB's answer on an open connection."""
-    backend_client: str = "aiobotocore"
-    """How the aws and memory backends talk to DynamoDB: aiobotocore (the SDK) or lean (direct, less CPU)."""
+    backend_client: str = "lean"
+    """How the aws and memory backends talk to DynamoDB: lean (signed JSON over HTTP/1.1, least CPU) or aiobotocore (the SDK)."""
     backend_max_attempts: int = 1
     """Attempts the AWS SDK makes per DynamoDB call; 1 leaves retrying to the gateway's own policy."""
     retry_throughput_attempts: int = 10
@@ -85,8 +85,8 @@ class Settings:
     """Most keys (BatchGetItem) or writes (BatchWriteItem) one RPC may carry; split into DynamoDB-sized calls."""
     batch_concurrency: int = 4
     """DynamoDB batch calls one batch RPC runs at once."""
-    event_loop: str = "asyncio"
-    """asyncio, or uvloop (a faster event loop, if installed)."""
+    event_loop: str = "uvloop"
+    """uvloop (less CPU per RPC) or asyncio (the standard loop)."""
     workers: int = 1
     """Gateway processes sharing the port (SO_REUSEPORT); more than 1 needs the aws backend and a fixed port."""
     grace_period_s: float = 10.0

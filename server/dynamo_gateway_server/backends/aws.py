@@ -52,6 +52,8 @@ class AwsBackendOptions:
     static_credentials: tuple[str, str] | None = field(default=None, repr=False)
     # Without static keys: a profile or a role to assume (None: the standard chain as it is).
     credentials: CredentialOptions | None = None
+    # Certificates to trust for an https endpoint (the lean client; None: AWS_CA_BUNDLE or the SDK's bundle).
+    ca_bundle: str | None = None
 
 
 class AwsBackend:

@@ -1,4 +1,4 @@
-"""The lean backend: DynamoDB's JSON protocol spoken directly, signed with SigV4, over keep-alive aiohttp.
+"""The lean backend: DynamoDB's JSON protocol spoken directly, signed with SigV4, over keep-alive HTTP/1.1.
 
 The gateway already holds each request in DynamoDB's own shape, so the SDK's
 shape-driven serialisation, per-call handler chain and parsing are work it does
@@ -13,23 +13,27 @@ aiobotocore backend does. Must not import gRPC.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import hmac
-import json
+import http.client
+import ssl
+import time
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
+import orjson
 from aiobotocore.session import get_session
+from botocore.httpsession import where
 
 from ..security.credentials import CredentialOptions, prepare_credentials
 from .aws import AwsBackendOptions
 from .base import BackendError, BackendUnavailableError
+from .http1 import ConnectFailed, ConnectionBroken, Http1Pool, ReadTimedOut
 
 _TARGET_PREFIX = "DynamoDB_20120810."
 _CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -74,12 +78,22 @@ def host_header(url: str) -> str:
 
 
 class _Signer:
-    """SigV4 for DynamoDB's POST requests; the signing key is cached per day and secret."""
+    """SigV4 for DynamoDB's POST requests.
 
-    def __init__(self, region: str, host: str) -> None:
+    The signing key is cached per day and secret, and everything in the canonical
+    request but the body's hash per second, target and token: per call only the two
+    hashes and one HMAC are left.
+    """
+
+    def __init__(self, region: str, host: str, path: str = "/") -> None:
         self._region = region
         self._host = host
+        self._path = path
         self._key_cache: tuple[str, str, bytes] | None = None
+        self._second = -1
+        self._amz_date = ""
+        # (target, token) -> (canonical request up to the body's hash, signed header names); this second's only.
+        self._prefixes: dict[tuple[str, str | None], tuple[str, str]] = {}
 
     def _signing_key(self, day: str, secret: str) -> bytes:
         if self._key_cache is None or self._key_cache[:2] != (day, secret):
@@ -88,6 +102,18 @@ class _Signer:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._key_cache = (day, secret, key)
         return self._key_cache[2]
+
+    def _date(self, now: datetime.datetime | None) -> str:
+        if now is not None:
+            self._second = -1  # a given instant (tests): nothing cached for it
+            self._prefixes.clear()
+            return now.strftime("%Y%m%dT%H%M%SZ")
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            self._prefixes.clear()
+        return self._amz_date
 
     def headers(
         self,
@@ -98,9 +124,7 @@ class _Signer:
         token: str | None,
         now: datetime.datetime | None = None,
     ) -> dict[str, str]:
-        now = now or datetime.datetime.now(datetime.UTC)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-        day = amz_date[:8]
+        amz_date = self._date(now)
         headers = {
             "content-type": _CONTENT_TYPE,
             "host": self._host,
@@ -109,21 +133,20 @@ class _Signer:
         }
         if token:
             headers["x-amz-security-token"] = token
-        signed = ";".join(sorted(headers))
-        canonical = "\n".join(
-            [
-                "POST",
-                "/",
-                "",
-                *(f"{name}:{headers[name]}" for name in sorted(headers)),
-                "",
-                signed,
-                hashlib.sha256(body).hexdigest(),
-            ]
-        )
+        prefix = self._prefixes.get((target, token))
+        if prefix is None:
+            names = sorted(headers)
+            signed = ";".join(names)
+            canonical = "\n".join(
+                ["POST", self._path, "", *(f"{name}:{headers[name]}" for name in names), "", signed, ""]
+            )
+            prefix = self._prefixes[(target, token)] = (canonical, signed)
+        canonical, signed = prefix
+        day = amz_date[:8]
         scope = f"{day}/{self._region}/{_SERVICE}/aws4_request"
-        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(day, secret), to_sign.encode(), hashlib.sha256).hexdigest()
+        canonical_hash = hashlib.sha256((canonical + hashlib.sha256(body).hexdigest()).encode()).hexdigest()
+        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{canonical_hash}"
+        signature = hmac.digest(self._signing_key(day, secret), to_sign.encode(), "sha256").hex()
         headers["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
         )
@@ -136,16 +159,19 @@ class LeanBackend:
     def __init__(self, endpoint_url: str, region: str, credentials: Any, options: AwsBackendOptions) -> None:
         self.endpoint_url = endpoint_url.rstrip("/") + "/"
         self._credentials = credentials
-        self._signer = _Signer(region, host_header(self.endpoint_url))
-        # The connector's own limit queues waiters FIFO too; it sizes the pool to the concurrency.
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=options.max_concurrency, keepalive_timeout=60),
-            timeout=aiohttp.ClientTimeout(
-                sock_connect=options.connect_timeout_s, sock_read=options.read_timeout_s
-            ),
-            skip_auto_headers=("User-Agent", "Content-Type", "Accept-Encoding"),
+        path = urlsplit(self.endpoint_url).path or "/"
+        self._signer = _Signer(region, host_header(self.endpoint_url), path)
+        self._request_line = f"POST {path} HTTP/1.1\r\n".encode()
+        # Sized to the concurrency, with a FIFO gate in front: no caller starves.
+        self._pool = Http1Pool(
+            self.endpoint_url,
+            options.max_concurrency,
+            options.connect_timeout_s,
+            options.read_timeout_s,
+            ssl.create_default_context(cafile=options.ca_bundle or where())
+            if self.endpoint_url.startswith("https:")
+            else None,
         )
-        self._slots = asyncio.Semaphore(options.max_concurrency)
         self._exit_stack = contextlib.AsyncExitStack()
 
     @classmethod
@@ -172,60 +198,77 @@ class LeanBackend:
             aws_secret_access_key="resolver",
         ) as client:
             endpoint = client.meta.endpoint_url
+        if options.ca_bundle is None and (bundle := session.get_config_variable("ca_bundle")):
+            options = dataclasses.replace(options, ca_bundle=bundle)  # AWS_CA_BUNDLE, as the SDK reads it
         backend = cls(endpoint, options.region, credentials, options)
         backend._exit_stack = exit_stack  # the role's STS client lives as long as the backend
         return backend
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(params, default=_encode_default, separators=(",", ":")).encode()
+        try:
+            body = orjson.dumps(params, default=_encode_default)
+        except orjson.JSONEncodeError as error:
+            # Text that is not valid Unicode (a lone surrogate): DynamoDB could not read it either.
+            raise BackendError(
+                code="ValidationException", message=f"the request cannot be sent as JSON: {error}"
+            ) from None
         frozen = await self._credentials.get_frozen_credentials()
         headers = self._signer.headers(
             _TARGET_PREFIX + operation, body, frozen.access_key, frozen.secret_key, frozen.token
         )
-        async with self._slots:
-            try:
-                async with self._session.post(self.endpoint_url, data=body, headers=headers) as response:
-                    payload = await response.read()
-                    status = response.status
-                    crc = response.headers.get("x-amz-crc32")
-                    request_id = response.headers.get("x-amzn-RequestId", "")
-            except aiohttp.ClientConnectorError:
-                raise BackendUnavailableError(
-                    "EndpointConnectionError", "DynamoDB could not be reached"
-                ) from None
-            except (TimeoutError, aiohttp.ServerTimeoutError):
-                raise BackendUnavailableError(
-                    "ReadTimeoutError", "DynamoDB did not answer", ambiguous=True
-                ) from None
-            except aiohttp.ClientError:
-                raise BackendUnavailableError(
-                    "ConnectionClosedError", "DynamoDB did not answer", ambiguous=True
-                ) from None
-        if crc is not None and int(crc) != zlib.crc32(payload) & 0xFFFFFFFF:
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = b"%b%bcontent-length: %d\r\n\r\n%b" % (self._request_line, head.encode(), len(body), body)
+        try:
+            response = await self._pool.send(request)
+        except ConnectFailed:
+            raise BackendUnavailableError(
+                "EndpointConnectionError", "DynamoDB could not be reached"
+            ) from None
+        except ReadTimedOut:
+            raise BackendUnavailableError(
+                "ReadTimeoutError", "DynamoDB did not answer", ambiguous=True
+            ) from None
+        except ConnectionBroken:
+            raise BackendUnavailableError(
+                "ConnectionClosedError", "DynamoDB did not answer", ambiguous=True
+            ) from None
+        payload = response.body
+        crc = response.headers.get("x-amz-crc32")
+        if crc is not None and crc != str(zlib.crc32(payload) & 0xFFFFFFFF):
             # A damaged answer: the request may have been applied.
             raise BackendUnavailableError("ChecksumMismatch", "DynamoDB's answer was damaged", ambiguous=True)
         try:
-            document = json.loads(payload) if payload else {}
-        except ValueError:
+            document = orjson.loads(payload) if payload else {}
+        except orjson.JSONDecodeError:
             document = {}
-        if status >= 300:
-            raise _error(document, status, request_id)
-        return _decode_blobs(document)
+        if not isinstance(document, dict):
+            document = {}  # valid JSON, but not an answer of DynamoDB's (a proxy's)
+        if response.status >= 300:
+            raise _error(document, response.status, response.headers.get("x-amzn-requestid", ""))
+        # Binary values come as {"B": ...} or {"BS": [...]}: without those bytes there is nothing to decode.
+        return _decode_blobs(document) if b'"B' in payload else document
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._pool.close()
         await self._exit_stack.aclose()
 
 
 def _error(document: dict[str, Any], status: int, request_id: str) -> BackendError:
-    code = str(document.get("__type", "")).rpartition("#")[2] or (
-        "InternalServerError" if status >= 500 else "Unknown"
-    )
+    """DynamoDB's error body as botocore reads it, so both clients name every error alike.
+
+    The code is `__type` without its namespace ("com.amazonaws...#ValidationException"), or the
+    HTTP status when the body has none (a proxy's or emulator's HTML 500 gives code "500" and
+    the status's reason phrase as message, as botocore does)."""
+    raw_type = document.get("__type")
+    code = str(raw_type).split(":", 1)[0].rpartition("#")[2] if raw_type else str(status)
+    message = document.get("message", document.get("Message"))
+    if message is None:
+        message = http.client.responses.get(status, "") if status >= 500 and not document else ""
     item = document.get("Item")
     reasons = document.get("CancellationReasons") or []
     return BackendError(
         code=code,
-        message=str(document.get("message", document.get("Message", ""))),
+        message=str(message),
         http_status=status,
         request_id=request_id,
         item=_decode_blobs(item) if item is not None else None,
