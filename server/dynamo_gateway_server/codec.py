@@ -49,6 +49,10 @@ def check_number(text: str, field: str) -> str:
     """Returns text unchanged if DynamoDB can store it as a number, else raises."""
     if not _NUMBER_SYNTAX.fullmatch(text):
         raise InvalidRequestError(field, f"{text!r} is not a decimal number", _TYPE_MISMATCH)
+    if len(text) <= _MAX_NUMBER_DIGITS and "e" not in text and "E" not in text:
+        # Without an exponent, 38 characters hold at most 38 digits and stay far inside the
+        # exponent range: valid, without the Decimal (most numbers, on every request).
+        return text
     number = Decimal(text)
     if number.is_zero():
         return text
@@ -118,7 +122,9 @@ def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
 
 def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
     wire: Wire = {}
-    for name, value in item.items():
+    # By key, not .items(): a protobuf map's items() is a generic view yielding pairs in Python.
+    for name in item:
+        value = item[name]
         # Strings need no check, so they skip building the field path, which only errors name.
         wire[name] = (
             {"S": value.s} if value.WhichOneof("value") == "s" else value_to_wire(value, f"{field}.{name}")
@@ -222,9 +228,11 @@ def _set_expressions(params: Wire, request: Any, field: str, **expressions: str)
         _set_if(params, param, getattr(request, attribute))
     if request.expression_attribute_names:
         params["ExpressionAttributeNames"] = dict(request.expression_attribute_names)
-    values = getattr(request, "expression_attribute_values", None)
-    if values:
-        params["ExpressionAttributeValues"] = item_to_wire(values, f"{field}expression_attribute_values")
+    # Some requests (GetItem's) have no values: the descriptor says so cheaply, a failed getattr does not.
+    if "expression_attribute_values" in request.DESCRIPTOR.fields_by_name:
+        values = request.expression_attribute_values
+        if values:
+            params["ExpressionAttributeValues"] = item_to_wire(values, f"{field}expression_attribute_values")
 
 
 def _set_return_consumed_capacity(params: Wire, value: int, field: str = "return_consumed_capacity") -> None:

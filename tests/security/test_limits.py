@@ -25,6 +25,7 @@ from dynamo_gateway_server.security.limits import (
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_ITEMS,
     InFlightLimiter,
+    _item_size_at_most,
     item_size,
     number_size,
 )
@@ -367,6 +368,25 @@ def test_the_limiter_counts_and_forgets_callers() -> None:
     for caller in ("a", "a", "b"):
         limiter.leave(caller)
     assert limiter.total == 0 and limiter.in_flight("a") == 0 and not limiter._per_caller
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"a": {"S": "x"}},
+        {"é€😀": {"S": "ü€😀\ud800"}},  # 2-, 3- and 4-byte characters and a lone surrogate
+        {
+            f"n{i}": {"N": n}
+            for i, n in enumerate(("0", "-1", "12", "0.001", "-12.345E-10", "9" * 38, "1" + "0" * 37))
+        },
+        {"n": {"N": "-0.00000000000000000000000000000000001"}},
+        {"doc": _item_of_size(1000)["doc"], "set": {"SS": ["€", "b"]}, "bin": {"B": b"\x00"}},
+        _item_of_size(2000),
+    ],
+)
+def test_the_quick_size_bound_never_undercounts(item: dict[str, Any]) -> None:
+    # The check skips exact sizing when the bound is within the limit, so it must never be below it.
+    assert _item_size_at_most(item) >= item_size(item)
 
 
 def test_text_is_counted_in_utf8_bytes() -> None:

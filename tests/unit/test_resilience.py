@@ -461,6 +461,21 @@ async def test_an_unsafe_write_cut_by_the_deadline_has_an_unknown_outcome() -> N
     assert isinstance(raised, OutcomeUnknownError)
 
 
+async def test_a_call_cancelled_from_outside_stays_cancelled_within_its_deadline() -> None:
+    # Only the attempt's own deadline turns a cancellation into a deadline error; the caller going
+    # away must still cancel the call (and leave the task's cancellation count as it found it).
+    inner = HangingBackend()
+    with call_deadline(10.0):
+        call = asyncio.ensure_future(_real_time_layer(inner).call(*GET))
+    await asyncio.sleep(0)  # the call starts its attempt and hangs in it
+    assert inner.calls == 1
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert inner.cancelled
+    assert call.cancelling() == 1
+
+
 # ---------------------------------------------------------------- safe retries
 
 

@@ -176,9 +176,11 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         A refusal (an abort) is ended here, so the caller only ends calls that began."""
         call = _Call(method)
         metadata = tuple(context.invocation_metadata() or ())
+        # Asked twice below; one list beats a generator per question on every RPC.
+        keys = [key for key, _ in metadata]
         if method.traced:
-            call.span = self._enter_span(metadata)
-        caller_id = next((str(v) for k, v in metadata if k == REQUEST_ID_METADATA), None)
+            call.span = self._enter_span(metadata, keys)
+        caller_id = str(metadata[keys.index(REQUEST_ID_METADATA)][1]) if REQUEST_ID_METADATA in keys else None
         call.request_token = set_request_id(request_id_from(caller_id))
         if rpc_log.isEnabledFor(logging.DEBUG):
             rpc_log.debug("rpc started", extra={"method": method.path, "metadata": safe_metadata(metadata)})
@@ -190,7 +192,11 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             if method.authenticated and checks.authenticator.required:
                 call.caller_token = await self._authenticate(method, context, metadata)
             if method.limited and (limiter.max_total or limiter.max_per_caller):
-                call.entered = await self._enter_limits(method, context)
+                caller = current_caller().principal
+                refused = limiter.enter(caller)
+                if refused is not None:
+                    await self._refuse(refused, caller, context)
+                call.entered = caller
         except BaseException as error:
             self._end(call, context, error)
             raise
@@ -215,13 +221,13 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                     otel_context.detach(token)
                     span.end()
 
-    def _enter_span(self, metadata: tuple[Any, ...]) -> tuple[trace.Span, object]:
+    def _enter_span(self, metadata: tuple[Any, ...], keys: list[str]) -> tuple[trace.Span, object]:
         # The caller's W3C context (traceparent and friends), as the recording interceptor would
         # continue it; without any, a new trace.
         parent = (
-            propagate.extract({key: value for key, value in metadata})
-            if any(key in self._propagated for key, _ in metadata)
-            else None
+            None
+            if self._propagated.isdisjoint(keys)
+            else propagate.extract({key: value for key, value in metadata})
         )
         span = unrecorded_span(parent)
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
@@ -239,20 +245,15 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             await abort(context, statuses.unauthenticated(failure))
         return set_caller(identity)
 
-    async def _enter_limits(self, method: _Method, context: Any) -> str:
-        """Takes an in-flight slot (the caller to give it back for), or refuses the RPC at once.
-
-        No queue: a queue would only turn overload into timeouts and memory."""
+    async def _refuse(self, refused: str, caller: str, context: Any) -> None:
+        """Ends an RPC the in-flight limiter had no slot for: at once, without a queue, which would
+        only turn overload into timeouts and memory."""
         limiter = self._checks.limiter
-        caller = current_caller().principal
-        refused = limiter.enter(caller)
-        if refused is not None:
-            limit = limiter.max_total if refused == "server" else limiter.max_per_caller
-            security_log.warning(
-                "concurrency limit reached", extra={"scope": refused, "limit": limit, "caller": caller}
-            )
-            await abort(context, statuses.concurrency_limited(refused, limit))
-        return caller
+        limit = limiter.max_total if refused == "server" else limiter.max_per_caller
+        security_log.warning(
+            "concurrency limit reached", extra={"scope": refused, "limit": limit, "caller": caller}
+        )
+        await abort(context, statuses.concurrency_limited(refused, limit))
 
 
 def _decoding(handler: grpc.RpcMethodHandler, limit: int) -> grpc.RpcMethodHandler:

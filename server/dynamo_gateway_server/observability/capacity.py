@@ -56,4 +56,6 @@ def consumed_by_table(response: dict[str, Any]) -> dict[str, float]:
 def strip_unasked(response: dict[str, Any], caller_asked: bool) -> dict[str, Any]:
     if caller_asked or "ConsumedCapacity" not in response:
         return response
-    return {name: value for name, value in response.items() if name != "ConsumedCapacity"}
+    stripped = dict(response)  # a copy: the backend may hand out a response it keeps
+    del stripped["ConsumedCapacity"]
+    return stripped

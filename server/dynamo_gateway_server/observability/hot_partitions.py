@@ -106,6 +106,8 @@ class _Sequence:
     last: tuple[str, Any] | None = None
     # 1 where a write's key was greater than the one before, over the last `window` writes.
     increases: collections.deque[int] = field(default_factory=collections.deque)
+    # sum(increases), kept as writes come and go rather than summed on every write.
+    rises: int = 0
     warned: bool = False
 
 
@@ -133,11 +135,16 @@ class SequentialKeyDetector:
         previous, state.last = state.last, value
         if previous is None or value is None or previous[0] != value[0]:
             return False
-        state.increases.append(int(value[1] > previous[1]))
-        sequential = len(state.increases) == self.window and sum(state.increases) >= self.SHARE * self.window
+        increases = state.increases
+        if len(increases) == self.window:
+            state.rises -= increases[0]  # the deque drops it on append
+        rose = int(value[1] > previous[1])
+        increases.append(rose)
+        state.rises += rose
+        sequential = len(increases) == self.window and state.rises >= self.SHARE * self.window
         if sequential and not state.warned:
             state.warned = True
             return True
-        if not sequential and sum(state.increases) < self.window / 2:
+        if not sequential and state.rises < self.window / 2:
             state.warned = False  # the pattern is gone; warn again if it comes back
         return False

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -56,9 +56,11 @@ _KEYED = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class CallContext:
-    """The DynamoDB call in progress, for observers called from deeper in the chain."""
+class CallContext(NamedTuple):
+    """The DynamoDB call in progress, for observers called from deeper in the chain.
+
+    A named tuple rather than a frozen dataclass: one is made on every call, and a
+    frozen dataclass pays a setattr per field."""
 
     operation: str
     tables: tuple[str, ...]
@@ -117,6 +119,11 @@ class InstrumentedBackend:
         # (operation, table label, status) -> the two label children each call updates; bounded
         # because table labels are (Metrics.table) and operations and statuses are fixed sets.
         self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        # (instrument, label values) -> its label child, for the other per-call series: labels()
+        # validates and takes a lock every time. Bounded for the same reasons.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # Both detectors off: no key need be found or hashed.
+        self._detecting = detectors.hot.window > 0 or detectors.sequential.window > 1
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         tables = operations.tables_of(operation, params)
@@ -127,7 +134,8 @@ class InstrumentedBackend:
         )
         if log.isEnabledFor(logging.DEBUG):
             _safely(self._log_request, operation, tables, params)
-        _safely(self._observe_keys, operation, params)
+        if self._detecting:
+            _safely(self._observe_keys, operation, params)
         sent, caller_asked = capacity.with_capacity_requested(operation, params)
         with (
             self._tracer.start_as_current_span(
@@ -150,7 +158,7 @@ class InstrumentedBackend:
             finally:
                 CURRENT_CALL.reset(token)
             _safely(self._succeeded, operation, params, tables, span, response, time.perf_counter() - started)
-        if operation in _KEYED and any(self.schemas.get(table) is None for table in tables):
+        if operation in _KEYED and not self._schemas_known(tables):
             for table in tables:
                 await self.schemas.learn(table)
         elif operation == "DescribeTable" and (schema := schema_from_description(response.get("Table", {}))):
@@ -160,6 +168,20 @@ class InstrumentedBackend:
     async def close(self) -> None:
         await self.schemas.close()
         await self.inner.close()
+
+    def _schemas_known(self, tables: tuple[str, ...]) -> bool:
+        for table in tables:  # a loop, not any(): this runs on every call
+            if self.schemas.get(table) is None:
+                return False
+        return True
+
+    def _child(self, instrument: Any, *labels: str) -> Any:
+        """instrument.labels(*labels), looked up once per label set."""
+        key = (instrument, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = instrument.labels(*labels)
+        return child
 
     # ------------------------------------------------------------------ outcomes
 
@@ -190,13 +212,13 @@ class InstrumentedBackend:
         self._count(operation, tables, operations.OK, seconds)
         consumed = capacity.consumed_by_table(response)
         for table, units in consumed.items():
-            m.consumed_capacity.labels(m.table(table), operation).inc(units)
+            self._child(m.consumed_capacity, m.table(table), operation).inc(units)
         returned = operations.items_returned(operation, params, response)
         for table, count in returned.items():
-            m.items_returned.labels(operation, m.table(table)).observe(count)
+            self._child(m.items_returned, operation, m.table(table)).observe(count)
         unprocessed = operations.unprocessed_items(operation, response)
         for table, count in unprocessed.items():
-            m.batch_unprocessed_items.labels(m.table(table), operation).inc(count)
+            self._child(m.batch_unprocessed_items, m.table(table), operation).inc(count)
         span.set_attribute("dynamodb.consumed_capacity", sum(consumed.values()))
         if returned:
             span.set_attribute("dynamodb.items_returned", sum(returned.values()))
@@ -300,9 +322,10 @@ class InstrumentedBackend:
             )
 
     def _observe_keys(self, operation: str, params: dict[str, Any]) -> None:
+        hot = self._detectors.hot
         for use in key_uses(operation, params, self.schemas.get):
-            key_hash = self._keys.hash(use.partition)
-            report = self._detectors.hot.record(use.table, key_hash)
+            # The hash is only for the hot partition detector: none when that one is off.
+            report = hot.record(use.table, self._keys.hash(use.partition)) if hot.window > 0 else None
             if report is not None:
                 self._report_window(report)
             if use.is_write and self._detectors.sequential.record(use.table, use.partition):

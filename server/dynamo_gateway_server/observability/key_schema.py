@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..backends import DynamoBackend
 
@@ -128,9 +128,8 @@ def query_partition_value(params: dict[str, Any], schema: KeySchema) -> Value | 
     return None
 
 
-@dataclass(frozen=True)
-class KeyUse:
-    """One partition key value a request touches."""
+class KeyUse(NamedTuple):
+    """One partition key value a request touches (a named tuple: requests make them on every call)."""
 
     table: str
     partition: Value
