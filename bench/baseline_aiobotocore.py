@@ -2,7 +2,9 @@
 
 One client per process, its pool sized to the concurrency with a FIFO gate in front,
 as the gateway does. Runs one workload for a fixed time and prints one JSON line:
-ops/s, latency percentiles and this process's CPU seconds.
+ops/s, latency percentiles and this process's CPU seconds. `--client raw` sends one
+prebuilt request over the gateway's own HTTP/1.1 pool instead: nearly no client at all,
+so its latency is the stub's own (the reference for the latency the gateway adds).
 
     python bench/baseline_aiobotocore.py --endpoint http://127.0.0.1:8000 --workload GetItem \
         --concurrency 64 --seconds 3
@@ -16,7 +18,9 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -51,11 +55,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument(
+        "--rps", type=int, default=0, help="offered rate; 0: as fast as the concurrency allows"
+    )
+    parser.add_argument(
+        "--client", choices=["aiobotocore", "raw"], default="aiobotocore", help="raw: the stub's own latency"
+    )
     return parser.parse_args()
 
 
 async def main(args: argparse.Namespace) -> None:
     operation, params, _, _ = WORKLOADS[args.workload]
+    if args.client == "raw":
+        await measure(raw_call(args.endpoint, operation, params, args.concurrency), operation, params, args)
+        return
     config = AioConfig(
         region_name="us-east-1",
         max_pool_connections=args.concurrency,
@@ -69,33 +82,66 @@ async def main(args: argparse.Namespace) -> None:
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
     ) as client:
-        method = getattr(
-            client,
-            {
-                "GetItem": "get_item",
-                "PutItem": "put_item",
-                "Query": "query",
-                "BatchWriteItem": "batch_write_item",
-                "Scan": "scan",
-            }[operation],
-        )
-        latencies: list[float] = []
-        stop_at = time.perf_counter() + args.seconds
-        cpu_before = _cpu_s()
-        began = time.perf_counter()
+        method = getattr(client, SDK_METHODS[operation])
+        if operation == "Scan":
 
-        async def worker() -> None:
-            while time.perf_counter() < stop_at:
-                start = time.perf_counter()
-                if operation == "Scan":
-                    await _scan_all(client, params)
-                else:
-                    await method(**params)
-                latencies.append(time.perf_counter() - start)
+            async def call() -> Any:
+                return await _scan_all(client, params)
+        else:
 
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        elapsed = time.perf_counter() - began
-        cpu = _cpu_s() - cpu_before
+            async def call() -> Any:
+                return await method(**params)
+
+        await measure(call, operation, params, args)
+
+
+SDK_METHODS = {
+    "GetItem": "get_item",
+    "PutItem": "put_item",
+    "Query": "query",
+    "BatchWriteItem": "batch_write_item",
+    "Scan": "scan",
+}
+
+
+def raw_call(endpoint: str, operation: str, params: dict, concurrency: int) -> Callable[[], Awaitable[Any]]:
+    """One prebuilt unsigned POST on keep-alive connections: the stub's own latency, nearly no client."""
+    from dynamo_gateway_server.backends.http1 import Http1Pool
+
+    pool = Http1Pool(endpoint, concurrency, connect_timeout_s=2, read_timeout_s=10)
+    body = json.dumps(params).encode()
+    request = (
+        b"POST / HTTP/1.1\r\nhost: stub\r\ncontent-type: application/x-amz-json-1.0\r\n"
+        b"x-amz-target: DynamoDB_20120810.%b\r\ncontent-length: %d\r\n\r\n%b"
+    ) % (operation.encode(), len(body), body)
+    return lambda: pool.send(request)
+
+
+async def measure(
+    call: Callable[[], Awaitable[Any]], operation: str, params: dict, args: argparse.Namespace
+) -> None:
+    """Runs `call` from args.concurrency workers for args.seconds and prints one JSON line."""
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + args.seconds
+    cpu_before = _cpu_s()
+    began = time.perf_counter()
+    issued = 0
+
+    async def worker() -> None:
+        nonlocal issued
+        while time.perf_counter() < stop_at:
+            if args.rps:
+                # An open-loop schedule shared by the workers: call n starts at began + n / rps.
+                slot = began + issued / args.rps
+                issued += 1
+                await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+            start = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - start)
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    elapsed = time.perf_counter() - began
+    cpu = _cpu_s() - cpu_before
     latencies.sort()
 
     def quantile(q: float) -> float:

@@ -2,9 +2,13 @@
 
 For each workload x concurrency x stub latency it runs both paths for a fixed time
 and prints ops/s, p50/p99/p999 latency, CPU seconds of every process involved
-(gateway, stub, load generator or baseline client) and ops per CPU-second of the
-whole box, plus the gateway's RSS before and after. Writes everything as JSON to
-bench/results/. Prints numbers, never fails on them.
+(gateway, stub, load generator or baseline client), ops per CPU-second of the
+whole box and, for the gateway, without its load generator ("w/o cli": ghz decodes
+responses with dynamic messages and costs more than a generated client would), plus
+the gateway's RSS before and after. With the 5 ms stub it also offers GetItem and
+PutItem at a fixed rate below capacity (--latency-rps) to 64 callers: p50/p99 minus 5 ms
+is the latency each path adds. Writes everything as JSON to bench/results/. Prints
+numbers, never fails on them.
 
     .venv/bin/python bench/harness.py                 # the full matrix (a few minutes)
     .venv/bin/python bench/harness.py --quick         # GetItem/PutItem at 64, stub 0 ms
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -108,13 +113,14 @@ def gateway_command(stub_port: int, port: int, *options: str) -> list[str]:
 
 
 def ghz_command(
-    ghz: str, port: int, workload: str, concurrency: int, connections: int, seconds: float
+    ghz: str, port: int, workload: str, concurrency: int, connections: int, seconds: float, rps: int = 0
 ) -> list[str]:
     _, _, method, request = WORKLOADS[workload]
     return [
         ghz, "--insecure", "--call", f"dynamo_gateway.v1.DynamoDBService.{method}",
         "--data", json.dumps(request), "--concurrency", str(concurrency),
         "--connections", str(connections), "--duration", f"{seconds}s",
+        *(["--rps", str(rps)] if rps else []),
         "--format", "json", f"127.0.0.1:{port}",
     ]  # fmt: skip
 
@@ -134,16 +140,28 @@ class Result:
     cpu_stub_s: float
     cpu_client_s: float
     ops_per_cpu_s: float
+    """Of the whole box: every process the run involved."""
+    ops_per_service_cpu_s: float = 0.0
+    """The gateway path without its load generator: what the gateway and DynamoDB spend per call."""
+    rps: int = 0
+    """Offered rate (0: as fast as the concurrency allows)."""
     gateway_rss_mb_before: float = 0.0
     gateway_rss_mb_after: float = 0.0
 
 
 def run_ghz(
-    ghz: str, port: int, workload: str, concurrency: int, seconds: float, stub: int, gateway: int
+    ghz: str,
+    port: int,
+    workload: str,
+    concurrency: int,
+    seconds: float,
+    stub: int,
+    gateway: int,
+    rps: int = 0,
 ) -> Result:
     before = (cpu_s(gateway), cpu_s(stub), children_cpu_s(), rss_mb(gateway))
     completed = subprocess.run(
-        ghz_command(ghz, port, workload, concurrency, max(1, min(concurrency // 16, 8)), seconds),
+        ghz_command(ghz, port, workload, concurrency, max(1, min(concurrency // 16, 8)), seconds, rps),
         capture_output=True,
         text=True,
         check=True,
@@ -155,9 +173,11 @@ def run_ghz(
     codes = report.get("statusCodeDistribution") or {}
     ops = int(codes.get("OK", 0))
     failed = {code: n for code, n in codes.items() if code != "OK"}
-    # ghz ends a timed run by closing its connections: the calls in flight then end Unavailable.
-    if failed.get("Unavailable", 0) <= concurrency:
-        failed.pop("Unavailable", None)
+    # ghz ends a timed run by closing its connections: the calls in flight then end Unavailable
+    # (Canceled when it paces the calls).
+    for code in ("Unavailable", "Canceled"):
+        if failed.get(code, 0) <= concurrency:
+            failed.pop(code, None)
     if failed:
         print(f"  {workload} x{concurrency}: calls failed through the gateway: {failed}", file=sys.stderr)
     cpu = [a - b for a, b in zip(after[:3], before[:3], strict=True)]
@@ -175,13 +195,22 @@ def run_ghz(
         cpu_stub_s=cpu[1],
         cpu_client_s=cpu[2],
         ops_per_cpu_s=ops / max(sum(cpu), 1e-9),
+        ops_per_service_cpu_s=ops / max(cpu[0] + cpu[1], 1e-9),
+        rps=rps,
         gateway_rss_mb_before=before[3],
         gateway_rss_mb_after=after[3],
     )
 
 
 def run_baseline(
-    endpoint_port: int, workload: str, concurrency: int, seconds: float, stub: int, event_loop: str
+    endpoint_port: int,
+    workload: str,
+    concurrency: int,
+    seconds: float,
+    stub: int,
+    event_loop: str,
+    rps: int = 0,
+    client: str = "aiobotocore",
 ) -> Result:
     stub_before = cpu_s(stub)
     completed = subprocess.run(
@@ -198,6 +227,10 @@ def run_baseline(
             str(seconds),
             "--event-loop",
             event_loop,
+            "--rps",
+            str(rps),
+            "--client",
+            client,
         ],
         capture_output=True,
         text=True,
@@ -206,7 +239,7 @@ def run_baseline(
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     stub_cpu = cpu_s(stub) - stub_before
     return Result(
-        path="direct aiobotocore",
+        path="direct aiobotocore" if client == "aiobotocore" else "stub alone (raw)",
         workload=workload,
         concurrency=concurrency,
         stub_latency_ms=0,
@@ -219,6 +252,41 @@ def run_baseline(
         cpu_stub_s=stub_cpu,
         cpu_client_s=report["cpu_s"],
         ops_per_cpu_s=report["ops"] / max(report["cpu_s"] + stub_cpu, 1e-9),
+        rps=rps,
+    )
+
+
+def plan(args: argparse.Namespace, latency: float) -> list[tuple[str, int, int]]:
+    """(workload, concurrency, offered rate) for one stub latency."""
+    runs = []
+    for workload in args.workloads:
+        # A stream carries a whole table (4 segments x 10 pages x 100 items here): data jobs
+        # run a few at once, and the baseline's per-page SDK cost would take minutes at 256.
+        levels = (
+            [c for c in args.concurrency if c <= 4] or [1] if workload == "ParallelScan" else args.concurrency
+        )
+        runs += [(workload, concurrency, 0) for concurrency in levels]
+    if latency == 5.0 and args.latency_rps and not args.quick:
+        # At full speed 64 callers on a 5 ms stub ask for 12,800 calls/s, far more than two shared
+        # cores serve, so latency there is queueing. Below capacity it is what the gateway adds.
+        runs += [(workload, 64, args.latency_rps) for workload in ("GetItem", "PutItem")]
+    return runs
+
+
+def print_row(result: Result) -> None:
+    rss = (
+        f"{result.gateway_rss_mb_before:5.0f}>{result.gateway_rss_mb_after:<5.0f}"
+        if result.gateway_rss_mb_after
+        else ""
+    )
+    without_client = f"{result.ops_per_service_cpu_s:7.0f}" if result.ops_per_service_cpu_s else ""
+    print(
+        f"{result.path:20} {result.workload:13} {result.concurrency:>4} {result.rps or '':>4}"
+        f" {result.stub_latency_ms:>5.0f} {result.ops_per_s:>8.0f}"
+        f" {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.p999_ms:>7.2f}"
+        f" {result.cpu_gateway_s:>7.2f} {result.cpu_stub_s:>8.2f} {result.cpu_client_s:>7.2f}"
+        f" {result.ops_per_cpu_s:>9.0f} {without_client:>7} {rss:>11}",
+        flush=True,
     )
 
 
@@ -233,6 +301,12 @@ def main() -> None:
     parser.add_argument("--stub-latency-ms", nargs="*", type=float, default=[0.0, 5.0])
     parser.add_argument("--backend-client", choices=["aiobotocore", "lean"], default="lean")
     parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="uvloop")
+    parser.add_argument(
+        "--latency-rps",
+        type=int,
+        default=500,
+        help="offered rate of the added-latency runs (GetItem/PutItem at 64 with the 5 ms stub); 0: none",
+    )
     args = parser.parse_args()
     if args.quick:
         args.workloads, args.concurrency, args.stub_latency_ms = ["GetItem", "PutItem"], [64], [0.0]
@@ -241,8 +315,8 @@ def main() -> None:
         sys.exit("ghz not found: run scripts/bootstrap.sh")
     results: list[Result] = []
     print(
-        f"{'path':20} {'workload':13} {'conc':>4} {'stub':>5} {'ops/s':>8} {'p50':>7} {'p99':>7} {'p999':>7}"
-        f" {'cpu gw':>7} {'cpu stub':>8} {'cpu cli':>7} {'ops/cpu-s':>9} {'rss MB':>11}"
+        f"{'path':20} {'workload':13} {'conc':>4} {'rps':>4} {'stub':>5} {'ops/s':>8} {'p50':>7} {'p99':>7} {'p999':>7}"
+        f" {'cpu gw':>7} {'cpu stub':>8} {'cpu cli':>7} {'ops/cpu-s':>9} {'w/o cli':>7} {'rss MB':>11}"
     )
     for latency in args.stub_latency_ms:
         stub_port, gateway_port = free_port(), free_port()
@@ -252,37 +326,38 @@ def main() -> None:
             "--backend-client", args.backend_client, "--event-loop", args.event_loop,
         )  # fmt: skip
         with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
-            for workload in args.workloads:
-                # A stream carries a whole table (4 segments x 10 pages x 100 items here): data jobs
-                # run a few at once, and the baseline's per-page SDK cost would take minutes at 256.
-                levels = (
-                    [c for c in args.concurrency if c <= 4] or [1]
-                    if workload == "ParallelScan"
-                    else args.concurrency
+            for workload, concurrency, rps in plan(args, latency):
+                baseline = functools.partial(
+                    run_baseline,
+                    stub_port,
+                    workload,
+                    concurrency,
+                    args.seconds,
+                    stub.pid,
+                    args.event_loop,
+                    rps,
                 )
-                for concurrency in levels:
-                    for result in (
-                        run_ghz(
-                            ghz, gateway_port, workload, concurrency, args.seconds, stub.pid, gateway.pid
-                        ),
-                        run_baseline(
-                            stub_port, workload, concurrency, args.seconds, stub.pid, args.event_loop
-                        ),
-                    ):
-                        result.stub_latency_ms = latency
-                        results.append(result)
-                        rss = (
-                            f"{result.gateway_rss_mb_before:5.0f}>{result.gateway_rss_mb_after:<5.0f}"
-                            if result.gateway_rss_mb_after
-                            else ""
-                        )
-                        print(
-                            f"{result.path:20} {workload:13} {concurrency:>4} {latency:>5.0f} {result.ops_per_s:>8.0f}"
-                            f" {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.p999_ms:>7.2f}"
-                            f" {result.cpu_gateway_s:>7.2f} {result.cpu_stub_s:>8.2f} {result.cpu_client_s:>7.2f}"
-                            f" {result.ops_per_cpu_s:>9.0f} {rss:>11}",
-                            flush=True,
-                        )
+                runs = [
+                    functools.partial(
+                        run_ghz,
+                        ghz,
+                        gateway_port,
+                        workload,
+                        concurrency,
+                        args.seconds,
+                        stub.pid,
+                        gateway.pid,
+                        rps,
+                    ),
+                    baseline,
+                ]
+                if rps:  # the reference for added latency: the stub as a client with almost no cost sees it
+                    runs.append(functools.partial(baseline, client="raw"))
+                for run in runs:
+                    result = run()
+                    result.stub_latency_ms = latency
+                    results.append(result)
+                    print_row(result)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"harness-{time.strftime('%Y%m%d-%H%M%S')}.json"
