@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from dynamo_gateway.taxonomy import BY_REASON, Leaf
 
@@ -65,7 +66,7 @@ def _canonical(value: Any) -> str:
             return {"__b": base64.b64encode(bytes(obj)).decode()}
         raise TypeError(type(obj).__name__)
 
-    return json.dumps(value, sort_keys=True, default=encode)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=encode).decode()
 
 
 class BatchRunner:
@@ -273,6 +274,8 @@ def _write_key(entry: _Entry, names: tuple[str, ...]) -> dict[str, Any] | None:
 
 
 def _still_pending(sent: list[_Entry], leftovers: dict[str, Any], operation: str) -> list[_Entry]:
+    if not any(leftovers.values()):
+        return []  # the usual answer: everything processed, nothing to match up
     left: set[tuple[str, str]] = set()
     for table, value in leftovers.items():
         members = value["Keys"] if operation == "BatchGetItem" else value
