@@ -11,6 +11,8 @@ protocol and resolves one future when the answer is complete.
 - Failures say whether the request may have reached the server: ConnectFailed
   (never sent: safe to send again) or ConnectionBroken / ReadTimedOut (maybe applied).
 - Answers: Content-Length, chunked, or until close; 1xx heads are skipped.
+- The read timeout bounds the whole answer from the moment the request is written (botocore's
+  bounds each socket read); the caller's deadline, enforced above, is usually the shorter one.
 Must not import gRPC.
 """
 
