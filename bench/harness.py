@@ -12,6 +12,7 @@ numbers, never fails on them.
 
     .venv/bin/python bench/harness.py                 # the full matrix (a few minutes)
     .venv/bin/python bench/harness.py --quick         # GetItem/PutItem at 64, stub 0 ms
+    .venv/bin/python bench/harness.py --repeat 3      # each run three times, alternating paths; medians
 """
 
 from __future__ import annotations
@@ -273,6 +274,12 @@ def plan(args: argparse.Namespace, latency: float) -> list[tuple[str, int, int]]
     return runs
 
 
+def median(measured: tuple[Result, ...]) -> Result:
+    """The round with the median ops per CPU-second (all rounds go to the JSON)."""
+    ranked = sorted(measured, key=lambda result: result.ops_per_cpu_s)
+    return ranked[len(ranked) // 2]
+
+
 def print_row(result: Result) -> None:
     rss = (
         f"{result.gateway_rss_mb_before:5.0f}>{result.gateway_rss_mb_after:<5.0f}"
@@ -301,6 +308,9 @@ def main() -> None:
     parser.add_argument("--stub-latency-ms", nargs="*", type=float, default=[0.0, 5.0])
     parser.add_argument("--backend-client", choices=["aiobotocore", "lean"], default="lean")
     parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="uvloop")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per run; the table shows each path's median round"
+    )
     parser.add_argument(
         "--latency-rps",
         type=int,
@@ -353,11 +363,13 @@ def main() -> None:
                 ]
                 if rps:  # the reference for added latency: the stub as a client with almost no cost sees it
                     runs.append(functools.partial(baseline, client="raw"))
-                for run in runs:
-                    result = run()
-                    result.stub_latency_ms = latency
-                    results.append(result)
-                    print_row(result)
+                # Paths alternate, round after round, so a slow spell of the machine hits them alike.
+                rounds = [[run() for run in runs] for _ in range(args.repeat)]
+                for measured in zip(*rounds, strict=True):
+                    for result in measured:
+                        result.stub_latency_ms = latency
+                    results.extend(measured)
+                    print_row(median(measured))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"harness-{time.strftime('%Y%m%d-%H%M%S')}.json"
