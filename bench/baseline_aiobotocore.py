@@ -67,7 +67,7 @@ def parse_args() -> argparse.Namespace:
 async def main(args: argparse.Namespace) -> None:
     operation, params, _, _ = WORKLOADS[args.workload]
     if args.client == "raw":
-        await measure(raw_call(args.endpoint, operation, params, args.concurrency), operation, params, args)
+        await measure(raw_call(args.endpoint, operation, params, args.concurrency), args)
         return
     config = AioConfig(
         region_name="us-east-1",
@@ -92,7 +92,7 @@ async def main(args: argparse.Namespace) -> None:
             async def call() -> Any:
                 return await method(**params)
 
-        await measure(call, operation, params, args)
+        await measure(call, args)
 
 
 SDK_METHODS = {
@@ -117,9 +117,7 @@ def raw_call(endpoint: str, operation: str, params: dict, concurrency: int) -> C
     return lambda: pool.send(request)
 
 
-async def measure(
-    call: Callable[[], Awaitable[Any]], operation: str, params: dict, args: argparse.Namespace
-) -> None:
+async def measure(call: Callable[[], Awaitable[Any]], args: argparse.Namespace) -> None:
     """Runs `call` from args.concurrency workers for args.seconds and prints one JSON line."""
     latencies: list[float] = []
     stop_at = time.perf_counter() + args.seconds

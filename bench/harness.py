@@ -6,8 +6,9 @@ and prints ops/s, p50/p99/p999 latency, CPU seconds of every process involved
 whole box and, for the gateway, without its load generator ("w/o cli": ghz decodes
 responses with dynamic messages and costs more than a generated client would), plus
 the gateway's RSS before and after. With the 5 ms stub it also offers GetItem and
-PutItem at a fixed rate below capacity (--latency-rps) to 64 callers: p50/p99 minus 5 ms
-is the latency each path adds. Writes everything as JSON to bench/results/. Prints
+PutItem at a fixed rate below capacity (--latency-rps) to 64 callers, and the same load
+from a near-zero-cost raw HTTP client ("stub alone"): a path's p50/p99 minus the stub
+alone's is the latency it adds. Writes everything as JSON to bench/results/. Prints
 numbers, never fails on them.
 
     .venv/bin/python bench/harness.py                 # the full matrix (a few minutes)

@@ -175,28 +175,21 @@ def _check_segments(params: Params) -> None:
 # ---------------------------------------------------------------- requests
 
 
-def get_item(params: Params) -> service_pb2.GetItemRequest:
-    request = service_pb2.GetItemRequest()
-    _fill(request, params)
-    return request
+def _filled(message_type: Callable[[], Any]) -> Callable[[Params], Any]:
+    """The builder of a request whose fields are boto3's parameters by name alone, nothing to check first."""
+
+    def build(params: Params) -> Any:
+        request = message_type()
+        _fill(request, params)
+        return request
+
+    return build
 
 
-def put_item(params: Params) -> service_pb2.PutItemRequest:
-    request = service_pb2.PutItemRequest()
-    _fill(request, params)
-    return request
-
-
-def update_item(params: Params) -> service_pb2.UpdateItemRequest:
-    request = service_pb2.UpdateItemRequest()
-    _fill(request, params)
-    return request
-
-
-def delete_item(params: Params) -> service_pb2.DeleteItemRequest:
-    request = service_pb2.DeleteItemRequest()
-    _fill(request, params)
-    return request
+get_item = _filled(service_pb2.GetItemRequest)
+put_item = _filled(service_pb2.PutItemRequest)
+update_item = _filled(service_pb2.UpdateItemRequest)
+delete_item = _filled(service_pb2.DeleteItemRequest)
 
 
 def query(params: Params) -> service_pb2.QueryRequest:

@@ -19,7 +19,6 @@ Must not import gRPC.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -268,5 +267,4 @@ class Http1Pool:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)  # let the transports finish closing
+        await asyncio.sleep(0)  # let the transports finish closing

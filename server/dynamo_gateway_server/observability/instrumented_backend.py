@@ -116,11 +116,9 @@ class InstrumentedBackend:
         # False when spans are not recorded: nobody would see their attributes, so the span is
         # only made for its ids (log lines carry them), without the SDK.
         self._span_attributes = span_attributes
-        # (operation, table label, status) -> the two label children each call updates; bounded
-        # because table labels are (Metrics.table) and operations and statuses are fixed sets.
-        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        # (instrument, label values) -> its label child, for the other per-call series: labels()
-        # validates and takes a lock every time. Bounded for the same reasons.
+        # (instrument, label values) -> its label child, for the series each call updates: labels()
+        # validates and takes a lock every time. Bounded because table labels are (Metrics.table)
+        # and operations and statuses are fixed sets.
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         # Both detectors off: no key need be found or hashed.
         self._detecting = detectors.hot.window > 0 or detectors.sequential.window > 1
@@ -186,17 +184,11 @@ class InstrumentedBackend:
     # ------------------------------------------------------------------ outcomes
 
     def _count(self, operation: str, tables: tuple[str, ...], status: str, seconds: float) -> list[str]:
-        labels = [self._metrics.table(table) for table in tables]
+        m = self._metrics
+        labels = [m.table(table) for table in tables]
         for table in labels:
-            series = self._series.get((operation, table, status))
-            if series is None:
-                m = self._metrics
-                series = self._series[(operation, table, status)] = (
-                    m.operations.labels(operation, table, status),
-                    m.duration.labels(operation, table),
-                )
-            series[0].inc()
-            series[1].observe(seconds)
+            self._child(m.operations, operation, table, status).inc()
+            self._child(m.duration, operation, table).observe(seconds)
         return labels
 
     def _succeeded(
