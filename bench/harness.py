@@ -106,6 +106,15 @@ def stub_command(port: int, *options: str) -> list[str]:
     return [sys.executable, str(BENCH / "stub_dynamodb.py"), "--port", str(port), *options]
 
 
+# The gRPC floor (bench/grpc_floor.py) answers the unary workloads, with no DynamoDB behind it.
+FLOOR = "grpc floor (ghz)"
+FLOOR_WORKLOADS = ("GetItem", "PutItem", "Query100", "BatchWrite25")
+
+
+def floor_command(port: int) -> list[str]:
+    return [sys.executable, str(BENCH / "grpc_floor.py"), "--port", str(port)]
+
+
 def gateway_command(stub_port: int, port: int, *options: str) -> list[str]:
     """The gateway on `port` with the aws backend pointed at the stub."""
     return [
@@ -160,6 +169,7 @@ def run_ghz(
     stub: int,
     gateway: int,
     rps: int = 0,
+    path: str = "gateway (ghz)",
 ) -> Result:
     before = (cpu_s(gateway), cpu_s(stub), children_cpu_s(), rss_mb(gateway))
     completed = subprocess.run(
@@ -181,10 +191,10 @@ def run_ghz(
         if failed.get(code, 0) <= concurrency:
             failed.pop(code, None)
     if failed:
-        print(f"  {workload} x{concurrency}: calls failed through the gateway: {failed}", file=sys.stderr)
+        print(f"  {workload} x{concurrency}: calls failed through {path}: {failed}", file=sys.stderr)
     cpu = [a - b for a, b in zip(after[:3], before[:3], strict=True)]
     return Result(
-        path="gateway (ghz)",
+        path=path,
         workload=workload,
         concurrency=concurrency,
         stub_latency_ms=0,
@@ -298,6 +308,40 @@ def print_row(result: Result) -> None:
     )
 
 
+def measure(
+    args: argparse.Namespace, ghz: str, latency: float, floor_port: int, floor_pid: int
+) -> list[Result]:
+    """Every run of the plan for one stub latency, each path `args.repeat` times; prints medians."""
+    results: list[Result] = []
+    stub_port, gateway_port = free_port(), free_port()
+    stub_cmd = stub_command(stub_port, "--latency-ms", str(latency))
+    gateway_cmd = gateway_command(
+        stub_port, gateway_port, "--max-concurrency", str(max(args.concurrency)),
+        "--backend-client", args.backend_client, "--event-loop", args.event_loop,
+    )  # fmt: skip
+    with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
+        for workload, concurrency, rps in plan(args, latency):
+            through = functools.partial(run_ghz, ghz, workload=workload, concurrency=concurrency,
+                                        seconds=args.seconds, stub=stub.pid, rps=rps)  # fmt: skip
+            baseline = functools.partial(
+                run_baseline, stub_port, workload, concurrency, args.seconds, stub.pid, args.event_loop, rps
+            )
+            runs = [functools.partial(through, port=gateway_port, gateway=gateway.pid), baseline]
+            if rps:  # the reference for added latency: the stub as a client with almost no cost sees it
+                runs.append(functools.partial(baseline, client="raw"))
+            if workload in FLOOR_WORKLOADS and (rps or not latency):
+                # What gRPC alone costs: the same load on handlers that only return the same answer.
+                runs.append(functools.partial(through, port=floor_port, gateway=floor_pid, path=FLOOR))
+            # Paths alternate, round after round, so a slow spell of the machine hits them alike.
+            rounds = [[run() for run in runs] for _ in range(args.repeat)]
+            for measured in zip(*rounds, strict=True):
+                for result in measured:
+                    result.stub_latency_ms = latency
+                results.extend(measured)
+                print_row(median(measured))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -329,48 +373,10 @@ def main() -> None:
         f"{'path':20} {'workload':13} {'conc':>4} {'rps':>4} {'stub':>5} {'ops/s':>8} {'p50':>7} {'p99':>7} {'p999':>7}"
         f" {'cpu gw':>7} {'cpu stub':>8} {'cpu cli':>7} {'ops/cpu-s':>9} {'w/o cli':>7} {'rss MB':>11}"
     )
-    for latency in args.stub_latency_ms:
-        stub_port, gateway_port = free_port(), free_port()
-        stub_cmd = stub_command(stub_port, "--latency-ms", str(latency))
-        gateway_cmd = gateway_command(
-            stub_port, gateway_port, "--max-concurrency", str(max(args.concurrency)),
-            "--backend-client", args.backend_client, "--event-loop", args.event_loop,
-        )  # fmt: skip
-        with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
-            for workload, concurrency, rps in plan(args, latency):
-                baseline = functools.partial(
-                    run_baseline,
-                    stub_port,
-                    workload,
-                    concurrency,
-                    args.seconds,
-                    stub.pid,
-                    args.event_loop,
-                    rps,
-                )
-                runs = [
-                    functools.partial(
-                        run_ghz,
-                        ghz,
-                        gateway_port,
-                        workload,
-                        concurrency,
-                        args.seconds,
-                        stub.pid,
-                        gateway.pid,
-                        rps,
-                    ),
-                    baseline,
-                ]
-                if rps:  # the reference for added latency: the stub as a client with almost no cost sees it
-                    runs.append(functools.partial(baseline, client="raw"))
-                # Paths alternate, round after round, so a slow spell of the machine hits them alike.
-                rounds = [[run() for run in runs] for _ in range(args.repeat)]
-                for measured in zip(*rounds, strict=True):
-                    for result in measured:
-                        result.stub_latency_ms = latency
-                    results.extend(measured)
-                    print_row(median(measured))
+    floor_port = free_port()
+    with process(floor_command(floor_port), floor_port) as floor:
+        for latency in args.stub_latency_ms:
+            results += measure(args, ghz, latency, floor_port, floor.pid)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"harness-{time.strftime('%Y%m%d-%H%M%S')}.json"

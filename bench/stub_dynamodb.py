@@ -28,7 +28,7 @@ def _item(n: int) -> dict[str, dict[str, str]]:
     }
 
 
-def _answers(scan_pages: int) -> dict[str, bytes]:
+def canned_answers(scan_pages: int) -> dict[str, bytes]:
     page = [_item(n) for n in range(100)]
     return {
         "GetItem": json.dumps({"Item": _item(1)}).encode(),
@@ -122,7 +122,7 @@ async def main() -> None:
     parser.add_argument("--scan-pages", type=int, default=10)
     args = parser.parse_args()
     loop = asyncio.get_running_loop()
-    answers = _answers(args.scan_pages)
+    answers = canned_answers(args.scan_pages)
     server = await loop.create_server(
         lambda: StubProtocol(answers, args.latency_ms / 1000, args.scan_pages),
         "127.0.0.1",
