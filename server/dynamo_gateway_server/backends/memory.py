@@ -1,8 +1,9 @@
 """The embedded memory backend: a DynamoDB-compatible engine the gateway starts itself.
 
-For now the engine is moto's DynamoDB server in a child process on a free loopback
+For now the engine is moto's DynamoDB app in a child process on a free loopback
 port (a child, not a thread, so its CPU does not compete with the gateway's event
-loop for the GIL), reached through the ordinary aws backend. Must not import gRPC.
+loop for the GIL), served with keep-alive connections (moto_server.py) and reached
+through the ordinary aws backend. Must not import gRPC.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def free_loopback_port() -> int:
 
 
 class MotoServerProcess:
-    """moto's server mode in a child process; stopped with the gateway."""
+    """moto's server mode (moto_server.py) in a child process; stopped with the gateway."""
 
     def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
         self.process = process
@@ -40,7 +41,7 @@ class MotoServerProcess:
     async def start(cls, port: int | None = None) -> MotoServerProcess:
         port = port or free_loopback_port()
         process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)),
+            *(sys.executable, "-m", f"{__package__}.moto_server", "--host", "127.0.0.1", "--port", str(port)),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

@@ -1,0 +1,58 @@
+"""The memory backend's engine process: moto served over keep-alive HTTP/1.1, stopped at once."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from dynamo_gateway_server.backends.memory import MotoServerProcess
+
+# moto checks neither keys nor signatures, but routes on the credential scope's service.
+_HEADERS = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=memory/20261126/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host, Signature=0",
+}
+
+
+@pytest.fixture(scope="module")
+async def engine() -> AsyncIterator[MotoServerProcess]:
+    process = await MotoServerProcess.start()
+    yield process
+    await process.stop()
+
+
+def _list_tables_twice(endpoint_url: str) -> list[tuple[int, str | None, object]]:
+    """Two calls on one HTTP/1.1 connection: (status, Connection header, socket) of each."""
+    address = urlsplit(endpoint_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    seen = []
+    try:
+        for _ in range(2):
+            connection.request("POST", "/", body=b"{}", headers=_HEADERS)
+            socket_used = connection.sock
+            response = connection.getresponse()
+            assert "TableNames" in json.loads(response.read())
+            seen.append((response.status, response.getheader("Connection"), socket_used))
+    finally:
+        connection.close()
+    return seen
+
+
+async def test_the_engine_keeps_the_connection_open_between_calls(engine: MotoServerProcess) -> None:
+    first, second = await asyncio.to_thread(_list_tables_twice, engine.endpoint_url)
+    assert first[:2] == (200, None), "the engine asked to close the connection after a call"
+    assert second[0] == 200
+    assert second[2] is first[2], "the second call needed a new connection"
+
+
+async def test_the_engine_stops_on_sigterm_without_being_killed() -> None:
+    engine = await MotoServerProcess.start()
+    await engine.stop()
+    assert engine.process.returncode == 0
