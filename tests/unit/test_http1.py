@@ -148,10 +148,19 @@ async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> 
 
 @contextlib.asynccontextmanager
 async def pool_to(
-    url: str, size: int = 4, read_timeout_s: float = WAIT_S, ssl_context: ssl.SSLContext | None = None
+    url: str,
+    size: int = 4,
+    read_timeout_s: float = WAIT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    max_idle_s: float = WAIT_S,
 ) -> AsyncIterator[Http1Pool]:
     pool = Http1Pool(
-        url, size, connect_timeout_s=WAIT_S, read_timeout_s=read_timeout_s, ssl_context=ssl_context
+        url,
+        size,
+        connect_timeout_s=WAIT_S,
+        read_timeout_s=read_timeout_s,
+        ssl_context=ssl_context,
+        max_idle_s=max_idle_s,
     )
     try:
         yield pool
@@ -318,6 +327,15 @@ async def test_idle_connection_closed_by_the_server_is_not_reused() -> None:
         await until_idle_connections_closed(pool)
         response = await pool.send(request())
     assert response.status == 200
+    assert origin.accepts == 2
+
+
+async def test_connection_idle_longer_than_max_idle_is_closed_not_reused() -> None:
+    async with serve(answering(answer())) as origin, pool_to(origin.url, max_idle_s=0.05) as pool:
+        await pool.send(request())
+        await asyncio.sleep(0.1)  # the server keeps it open; the pool no longer trusts it
+        await pool.send(request())
+        await origin.until(lambda: origin.disconnects == 1)
     assert origin.accepts == 2
 
 

@@ -7,7 +7,9 @@ this one writes each request with one transport.write on a pooled asyncio
 protocol and resolves one future when the answer is complete.
 
 - Pool: idle connections are reused newest first (a few stay warm), at most `size`
-  in use at once behind a FIFO semaphore, so no caller starves.
+  in use at once behind a FIFO semaphore, so no caller starves. One idle longer than
+  `max_idle_s` is closed instead: a server drops idle connections on its own clock, and
+  a request written just as it does is lost with its outcome unknown.
 - Failures say whether the request may have reached the server: ConnectFailed
   (never sent: safe to send again) or ConnectionBroken / ReadTimedOut (maybe applied).
 - Answers: Content-Length, chunked, or until close; 1xx heads are skipped.
@@ -25,6 +27,8 @@ from urllib.parse import urlsplit
 
 # Longest response head accepted: DynamoDB's are well under 1 KB.
 MAX_HEAD_BYTES = 64 * 1024
+# Well under the idle timeouts of AWS endpoints and common proxies; AWS SDKs close theirs after 60 s.
+MAX_IDLE_S = 30.0
 
 
 class ConnectFailed(Exception):
@@ -58,6 +62,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True
+        self.idle_since = 0.0  # loop time it last went back to the pool
         self._waiter: asyncio.Future[Response] | None = None
         self._buffer = bytearray()
         self._head: tuple[int, dict[str, str]] | None = None
@@ -205,6 +210,7 @@ class Http1Pool:
         connect_timeout_s: float,
         read_timeout_s: float,
         ssl_context: ssl.SSLContext | None = None,
+        max_idle_s: float = MAX_IDLE_S,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -214,6 +220,7 @@ class Http1Pool:
         self._ssl = (ssl_context or ssl.create_default_context()) if parts.scheme == "https" else None
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
+        self._max_idle_s = max_idle_s
         self._idle: list[_Connection] = []
         # FIFO: waiters are served in arrival order when every connection is busy.
         self._slots = asyncio.Semaphore(size)
@@ -229,12 +236,16 @@ class Http1Pool:
                 connection.close()
                 raise
             if connection.reusable and not connection.closed:
+                connection.idle_since = asyncio.get_running_loop().time()
                 self._idle.append(connection)
             else:
                 connection.close()
             return response
 
     def _idle_connection(self) -> _Connection | None:
+        if not self._idle:
+            return None
+        now = asyncio.get_running_loop().time()
         while self._idle:
             connection = self._idle.pop()
             if (
@@ -242,8 +253,10 @@ class Http1Pool:
                 and not connection.closed
                 and connection.transport is not None
                 and not connection.transport.is_closing()
+                and now - connection.idle_since < self._max_idle_s
             ):
                 return connection
+            connection.close()
         return None
 
     async def _connect(self) -> _Connection:
