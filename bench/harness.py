@@ -5,7 +5,9 @@ and prints ops/s, p50/p99/p999 latency, CPU seconds of every process involved
 (gateway, stub, load generator or baseline client), ops per CPU-second of the
 whole box and, for the gateway, without its load generator ("w/o cli": ghz decodes
 responses with dynamic messages and costs more than a generated client would), plus
-the gateway's RSS before and after. With the 5 ms stub it also offers GetItem and
+the gateway's RSS before and after. The same ghz load also goes to a gRPC floor
+(bench/grpc_floor.py: the service on grpc.aio answering at once, no DynamoDB behind it):
+the least any gateway on grpc.aio can cost. With the 5 ms stub it also offers GetItem and
 PutItem at a fixed rate below capacity (--latency-rps) to 64 callers, and the same load
 from a near-zero-cost raw HTTP client ("stub alone"): a path's p50/p99 minus the stub
 alone's is the latency it adds. Writes everything as JSON to bench/results/. Prints
