@@ -24,7 +24,7 @@ from dynamo_gateway.taxonomy import BY_REASON, Leaf
 from . import errors
 from .backends import BackendError, BackendUnavailableError, DynamoBackend
 from .codec import InvalidRequestError
-from .observability.key_schema import KeySchemaCache, shared_key_schemas
+from .key_schema import KeySchemaCache, shared_key_schemas
 from .resilience import Backoff, current_deadline
 
 WRITES_PER_CALL = 25

@@ -23,9 +23,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ..backends import DynamoBackend
+from ..key_schema import KeySchemaCache, key_uses, schema_from_description
 from . import capacity, operations
 from .hot_partitions import HotPartitionDetector, SequentialKeyDetector, WindowReport
-from .key_schema import KeySchemaCache, key_uses, schema_from_description
 from .keys import KeyRenderer
 from .logs import TRACE
 from .metrics import Metrics

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends import BackendError, BackendUnavailableError
-from .key_schema import KeySchema, query_partition_value
+from ..key_schema import KeySchema, query_partition_value
 from .keys import KeyRenderer
 
 SPAN_NAMES = {

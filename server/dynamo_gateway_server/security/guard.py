@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ..backends import DynamoBackend
-from ..observability.key_schema import KeySchema, KeySchemaCache, shared_key_schemas
+from ..key_schema import KeySchema, KeySchemaCache, shared_key_schemas
 from .identity import current_caller
 from .limits import RequestLimits
 from .policy import Authorizer, PermissionDenied

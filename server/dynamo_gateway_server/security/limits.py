@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..codec import InvalidRequestError
-from ..observability.key_schema import KeySchema
+from ..key_schema import KeySchema
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_PARTITION_KEY_BYTES = 2048

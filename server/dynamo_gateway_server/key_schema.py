@@ -1,7 +1,7 @@
 """Which attribute is a table's partition key, and where requests carry partition key values.
 
-Span attributes (pk, sk) and the partition detectors need the key schema, which
-requests do not carry. It is learnt once per table with DescribeTable, and only
+Span attributes (pk, sk), the partition detectors, the per-key request limits and
+the batches' leftover matching need the key schema, which requests do not carry. It is learnt once per table with DescribeTable, and only
 after a call on that table succeeded, so made-up table names cost nothing. Owns the
 cache and the extraction of key values from DynamoDB request shapes; must not
 import gRPC or OpenTelemetry.
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ..backends import DynamoBackend
+from .backends import DynamoBackend
 
 log = logging.getLogger(__name__)
 
