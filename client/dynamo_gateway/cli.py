@@ -25,11 +25,12 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf import json_format
 
-from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc
+from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
-from .errors import GatewayError, from_rpc_error
+from .client import CHANNEL_OPTIONS, return_value
+from .errors import GatewayError, call_unary, from_rpc_error
 from .json_codec import ItemJson, JsonInputError
-from .transfer import TransferError, export_table, import_table, open_source, state_path_of
+from .transfer import STATE_SUFFIX, TransferError, export_table, import_table, open_source, state_path_of
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -205,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         "--page-size", type=int, default=0, help="items per DynamoDB page (default: 1 MB pages)"
     )
     export.add_argument(
-        "--resume", action="store_true", help=f"continue an interrupted export (from OUTPUT{'.state.json'})"
+        "--resume", action="store_true", help=f"continue an interrupted export (from OUTPUT{STATE_SUFFIX})"
     )
     progress_flags(export)
 
@@ -249,10 +250,7 @@ class Cli:
             self._fill(request.expression_attribute_values, self.args.values, "--values")
 
     async def call(self, method: Any, request: Any) -> Any:
-        try:
-            return await method(request, timeout=self.args.timeout)
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error) from None
+        return await call_unary(method, request, self.args.timeout)
 
     def emit(self, item: Any) -> None:
         sys.stdout.write(self.json.dumps(item) + "\n")
@@ -271,19 +269,24 @@ class Cli:
         self.emit(response.item)
         return EXIT_OK
 
+    async def _write(self, method: Any, request: Any, what: str, show_attributes: bool) -> int:
+        """Fills request.<what> ("item" or "key") from the argument of that name and the
+        expressions, sends it, and prints the attributes it returned when show_attributes."""
+        self._fill(getattr(request, what), getattr(self.args, what), what)
+        self._expressions(request)
+        response = await self.call(method, request)
+        if show_attributes and response.attributes:
+            self.emit(response.attributes)
+        return EXIT_OK
+
     async def put(self) -> int:
         a = self.args
         request = service_pb2.PutItemRequest(
             table_name=a.table,
             condition_expression=a.condition or "",
-            return_values=options_pb2.RETURN_VALUE_ALL_OLD if a.return_old else 0,
+            return_values=return_value("ALL_OLD" if a.return_old else None),
         )
-        self._fill(request.item, a.item, "item")
-        self._expressions(request)
-        response = await self.call(self.stub.PutItem, request)
-        if a.return_old and response.attributes:
-            self.emit(response.attributes)
-        return EXIT_OK
+        return await self._write(self.stub.PutItem, request, "item", a.return_old)
 
     async def update(self) -> int:
         a = self.args
@@ -291,30 +294,18 @@ class Cli:
             table_name=a.table,
             update_expression=a.update,
             condition_expression=a.condition or "",
-            return_values=options_pb2.ReturnValue.Value(f"RETURN_VALUE_{a.return_values}")
-            if a.return_values
-            else 0,
+            return_values=return_value(a.return_values),
         )
-        self._fill(request.key, a.key, "key")
-        self._expressions(request)
-        response = await self.call(self.stub.UpdateItem, request)
-        if response.attributes:
-            self.emit(response.attributes)
-        return EXIT_OK
+        return await self._write(self.stub.UpdateItem, request, "key", True)
 
     async def delete(self) -> int:
         a = self.args
         request = service_pb2.DeleteItemRequest(
             table_name=a.table,
             condition_expression=a.condition or "",
-            return_values=options_pb2.RETURN_VALUE_ALL_OLD if a.return_old else 0,
+            return_values=return_value("ALL_OLD" if a.return_old else None),
         )
-        self._fill(request.key, a.key, "key")
-        self._expressions(request)
-        response = await self.call(self.stub.DeleteItem, request)
-        if a.return_old and response.attributes:
-            self.emit(response.attributes)
-        return EXIT_OK
+        return await self._write(self.stub.DeleteItem, request, "key", a.return_old)
 
     async def _paged(self, method: Any, request: Any) -> AsyncIterator[Any]:
         while True:
@@ -464,7 +455,7 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
 
 
 def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
-    options = [("grpc.max_receive_message_length", 32 * 1024 * 1024)]
+    options = list(CHANNEL_OPTIONS)
     token = os.environ.get(args.token_env)
     interceptors = [_BearerToken(token)] if token else None
     if not (args.tls or args.ca_file or args.cert_file):
@@ -497,9 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return asyncio.run(_run(args))
-    except UsageError as error:
-        _fail(EXIT_USAGE, str(error))
-    except TransferError as error:
+    except (UsageError, TransferError) as error:
         _fail(EXIT_USAGE, str(error))
     except GatewayError as error:
         _fail(exit_code_of(error), f"{error.reason or error.code.name}: {error.message}")

@@ -15,10 +15,13 @@ import grpc
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc, table_pb2
 
-from .errors import from_rpc_error
+from .errors import call_unary, from_rpc_error
 from .values import Item, fill_item, from_item
 
 T = TypeVar("T")
+
+# The gRPC channel options every client of this package starts from: replies of up to 32 MiB.
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (("grpc.max_receive_message_length", 32 * 1024 * 1024),)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class BatchWriteResult:
 _RVOCCF_ALL_OLD = options_pb2.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_ALL_OLD
 
 
-def _return_value(name: str | None) -> int:
+def return_value(name: str | None) -> int:
     if name is None:
         return options_pb2.RETURN_VALUE_UNSPECIFIED
     return options_pb2.ReturnValue.Value(f"RETURN_VALUE_{name.upper()}")
@@ -139,7 +142,7 @@ class GatewayClient:
         timeout_s: float | None = 30.0,
         options: Sequence[tuple[str, Any]] = (),
     ) -> GatewayClient:
-        limits = [("grpc.max_receive_message_length", 32 * 1024 * 1024), *options]
+        limits = [*CHANNEL_OPTIONS, *options]
         if credentials is None:
             channel = grpc.aio.insecure_channel(target, options=limits)
         else:
@@ -156,10 +159,7 @@ class GatewayClient:
         await self.close()
 
     async def _call(self, method: Any, request: Any) -> Any:
-        try:
-            return await method(request, timeout=self.timeout_s)
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error) from None
+        return await call_unary(method, request, self.timeout_s)
 
     # ------------------------------------------------------------ single items
 
@@ -196,7 +196,7 @@ class GatewayClient:
         request = service_pb2.PutItemRequest(
             table_name=table,
             condition_expression=condition or "",
-            return_values=_return_value("ALL_OLD" if return_old else None),
+            return_values=return_value("ALL_OLD" if return_old else None),
             return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
         )
         fill_item(request.item, item)
@@ -221,7 +221,7 @@ class GatewayClient:
             table_name=table,
             update_expression=update,
             condition_expression=condition or "",
-            return_values=_return_value(return_values),
+            return_values=return_value(return_values),
             return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
         )
         fill_item(request.key, key)
@@ -244,7 +244,7 @@ class GatewayClient:
         request = service_pb2.DeleteItemRequest(
             table_name=table,
             condition_expression=condition or "",
-            return_values=_return_value("ALL_OLD" if return_old else None),
+            return_values=return_value("ALL_OLD" if return_old else None),
             return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
         )
         fill_item(request.key, key)

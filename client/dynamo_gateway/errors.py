@@ -61,6 +61,8 @@ class GatewayError(Exception):
         self.field_violations = field_violations or []
         # From RetryInfo: set on retryable errors, None on the others.
         self.retry_after_s = retry_after_s
+        # The google.rpc.Status the error was decoded from (set by from_rpc_error); None without details.
+        self.status: status_pb2.Status | None = None
 
     @property
     def retryable(self) -> bool:
@@ -281,7 +283,8 @@ _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
 }
 
 
-def _status_details(error: grpc.RpcError) -> status_pb2.Status | None:
+def status_details(error: grpc.RpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status in the error's grpc-status-details-bin trailer, or None without one."""
     trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     for key, value in trailing or ():
         if key == _DETAILS_KEY:
@@ -292,7 +295,7 @@ def _status_details(error: grpc.RpcError) -> status_pb2.Status | None:
 def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
     message: str = error.details() or ""  # type: ignore[attr-defined]
-    status = _status_details(error)
+    status = status_details(error)
     info = error_details_pb2.ErrorInfo()
     bad_request = error_details_pb2.BadRequest()
     retry = error_details_pb2.RetryInfo()
@@ -314,6 +317,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         field_violations=[(v.field, v.description) for v in bad_request.field_violations],
         retry_after_s=retry.retry_delay.ToNanoseconds() / 1e9 if retry.DESCRIPTOR.full_name in seen else None,
     )
+    result.status = status
     if isinstance(result, ConditionFailedError):
         result.item = from_item(condition.item) if condition.item else None
     if isinstance(result, TransactionError):
@@ -324,3 +328,11 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     if isinstance(result, ServiceUnavailableError):
         result.outcome_unknown = outcome.DESCRIPTOR.full_name in seen
     return result
+
+
+async def call_unary(method: Any, request: Any, timeout_s: float | None) -> Any:
+    """Awaits one unary call of a grpc.aio stub; a failure raises the typed error of from_rpc_error."""
+    try:
+        return await method(request, timeout=timeout_s)
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error) from None

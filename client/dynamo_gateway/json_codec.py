@@ -100,7 +100,7 @@ class ItemJson:
             raise JsonInputError("an item is a JSON object")
         try:
             if self.dynamodb_json:
-                wire.fill_item(target, {name: _decode_binary(v) for name, v in obj.items()})
+                fill_key_from_json(target, obj)
             else:
                 values.fill_item(target, obj)
         except (TypeError, ValueError) as error:
@@ -109,8 +109,7 @@ class ItemJson:
     def dumps(self, item: Mapping[str, Any]) -> str:
         """One line of JSON for a map<string, AttributeValue>."""
         if self.dynamodb_json:
-            encoded = {name: _encode_binary(v) for name, v in wire.item_to_wire(item).items()}
-            return json.dumps(encoded, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            return json.dumps(key_to_json(item), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         return _plain_text(values.from_item(item))
 
     @staticmethod

@@ -27,7 +27,7 @@ import grpc
 
 from dynamo_gateway.v1 import service_pb2
 
-from .errors import GatewayError, from_rpc_error
+from .errors import GatewayError, call_unary, from_rpc_error
 from .json_codec import ItemJson, JsonInputError, fill_key_from_json, key_to_json
 from .progress import Progress
 
@@ -49,13 +49,6 @@ def _exists(path: pathlib.Path) -> bool:
 
 def state_path_of(path: pathlib.Path) -> pathlib.Path:
     return path.with_name(path.name + STATE_SUFFIX)
-
-
-async def _call(method: Any, request: Any, timeout_s: float | None) -> Any:
-    try:
-        return await method(request, timeout=timeout_s)
-    except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error) from None
 
 
 # ---------------------------------------------------------------- export
@@ -125,7 +118,7 @@ async def export_table(
 ) -> ExportResult:
     """Writes every item of `table` to `path`, one JSON object per line."""
     state_path = state_path_of(path)
-    described = await _call(stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table), 30)
+    described = await call_unary(stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table), 30)
     bar = Progress(f"export {table}", described.table.item_count or None, enabled=progress)
     if resume:
         state = _load_state(state_path, table, total_segments, item_json.dynamodb_json)
@@ -221,11 +214,10 @@ def _entry_index(error: GatewayError) -> int | None:
 
 
 class _Importer:
-    def __init__(self, stub: Any, table: str, timeout_s: float | None, bar: Progress) -> None:
+    def __init__(self, stub: Any, table: str, timeout_s: float | None) -> None:
         self.stub = stub
         self.table = table
         self.timeout_s = timeout_s
-        self.bar = bar
         self.result = ImportResult()
 
     def reject(self, line: int, reason: str, message: str) -> None:
@@ -235,7 +227,7 @@ class _Importer:
         request = service_pb2.BatchWriteItemRequest()
         request.request_items[self.table].requests.extend(write for _, write in batch)
         try:
-            response = await _call(self.stub.BatchWriteItem, request, self.timeout_s)
+            response = await call_unary(self.stub.BatchWriteItem, request, self.timeout_s)
         except GatewayError as error:
             if error.code != grpc.StatusCode.INVALID_ARGUMENT:
                 raise  # the table, the gateway or DynamoDB is the problem, not one line
@@ -276,10 +268,10 @@ async def import_table(
     timeout_s: float | None = 60.0,
 ) -> ImportResult:
     """Puts every line of `source` (JSON Lines) into `table`; returns what was written and refused."""
-    described = await _call(stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table), 30)
+    described = await call_unary(stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table), 30)
     key_names = [k.attribute_name for k in described.table.key_schema]
     bar = Progress(f"import {table}", size_bytes, by_bytes=True, enabled=progress)
-    importer = _Importer(stub, table, timeout_s, bar)
+    importer = _Importer(stub, table, timeout_s)
     gate = asyncio.Semaphore(concurrency)
     batch: list[tuple[int, service_pb2.WriteRequest]] = []
     batch_keys: set[tuple[bytes, ...]] = set()

@@ -102,12 +102,6 @@ def fill_item(target: Any, wire: Mapping[str, Any]) -> None:
         fill_value(target[name], value)
 
 
-def to_attribute_value(wire: Mapping[str, Any]) -> value_pb2.AttributeValue:
-    target = value_pb2.AttributeValue()
-    fill_value(target, wire)
-    return target
-
-
 def value_to_wire(value: value_pb2.AttributeValue) -> Wire:
     kind = value.WhichOneof("value")
     if kind == "s":

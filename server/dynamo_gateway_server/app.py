@@ -51,10 +51,10 @@ async def build_backend(settings: Settings) -> DynamoBackend:
         max_attempts=settings.backend_max_attempts,
         credentials=credential_options(settings),
     )
-    lean = settings.backend_client == "lean"
+    client = LeanBackend if settings.backend_client == "lean" else AwsBackend
     if settings.backend == "memory":
-        return await MemoryBackend.start(options, lean=lean)
-    return await (LeanBackend if lean else AwsBackend).start(options)
+        return await MemoryBackend.start(options, client)
+    return await client.start(options)
 
 
 def make_resilient(

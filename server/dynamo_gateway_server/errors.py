@@ -128,7 +128,7 @@ def _pack(detail: message.Message) -> any_pb2.Any:
     return packed
 
 
-def _status(leaf: Leaf, text: str, details: Iterable[message.Message]) -> status_pb2.Status:
+def make_status(leaf: Leaf, text: str, details: Iterable[message.Message]) -> status_pb2.Status:
     return status_pb2.Status(
         code=getattr(code_pb2, leaf.grpc_code), message=text, details=[_pack(d) for d in details]
     )
@@ -138,13 +138,13 @@ def grpc_code(leaf: Leaf) -> grpc.StatusCode:
     return grpc.StatusCode[leaf.grpc_code]
 
 
-def _error_info(leaf: Leaf, **metadata: str) -> error_details_pb2.ErrorInfo:
+def error_info(leaf: Leaf, **metadata: str) -> error_details_pb2.ErrorInfo:
     return error_details_pb2.ErrorInfo(
         reason=leaf.reason, domain=ERROR_DOMAIN, metadata={k: v for k, v in metadata.items() if v}
     )
 
 
-def _retry_info(after_s: float | None) -> error_details_pb2.RetryInfo:
+def retry_info(after_s: float | None) -> error_details_pb2.RetryInfo:
     delay = duration_pb2.Duration()
     delay.FromNanoseconds(int((after_s if after_s is not None else DEFAULT_RETRY_AFTER_S) * 1e9))
     return error_details_pb2.RetryInfo(retry_delay=delay)
@@ -167,24 +167,24 @@ def _payload_details(error: BackendError) -> list[message.Message]:
 def from_backend_error(error: BackendError | BackendUnavailableError, table: str = "") -> status_pb2.Status:
     leaf = leaf_of(error)
     if isinstance(error, BackendError):
-        info = _error_info(leaf, aws_error_code=error.code, aws_request_id=error.request_id, table=table)
+        info = error_info(leaf, aws_error_code=error.code, aws_request_id=error.request_id, table=table)
         details: list[message.Message] = [info, *_payload_details(error)]
         text = error.message or error.code
     else:
-        details = [_error_info(leaf, failure=error.reason, table=table)]
+        details = [error_info(leaf, failure=error.reason, table=table)]
         text = error.message
     if is_retryable(error):
-        details.append(_retry_info(error.retry_after_s))
-    return _status(leaf, text, details)
+        details.append(retry_info(error.retry_after_s))
+    return make_status(leaf, text, details)
 
 
 def from_invalid_request(error: codec.InvalidRequestError) -> status_pb2.Status:
     violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.description)
     leaf = BY_REASON[error.reason]
-    return _status(
+    return make_status(
         leaf,
         f"invalid {error.field}: {error.description}",
-        [_error_info(leaf, field=error.field), error_details_pb2.BadRequest(field_violations=[violation])],
+        [error_info(leaf, field=error.field), error_details_pb2.BadRequest(field_violations=[violation])],
     )
 
 
@@ -196,15 +196,15 @@ def from_deadline(error: DeadlineExceededError, table: str = "") -> status_pb2.S
     if last is not None:
         text += f" (last attempt: {last})"
         metadata["last_failure"] = leaf_of(last).reason
-    return _status(leaf, text, [_error_info(leaf, **metadata), _retry_info(None)])
+    return make_status(leaf, text, [error_info(leaf, **metadata), retry_info(None)])
 
 
 def from_circuit_open(error: CircuitOpenError, table: str = "") -> status_pb2.Status:
     leaf = BY_REASON["Service.ServiceUnavailable"]
-    return _status(
+    return make_status(
         leaf,
         "DynamoDB is failing: the gateway's circuit breaker is open, failing fast",
-        [_error_info(leaf, circuit="open", table=table), _retry_info(error.retry_after_s)],
+        [error_info(leaf, circuit="open", table=table), retry_info(error.retry_after_s)],
     )
 
 
@@ -217,13 +217,13 @@ def from_outcome_unknown(error: OutcomeUnknownError, table: str = "") -> status_
         metadata["aws_request_id"] = cause.request_id
     else:
         metadata["failure"] = cause.reason
-    return _status(
+    return make_status(
         leaf,
         f"{error.operation} may or may not have been applied ({error.why_unsafe}); read before retrying",
         [
-            _error_info(leaf, **metadata),
+            error_info(leaf, **metadata),
             errors_pb2.OutcomeUnknown(operation=error.operation, reason=error.why_unsafe),
-            _retry_info(error.retry_after_s),
+            retry_info(error.retry_after_s),
         ],
     )
 
@@ -231,6 +231,6 @@ def from_outcome_unknown(error: OutcomeUnknownError, table: str = "") -> status_
 def internal(request_id: str) -> status_pb2.Status:
     """For bugs: says nothing of the cause (it is in the log under the request id)."""
     leaf = BY_REASON["Service.Internal"]
-    return _status(
-        leaf, f"internal error (request id {request_id})", [_error_info(leaf, request_id=request_id)]
+    return make_status(
+        leaf, f"internal error (request id {request_id})", [error_info(leaf, request_id=request_id)]
     )

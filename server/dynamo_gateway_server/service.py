@@ -11,11 +11,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from google.rpc import status_pb2
-from grpc_status import rpc_status
 
 from dynamo_gateway.v1 import service_pb2_grpc
 
@@ -29,6 +28,7 @@ from .backends import (
     OutcomeUnknownError,
 )
 from .batches import BatchResult, BatchRunner
+from .interceptors.abort import abort
 from .observability.request_context import current_request_id
 from .resilience import call_deadline
 from .security import statuses
@@ -44,12 +44,6 @@ RequestGuard = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 async def _allow_everything(operation: str, params: dict[str, Any]) -> None:
     return None
-
-
-async def _abort(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> NoReturn:
-    converted = rpc_status.to_status(status)
-    await context.abort(converted.code, converted.details, converted.trailing_metadata)
-    raise AssertionError("abort returned")  # context.abort always raises
 
 
 def _status_for(error: Exception, table: str) -> status_pb2.Status:
@@ -129,7 +123,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 answer = await (self._backend.call(operation, params) if send is None else send(params))
                 return to_response(answer)
         except Exception as error:  # the RPC edge: every failure must become a status
-            await _abort(context, _status_for(error, getattr(request, "table_name", "")))
+            await abort(context, _status_for(error, getattr(request, "table_name", "")))
 
     async def GetItem(self, request, context):  # type: ignore[override]
         return await self._unary(context, "GetItem", request, codec.get_item_request, codec.get_item_response)
@@ -221,7 +215,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             with call_deadline(context.time_remaining()):
                 await self._guard("ParallelScan", params)
         except Exception as error:  # the RPC edge: every failure must become a status
-            await _abort(context, _status_for(error, request.table_name))
+            await abort(context, _status_for(error, request.table_name))
         # Workers put pages into a small queue and block when it is full; the writer
         # below drains it only as fast as gRPC flow control lets the client take
         # messages. So a slow client slows the scan instead of making us buffer it.
@@ -238,7 +232,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         try:
             while (page := await pages.get()) is not _SCAN_DONE:
                 if isinstance(page, Exception):
-                    await _abort(context, _status_for(page, request.table_name))
+                    await abort(context, _status_for(page, request.table_name))
                 await context.write(page)
         finally:
             # Also runs when the client cancels: stop every DynamoDB call of this stream.

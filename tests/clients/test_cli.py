@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from dynamo_gateway import cli
+from dynamo_gateway_server.backends.memory import free_loopback_port
 from tests.compat import servers
 
 DGW = pathlib.Path(sys.executable).parent / "dgw"
@@ -134,7 +135,9 @@ def test_exit_codes_and_one_line_errors(target: str, args: list[str], code: int,
 
 
 def test_unreachable_gateway_says_retry_later() -> None:
-    result = dgw(f"127.0.0.1:{servers.free_port()}", "--timeout", "3", "get", "app", '{"pk": "x", "sk": "y"}')
+    result = dgw(
+        f"127.0.0.1:{free_loopback_port()}", "--timeout", "3", "get", "app", '{"pk": "x", "sk": "y"}'
+    )
     assert result.returncode == cli.EXIT_RETRY
     assert result.stderr.startswith("dgw: UNAVAILABLE: ") or result.stderr.startswith(
         "dgw: DEADLINE_EXCEEDED: "

@@ -19,9 +19,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from dynamo_gateway.boto3_compat import UnsupportedOperationError
 
-from .script import TABLES, Case
-
-Outcome = dict[str, Any]
+from .script import TABLES, Case, Outcome
 
 
 def direct_client(endpoint_url: str) -> Any:

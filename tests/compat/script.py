@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dynamo_gateway_server.tables import TableSpec, create_table_params
+from tests.support.tables import APP_TABLE
+
 APP = "app"  # pk S, sk S; gsi1 (gsi1pk, gsi1sk); lsi1 (pk, created_at N)
 HASH = "hash"  # pk S
 BLOBS = "blobs"  # pk B
@@ -19,62 +22,11 @@ MISSING = "no-such-table"
 SCRATCH = "scratch"  # pk S; the target of refused writes, which no read looks at
 
 TABLES: list[dict[str, Any]] = [
-    {
-        "TableName": APP,
-        "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": kind}
-            for name, kind in (
-                ("pk", "S"),
-                ("sk", "S"),
-                ("gsi1pk", "S"),
-                ("gsi1sk", "S"),
-                ("created_at", "N"),
-            )
-        ],
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        "LocalSecondaryIndexes": [
-            {
-                "IndexName": "lsi1",
-                "KeySchema": [
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    },
-    {
-        "TableName": HASH,
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "BillingMode": "PAY_PER_REQUEST",
-    },
-    {
-        "TableName": SCRATCH,
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "BillingMode": "PAY_PER_REQUEST",
-    },
-    {
-        "TableName": BLOBS,
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "B"}],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "BillingMode": "PAY_PER_REQUEST",
-    },
+    create_table_params(replace(APP_TABLE, name=APP)),
+    *(
+        create_table_params(TableSpec(name=name, attributes={"pk": kind}, partition_key="pk"))
+        for name, kind in ((HASH, "S"), (SCRATCH, "S"), (BLOBS, "B"))
+    ),
 ]
 
 
@@ -179,10 +131,6 @@ def _orders() -> list[Case]:
         }
         cases.append(Case(f"put order line {index}", "put_item", {"TableName": APP, "Item": item}))
     return cases
-
-
-def _validation(message: str) -> tuple[str, str, str]:
-    return ("ValidationException", "ValidationException", message)
 
 
 CASES: list[Case] = [

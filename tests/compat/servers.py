@@ -21,20 +21,15 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-DYNALITE_CLI = ROOT / "tools" / "node_modules" / "dynalite" / "cli.js"
+from dynamo_gateway_server.backends.memory import free_loopback_port
+from tests.support.emulators import ROOT, dynalite_args
+
 # Emulators accept any keys; fixed ones keep a developer's real credentials out of the tests.
 EMULATOR_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: pathlib.Path, timeout_s: float) -> None:
@@ -84,14 +79,11 @@ class Emulator:
 @contextlib.contextmanager
 def emulator(kind: str, logs: pathlib.Path) -> Iterator[Emulator]:
     """moto's server mode or dynalite on a free loopback port."""
-    port = free_port()
+    port = free_loopback_port()
     if kind == "moto":
         args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     elif kind == "dynalite":
-        if not DYNALITE_CLI.exists():
-            raise RuntimeError(f"{DYNALITE_CLI} is missing: run scripts/bootstrap.sh")
-        args = ["node", str(DYNALITE_CLI), "--host", "127.0.0.1", "--port", str(port)]
-        args += ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+        args = dynalite_args(port)
     else:
         raise ValueError(kind)
     with _child(args, port, logs / f"{kind}-{port}.log"):
@@ -124,7 +116,7 @@ def _wait_serving(target: str, timeout_s: float = 60) -> None:
 @contextlib.contextmanager
 def gateway(endpoint_url: str, logs: pathlib.Path, *flags: str) -> Iterator[GatewayProcess]:
     """`python -m dynamo_gateway_server` with the aws backend pointed at endpoint_url."""
-    port = free_port()
+    port = free_loopback_port()
     log = logs / f"gateway-{port}.log"
     args = [sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--endpoint-url", endpoint_url]
     args += ["--port", str(port), "--grace-period-s", "1", "--log-level", "WARNING", *flags]
@@ -137,7 +129,7 @@ def gateway(endpoint_url: str, logs: pathlib.Path, *flags: str) -> Iterator[Gate
 @contextlib.contextmanager
 def memory_gateway(logs: pathlib.Path, tables_file: pathlib.Path | None = None) -> Iterator[GatewayProcess]:
     """The gateway as `make run` starts it: memory backend, the example tables."""
-    port = free_port()
+    port = free_loopback_port()
     log = logs / f"gateway-memory-{port}.log"
     tables = tables_file or ROOT / "examples" / "tables.yaml"
     args = [sys.executable, "-m", "dynamo_gateway_server", "--tables-file", str(tables)]

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.paginate import TokenDecoder
 
 from dynamo_gateway.boto3_compat import DynamoDBClient, UnsupportedOperationError, async_client, client
-from tests.compat import harness, servers
+from dynamo_gateway_server.backends.memory import free_loopback_port
+from tests.compat import harness
 from tests.compat.conftest import Stack
 
 PAGES = "pages"
@@ -222,7 +223,7 @@ def test_gateway_batches_opt_in_lets_the_gateway_split(paged: Any) -> None:
 
 
 def test_unreachable_gateway_is_an_endpoint_connection_error_as_in_boto3() -> None:
-    port = servers.free_port()  # nothing listens there
+    port = free_loopback_port()  # nothing listens there
     with pytest.raises(EndpointConnectionError):
         harness.direct_client(f"http://127.0.0.1:{port}").get_item(TableName=PAGES, Key={"pk": {"S": "p"}})
     with (

@@ -19,11 +19,12 @@ import pytest
 from dynamo_gateway import GatewayClient
 from dynamo_gateway.v1 import service_pb2_grpc
 from dynamo_gateway_server.app import Gateway, make_resilient
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.tables import IndexSpec, TableSpec, create_table_params
+from dynamo_gateway_server.tables import TableSpec, create_table_params
+from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.emulators import DynaliteProcess, FaultProxy
+from tests.support.tables import APP_TABLE
 
 
 @dataclass
@@ -70,27 +71,6 @@ async def fault_proxy(emulator: Emulator) -> AsyncIterator[FaultProxy]:
     await proxy.stop()
 
 
-async def no_sleep(delay_s: float) -> None:
-    """Backoff without waiting: retries happen, the suite does not slow down."""
-
-
-async def aws_backend_for(endpoint_url: str, **options: Any) -> AwsBackend:
-    return await AwsBackend.start(
-        AwsBackendOptions(
-            **{
-                "region": "us-east-1",
-                "endpoint_url": endpoint_url,
-                "max_concurrency": 32,
-                "connect_timeout_s": 2,
-                "read_timeout_s": 10,
-                "max_attempts": 1,
-                "static_credentials": ("test", "test"),
-                **options,
-            }
-        )
-    )
-
-
 @pytest.fixture(scope="session")
 async def gateway(fault_proxy: FaultProxy) -> AsyncIterator[Gateway]:
     """The session's gateway, with the full resilience layer but backoffs that do not wait.
@@ -132,16 +112,6 @@ def client(channel: grpc.aio.Channel) -> GatewayClient:
 
 
 _table_numbers = itertools.count()
-
-# The single-table design of examples/tables.yaml, created fresh for each test.
-APP_TABLE = TableSpec(
-    name="",
-    attributes={"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "created_at": "N"},
-    partition_key="pk",
-    sort_key="sk",
-    global_indexes=(IndexSpec("gsi1", "gsi1pk", "gsi1sk", "ALL"),),
-    local_indexes=(IndexSpec("lsi1", "pk", "created_at", "ALL"),),
-)
 
 
 async def create_table(gateway: Gateway, spec: TableSpec) -> str:

@@ -38,7 +38,7 @@ from dynamo_gateway.v1 import options_pb2, service_pb2
 from dynamo_gateway_server.app import Gateway, make_resilient
 from dynamo_gateway_server.backends.memory import free_loopback_port
 from dynamo_gateway_server.config import Settings
-from tests.integration.conftest import aws_backend_for, no_sleep
+from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.builders import item_map, status_details
 
 

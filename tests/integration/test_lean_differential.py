@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from dynamo_gateway_server.backends import BackendError
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
+from dynamo_gateway_server.backends.aws import AwsBackend
 from dynamo_gateway_server.backends.lean import LeanBackend
 from dynamo_gateway_server.tables import TableSpec, create_table_params
+from tests.support.backends import backend_options
 
 SPEC = TableSpec(name="", attributes={"pk": "S", "sk": "S"}, partition_key="pk", sort_key="sk")
 ITEM = {
@@ -176,15 +175,7 @@ async def _run(backend: Any, table: str, transactions: bool) -> list[Any]:
 
 
 async def test_lean_backend_answers_as_aiobotocore(emulator) -> None:
-    options = AwsBackendOptions(
-        region="us-east-1",
-        endpoint_url=emulator.endpoint_url,
-        max_concurrency=4,
-        connect_timeout_s=2,
-        read_timeout_s=10,
-        max_attempts=1,
-        static_credentials=("test", "test"),
-    )
+    options = backend_options(emulator.endpoint_url, max_concurrency=4)
     sdk, lean = await AwsBackend.start(options), await LeanBackend.start(options)
     try:
         results = []
@@ -199,27 +190,4 @@ async def test_lean_backend_answers_as_aiobotocore(emulator) -> None:
         assert kinds == {"ok", "error"}, "the script must exercise both answers and errors"
     finally:
         await sdk.close()
-        await lean.close()
-
-
-async def test_lean_backend_reports_an_unreachable_endpoint() -> None:
-    from dynamo_gateway_server.backends import BackendUnavailableError
-    from dynamo_gateway_server.backends.memory import free_loopback_port
-
-    options = AwsBackendOptions(
-        region="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{free_loopback_port()}",
-        max_concurrency=1,
-        connect_timeout_s=1,
-        read_timeout_s=1,
-        max_attempts=1,
-        static_credentials=("test", "test"),
-    )
-    lean = await LeanBackend.start(options)
-    try:
-        with pytest.raises(BackendUnavailableError) as caught:
-            await lean.call("GetItem", {"TableName": "tbl", "Key": {"pk": {"S": "a"}}})
-        assert caught.value.reason == "EndpointConnectionError"
-        assert not caught.value.ambiguous
-    finally:
         await lean.close()

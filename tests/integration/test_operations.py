@@ -336,7 +336,8 @@ async def test_transact_write_then_get(client: GatewayClient, table: str, hash_t
 
 async def test_describe_table_shows_keys_indexes_and_stream(gateway, emulator, client: GatewayClient) -> None:
     from dynamo_gateway_server.tables import TableSpec
-    from tests.integration.conftest import APP_TABLE, create_table
+    from tests.integration.conftest import create_table
+    from tests.support.tables import APP_TABLE
 
     name = await create_table(
         gateway, TableSpec(**{**APP_TABLE.__dict__, "name": "described", "stream_view_type": "NEW_IMAGE"})

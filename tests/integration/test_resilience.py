@@ -25,9 +25,11 @@ from dynamo_gateway.v1 import service_pb2
 from dynamo_gateway_server.app import SERVICE_NAME, Gateway, make_resilient
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
-from tests.integration.conftest import APP_TABLE, aws_backend_for, create_table, no_sleep
+from tests.integration.conftest import create_table
+from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.builders import item_map, status_details
 from tests.support.emulators import FaultPlan, FaultProxy
+from tests.support.tables import APP_TABLE
 
 Sleep = Callable[[float], Awaitable[Any]]
 

@@ -8,12 +8,9 @@ exactly; spans go to an in-memory exporter, metrics are scraped from the real
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
-import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -25,13 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dynamo_gateway.v1 import service_pb2_grpc
 from dynamo_gateway_server.app import Gateway, start_gateway
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
+from dynamo_gateway_server.backends.aws import AwsBackend
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.observability import Telemetry
-from dynamo_gateway_server.observability.logs import LoggingSetup, configure_logging
 from dynamo_gateway_server.tables import TableSpec, create_table_params
+from tests.support.backends import aws_backend_for
 from tests.support.emulators import FaultProxy
+from tests.support.logs import capture_logs  # noqa: F401  (a fixture)
 
 # The gateway reaches moto through the standard credential chain, as in production.
 AWS_ENVIRONMENT = {
@@ -72,16 +70,8 @@ async def proxy(moto: MotoServerProcess) -> AsyncIterator[FaultProxy]:
 @pytest.fixture(scope="session")
 async def admin(moto: MotoServerProcess) -> AsyncIterator[AwsBackend]:
     """Straight to moto, for creating tables outside the gateway (and outside its metrics)."""
-    backend = await AwsBackend.start(
-        AwsBackendOptions(
-            region="us-east-1",
-            endpoint_url=moto.endpoint_url,
-            max_concurrency=4,
-            connect_timeout_s=2,
-            read_timeout_s=10,
-            max_attempts=1,
-            static_credentials=("admin", "admin"),
-        )
+    backend = await aws_backend_for(
+        moto.endpoint_url, max_concurrency=4, static_credentials=("admin", "admin")
     )
     yield backend
     await backend.close()
@@ -163,33 +153,6 @@ async def observe(
         await observed.channel.close()
         await observed.http.close()
         await observed.gateway.stop(0)
-
-
-@dataclass
-class CapturedLogs:
-    stream: io.StringIO = field(default_factory=io.StringIO)
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line.strip()]
-
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-
-@pytest.fixture
-def capture_logs() -> Iterator[Callable[..., CapturedLogs]]:
-    """configure_logging into a buffer, in JSON; undone after the test."""
-    setups: list[LoggingSetup] = []
-
-    def capture(level: str = "INFO", environ: dict[str, str] | None = None) -> CapturedLogs:
-        captured = CapturedLogs()
-        setups.append(configure_logging(level, "json", stream=captured.stream, environ=environ))
-        return captured
-
-    yield capture
-    for setup in setups:
-        setup.close()
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 async def settle() -> None:

@@ -8,17 +8,17 @@ credentials. Certificates come from `cryptography`, JWT keys from joserfc.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import io
+import functools
 import itertools
 import json
-import logging
 import os
 import pathlib
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,14 +32,17 @@ from joserfc.jwk import ECKey
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc, value_pb2
 from dynamo_gateway_server.app import Gateway, make_resilient
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
+from dynamo_gateway_server.backends.aws import AwsBackend
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.observability.logs import LoggingSetup, configure_logging
+from dynamo_gateway_server.observability import Telemetry
 from dynamo_gateway_server.security.auth import token_digest
+from dynamo_gateway_server.security.credentials import credential_options
 from dynamo_gateway_server.tables import TableSpec, create_table_params
+from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.certs import SERVER_NAME, Issued, issue, server_cert
 from tests.support.emulators import DynaliteProcess, FaultProxy
+from tests.support.logs import capture_logs  # noqa: F401  (a fixture)
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "dynamo-gateway"
@@ -153,21 +156,10 @@ async def dynalite() -> AsyncIterator[DynaliteProcess]:
     await process.stop()
 
 
-async def aws_backend(endpoint_url: str, **options: Any) -> AwsBackend:
-    return await AwsBackend.start(
-        AwsBackendOptions(
-            **{
-                "region": "us-east-1",
-                "endpoint_url": endpoint_url,
-                "max_concurrency": 16,
-                "connect_timeout_s": 2,
-                "read_timeout_s": 10,
-                "max_attempts": 1,
-                "static_credentials": ("security-test", "security-test"),
-                **options,
-            }
-        )
-    )
+# The security suite's own keys and a smaller pool; callers' overrides still win.
+aws_backend = functools.partial(
+    aws_backend_for, max_concurrency=16, static_credentials=("security-test", "security-test")
+)
 
 
 @pytest.fixture(scope="session")
@@ -203,10 +195,6 @@ async def create_table(backend: Any, prefix: str, sort_key: bool = True) -> str:
 async def stored(backend: Any, table: str, pk: str, sk: str = "0") -> dict[str, Any] | None:
     response = await backend.call("GetItem", {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}})
     return response.get("Item")
-
-
-async def no_sleep(delay_s: float) -> None:
-    """Backoff without waiting."""
 
 
 # ---------------------------------------------------------------- gateways
@@ -339,32 +327,6 @@ def fill(target: Any, attributes: dict[str, dict[str, Any]]) -> None:
         target[name].CopyFrom(value_pb2.AttributeValue(**value))
 
 
-# ---------------------------------------------------------------- logs
-
-
-@dataclass
-class CapturedLogs:
-    stream: io.StringIO = field(default_factory=io.StringIO)
-
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-
-@pytest.fixture
-def capture_logs() -> Iterator[Callable[..., CapturedLogs]]:
-    setups: list[LoggingSetup] = []
-
-    def capture(level: str = "INFO") -> CapturedLogs:
-        captured = CapturedLogs()
-        setups.append(configure_logging(level, "json", stream=captured.stream, environ=dict(os.environ)))
-        return captured
-
-    yield capture
-    for setup in setups:
-        setup.close()
-    logging.getLogger().setLevel(logging.WARNING)
-
-
 # ---------------------------------------------------------------- AWS: moto's STS behind a recording proxy
 
 
@@ -478,3 +440,23 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += datetime.timedelta(seconds=seconds)
+
+
+async def role_gateway(
+    settings: Settings, clock: Clock, endpoint: str = "sts-test", telemetry: Telemetry | None = None
+) -> Gateway:
+    """The gateway start_gateway would build, with the credentials' clock in the test's hands."""
+    options = credential_options(settings)
+    assert options.role is not None
+    backend = await aws_backend_for(
+        settings.endpoint_url,
+        region=settings.region,
+        max_concurrency=4,
+        static_credentials=None,  # the role's temporary credentials sign, not fixed keys
+        credentials=dataclasses.replace(options, role=dataclasses.replace(options.role, clock=clock)),
+    )
+    gateway = Gateway(
+        settings, make_resilient(settings, backend, endpoint, sleep=no_sleep), telemetry=telemetry
+    )
+    await gateway.start()
+    return gateway

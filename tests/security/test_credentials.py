@@ -7,7 +7,6 @@ DynamoDB call and what each STS call carried. Credentials last STS's minimum of
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -15,12 +14,11 @@ import grpc
 import pytest
 
 from dynamo_gateway.v1 import service_pb2
-from dynamo_gateway_server.app import Gateway, make_resilient, start_gateway
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
+from dynamo_gateway_server.app import Gateway, start_gateway
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.security.credentials import AwsCredentialsError, credential_options
+from dynamo_gateway_server.security.credentials import AwsCredentialsError
 
-from .conftest import Clock, RecordingProxy, create_table, details, key, no_sleep, put
+from .conftest import Clock, RecordingProxy, create_table, details, key, put, role_gateway
 
 ROLE = "arn:aws:iam::123456789012:role/gateway"
 BASE_KEY, BASE_SECRET = "AKIABASEKEYFORTESTS1", "base-secret-for-the-standard-chain"
@@ -51,26 +49,6 @@ def _settings(proxy: RecordingProxy, **overrides: Any) -> Settings:
     )
 
 
-async def _gateway(settings: Settings, clock: Clock) -> Gateway:
-    """The gateway start_gateway would build, with the credentials' clock in the test's hands."""
-    options = credential_options(settings)
-    assert options.role is not None
-    backend = await AwsBackend.start(
-        AwsBackendOptions(
-            region=settings.region,
-            endpoint_url=settings.endpoint_url,
-            max_concurrency=4,
-            connect_timeout_s=2,
-            read_timeout_s=10,
-            max_attempts=1,
-            credentials=dataclasses.replace(options, role=dataclasses.replace(options.role, clock=clock)),
-        )
-    )
-    gateway = Gateway(settings, make_resilient(settings, backend, "sts-test", sleep=no_sleep))
-    await gateway.start()
-    return gateway
-
-
 async def _put(gateway: Gateway, table: str, pk: str) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
         from dynamo_gateway.v1 import service_pb2_grpc
@@ -85,7 +63,7 @@ async def test_assume_role_at_startup_then_refreshed_before_expiry(sts_proxy, aw
     settings = _settings(
         sts_proxy, aws_role_session_name="gateway-test", aws_role_external_id="external-id-42"
     )
-    gateway = await _gateway(settings, clock)
+    gateway = await role_gateway(settings, clock)
     try:
         # Assumed at startup, signed with the standard chain's key, with every configured parameter.
         (assumed,) = sts_proxy.actions("AssumeRole")
@@ -127,7 +105,7 @@ async def test_web_identity_rereads_its_token_file_at_every_refresh(
     token_file = tmp_path / "token"
     token_file.write_text("eyJ.first-projected-token.sig\n")
     clock = sts_proxy.clock = Clock()
-    gateway = await _gateway(_settings(sts_proxy, aws_web_identity_token_file=str(token_file)), clock)
+    gateway = await role_gateway(_settings(sts_proxy, aws_web_identity_token_file=str(token_file)), clock)
     try:
         (first,) = sts_proxy.actions("AssumeRoleWithWebIdentity")
         assert first.access_key == ""  # not signed: the token is the credential
@@ -185,7 +163,7 @@ async def test_a_refresh_that_fails_to_the_end_is_assume_role_failed(
     aws_environment(BASE_KEY, BASE_SECRET)
     table = await create_table(admin, "expiring")
     clock = sts_proxy.clock = Clock()
-    gateway = await _gateway(_settings(sts_proxy), clock)
+    gateway = await role_gateway(_settings(sts_proxy), clock)
     try:
         sts_proxy.sts_error = "AccessDenied"  # the role's trust policy changed under the gateway
         clock.advance(700)  # inside the advisory window: the old credentials still serve

@@ -9,7 +9,7 @@ signed requests and STS's response bodies.
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import re
 import uuid
 
@@ -19,11 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import generate_latest
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
-from dynamo_gateway_server.app import Gateway, make_resilient
-from dynamo_gateway_server.backends.aws import AwsBackend, AwsBackendOptions
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.observability import Telemetry
-from dynamo_gateway_server.security.credentials import credential_options
 
 from .conftest import (
     AUDIENCE,
@@ -32,8 +29,8 @@ from .conftest import (
     bearer,
     create_table,
     key,
-    no_sleep,
     put,
+    role_gateway,
     write_atomically,
     write_tokens,
 )
@@ -45,7 +42,7 @@ async def test_no_secret_reaches_logs_metrics_spans_or_errors(
 ) -> None:
     canary = f"canary{uuid.uuid4().hex}"
     aws_environment(f"AKIA{canary[:16].upper()}", f"{canary}-base-secret")
-    logs = capture_logs("TRACE")
+    logs = capture_logs("TRACE", environ=dict(os.environ))
     table = await create_table(admin, "open")
     static_token = f"dgw_{canary}_static"
     tokens = write_tokens(tmp_path / "tokens.yaml", {"writer": static_token})
@@ -76,25 +73,9 @@ async def test_no_secret_reaches_logs_metrics_spans_or_errors(
         **role_settings,
     )
     clock = sts_proxy.clock = Clock()
-    options = credential_options(settings)
-    assert options.role is not None
-    backend = await AwsBackend.start(
-        AwsBackendOptions(
-            region="us-east-1",
-            endpoint_url=sts_proxy.endpoint_url,
-            max_concurrency=4,
-            connect_timeout_s=2,
-            read_timeout_s=10,
-            max_attempts=1,
-            credentials=dataclasses.replace(options, role=dataclasses.replace(options.role, clock=clock)),
-        )
-    )
     exporter = InMemorySpanExporter()
     telemetry = Telemetry(settings, span_exporter=exporter)
-    gateway = Gateway(
-        settings, make_resilient(settings, backend, "canary", sleep=no_sleep), telemetry=telemetry
-    )
-    await gateway.start()
+    gateway = await role_gateway(settings, clock, "canary", telemetry)
     failures: list[grpc.aio.AioRpcError] = []
     good_jwt = jwt_issuer.token(sub=f"system:serviceaccount:shop:{canary[:8]}")
     try:

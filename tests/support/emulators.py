@@ -23,6 +23,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DYNALITE_CLI = ROOT / "tools" / "node_modules" / "dynalite" / "cli.js"
 
 
+def dynalite_args(port: int) -> list[str]:
+    """The command line of dynalite on a loopback port, with tables that change state at once."""
+    if not DYNALITE_CLI.exists():
+        raise RuntimeError(f"{DYNALITE_CLI} is missing: run scripts/bootstrap.sh")
+    return [
+        *("node", str(DYNALITE_CLI)),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"),
+    ]
+
+
 class DynaliteProcess:
     """dynalite on a fixed loopback port; restarted (empty) when it has died.
 
@@ -37,13 +48,8 @@ class DynaliteProcess:
         self.restarts = 0
 
     async def start(self) -> None:
-        if not DYNALITE_CLI.exists():
-            raise RuntimeError(f"{DYNALITE_CLI} is missing: run scripts/bootstrap.sh")
         self.process = await asyncio.create_subprocess_exec(
-            "node",
-            str(DYNALITE_CLI),
-            *("--host", "127.0.0.1", "--port", str(self.port)),
-            *("--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"),
+            *dynalite_args(self.port),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

@@ -18,6 +18,7 @@ import ssl
 import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -34,6 +35,8 @@ from dynamo_gateway_server.backends.http1 import (
     ReadTimedOut,
 )
 from dynamo_gateway_server.backends.lean import LeanBackend
+from dynamo_gateway_server.backends.memory import free_loopback_port
+from tests.support.backends import backend_options
 from tests.support.certs import Issued, issue, server_cert
 
 # Generous: only reached when a test is about to fail anyway.
@@ -204,22 +207,24 @@ def answering(*answers: bytes) -> Handler:
     return handler
 
 
-async def until_idle_connections_closed(pool: Http1Pool) -> None:
-    """Waits until the client has seen the server close its idle connections."""
-    for _ in range(int(WAIT_S / 0.01)):
-        if pool._idle and all(connection.closed for connection in pool._idle):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the client never saw the server close its idle connection")
+def answering_when(release: asyncio.Event) -> Handler:
+    """A handler that holds each request until `release` is set, then answers it with a plain 200."""
+
+    async def handler(peer: Peer) -> None:
+        while await peer.request() is not None:
+            await release.wait()
+            await peer.write(answer())
+
+    return handler
 
 
-async def until_idle_connections_unusable(pool: Http1Pool) -> None:
-    """Waits until the client has marked its idle connections as not reusable."""
+async def until_idle_connections(pool: Http1Pool, are: Callable[[Any], bool], never: str) -> None:
+    """Waits until the pool has idle connections and every one of them `are`; else fails with `never`."""
     for _ in range(int(WAIT_S / 0.01)):
-        if pool._idle and not any(connection.reusable for connection in pool._idle):
+        if pool._idle and all(are(connection) for connection in pool._idle):
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("the client never marked its idle connection unusable")
+    raise AssertionError(never)
 
 
 # ---------------------------------------------------------------- framing
@@ -324,7 +329,11 @@ async def test_idle_connection_closed_by_the_server_is_not_reused() -> None:
 
     async with serve(handler) as origin, pool_to(origin.url) as pool:
         await pool.send(request())
-        await until_idle_connections_closed(pool)
+        await until_idle_connections(
+            pool,
+            lambda connection: connection.closed,
+            "the client never saw the server close its idle connection",
+        )
         response = await pool.send(request())
     assert response.status == 200
     assert origin.accepts == 2
@@ -363,7 +372,11 @@ async def test_bytes_arriving_on_an_idle_connection_make_it_unusable() -> None:
     async with serve(handler) as origin, pool_to(origin.url) as pool:
         await pool.send(request())
         stray_now.set()
-        await until_idle_connections_unusable(pool)
+        await until_idle_connections(
+            pool,
+            lambda connection: not connection.reusable,
+            "the client never marked its idle connection unusable",
+        )
         response = await pool.send(request())
     assert response.body == b'{"n":"real"}'
     assert origin.accepts == 2
@@ -432,10 +445,7 @@ async def test_endless_response_head_raises_malformed_response() -> None:
 
 
 async def test_nothing_listening_raises_connect_failed() -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    async with pool_to(f"http://127.0.0.1:{port}/") as pool:
+    async with pool_to(f"http://127.0.0.1:{free_loopback_port()}/") as pool:
         with pytest.raises(ConnectFailed):
             await pool.send(request())
 
@@ -463,12 +473,7 @@ def test_only_http_and_https_urls_are_accepted() -> None:
 async def test_at_most_size_connections_are_open_at_once() -> None:
     release = asyncio.Event()
 
-    async def handler(peer: Peer) -> None:
-        while await peer.request() is not None:
-            await release.wait()
-            await peer.write(answer())
-
-    async with serve(handler) as origin, pool_to(origin.url, size=2) as pool:
+    async with serve(answering_when(release)) as origin, pool_to(origin.url, size=2) as pool:
         sends = [asyncio.create_task(pool.send(request())) for _ in range(5)]
         await origin.until(lambda: len(origin.requests) == 2)
         await asyncio.sleep(0.05)  # time for any connection beyond the bound to show up
@@ -483,12 +488,7 @@ async def test_at_most_size_connections_are_open_at_once() -> None:
 async def test_waiting_sends_are_served_in_arrival_order() -> None:
     release = asyncio.Event()
 
-    async def handler(peer: Peer) -> None:
-        while await peer.request() is not None:
-            await release.wait()
-            await peer.write(answer())
-
-    async with serve(handler) as origin, pool_to(origin.url, size=1) as pool:
+    async with serve(answering_when(release)) as origin, pool_to(origin.url, size=1) as pool:
         sends = [asyncio.create_task(pool.send(request(b'{"n":%d}' % n))) for n in range(5)]
         await origin.until(lambda: len(origin.requests) == 1)
         release.set()
@@ -622,3 +622,17 @@ async def test_lean_backend_reports_a_crc32_mismatch_as_an_ambiguous_unavailable
             with pytest.raises(BackendUnavailableError) as raised:
                 await backend.call("GetItem", GET_ITEM)
     assert (raised.value.reason, raised.value.ambiguous) == ("ChecksumMismatch", True)
+
+
+async def test_lean_backend_reports_an_unreachable_endpoint() -> None:
+    options = backend_options(
+        f"http://127.0.0.1:{free_loopback_port()}", max_concurrency=1, connect_timeout_s=1, read_timeout_s=1
+    )
+    lean = await LeanBackend.start(options)
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            await lean.call("GetItem", {"TableName": "tbl", "Key": {"pk": {"S": "a"}}})
+        assert caught.value.reason == "EndpointConnectionError"
+        assert not caught.value.ambiguous
+    finally:
+        await lean.close()

@@ -19,17 +19,12 @@ from botocore.paginate import PageIterator, Paginator
 
 from dynamo_gateway.v1 import service_pb2_grpc
 
+from ..client import CHANNEL_OPTIONS
 from . import _errors, _model, _translate
 from ._failures import LocalValidationError, UnsupportedOperationError
 from ._translate import OPERATIONS, Operation
 
-_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 32 * 1024 * 1024),)
 _PAGEABLE = ("query", "scan")
-
-
-def _response_metadata() -> dict[str, Any]:
-    # The gateway does not relay DynamoDB's request id on success; the keys keep code that reads them working.
-    return {"RequestId": "", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
 
 
 class _Facade:
@@ -48,7 +43,7 @@ class _Facade:
         options: Sequence[tuple[str, Any]] = (),
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        channel_options = [*_CHANNEL_OPTIONS, *options]
+        channel_options = [*CHANNEL_OPTIONS, *options]
         if credentials is None:
             self.channel = self._channels.insecure_channel(target, options=channel_options)
         else:
@@ -92,7 +87,8 @@ class _Facade:
     @staticmethod
     def _finish(operation: Operation, response: Any, params: dict[str, Any]) -> dict[str, Any]:
         out = operation.response(response, params)
-        out["ResponseMetadata"] = _response_metadata()
+        # The gateway does not relay DynamoDB's request id on success; the keys keep code that reads them working.
+        out["ResponseMetadata"] = _errors.response_metadata(200)
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -115,7 +111,7 @@ class DynamoDBClient(_Facade):
     def _call(self, python_name: str, params: dict[str, Any]) -> dict[str, Any]:
         operation, request = self._prepare(python_name, params)
         try:
-            response = getattr(self.stub, operation.rpc)(
+            response = getattr(self.stub, operation.name)(
                 request, timeout=self.timeout_s, metadata=self.metadata
             )
         except grpc.RpcError as error:
@@ -144,7 +140,7 @@ class AsyncDynamoDBClient(_Facade):
     async def _call(self, python_name: str, params: dict[str, Any]) -> dict[str, Any]:
         operation, request = self._prepare(python_name, params)
         try:
-            response = await getattr(self.stub, operation.rpc)(
+            response = await getattr(self.stub, operation.name)(
                 request, timeout=self.timeout_s, metadata=self.metadata
             )
         except grpc.RpcError as error:

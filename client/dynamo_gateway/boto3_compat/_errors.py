@@ -69,6 +69,11 @@ _DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
 _DYNAMODB_MESSAGES = {"Item.ItemTooLarge": "Item size has exceeded the maximum allowed size"}
 
 
+def response_metadata(http_status: int, request_id: str = "") -> dict[str, Any]:
+    """botocore's ResponseMetadata: no HTTP headers and no retries to report over gRPC."""
+    return {"RequestId": request_id, "HTTPStatusCode": http_status, "HTTPHeaders": {}, "RetryAttempts": 0}
+
+
 def _message(error: GatewayError, code: str) -> str:
     if error.metadata.get("aws_error_code"):
         # errors.py sends the code when DynamoDB's message was empty; botocore shows "".
@@ -86,12 +91,9 @@ def error_response(
     message = _message(error, code)
     response: dict[str, Any] = {
         "Error": {"Message": message, "Code": code},
-        "ResponseMetadata": {
-            "RequestId": error.metadata.get("aws_request_id", ""),
-            "HTTPStatusCode": _HTTP_STATUS.get(code, 400),
-            "HTTPHeaders": {},
-            "RetryAttempts": 0,
-        },
+        "ResponseMetadata": response_metadata(
+            _HTTP_STATUS.get(code, 400), error.metadata.get("aws_request_id", "")
+        ),
     }
     members = _model.error_members(code)
     for name in ("message", "Message"):
@@ -104,33 +106,32 @@ def error_response(
     return code, response
 
 
-def wire_details(rpc_error: grpc.RpcError) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
-    """The old item and the cancellation reasons of an error, in DynamoDB's shapes.
+def wire_details(
+    status: status_pb2.Status | None,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """The old item and the cancellation reasons of an error's status details, in DynamoDB's shapes.
 
     Read from the status details directly: the typed client's Python values would lose
     the distinction between, say, a number set and a list.
     """
     item: dict[str, Any] | None = None
     reasons: list[dict[str, Any]] | None = None
-    for key, value in rpc_error.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key != "grpc-status-details-bin":
-            continue
-        for detail in status_pb2.Status.FromString(value).details:
-            if detail.Is(errors_pb2.ConditionalCheckFailure.DESCRIPTOR):
-                failure = errors_pb2.ConditionalCheckFailure()
-                detail.Unpack(failure)
-                item = wire.item_to_wire(failure.item) if failure.item else None
-            elif detail.Is(errors_pb2.TransactionCancellation.DESCRIPTOR):
-                cancellation = errors_pb2.TransactionCancellation()
-                detail.Unpack(cancellation)
-                reasons = []
-                for reason in cancellation.reasons:
-                    entry: dict[str, Any] = {"Code": reason.code}
-                    if reason.message:
-                        entry["Message"] = reason.message
-                    if reason.item:
-                        entry["Item"] = wire.item_to_wire(reason.item)
-                    reasons.append(entry)
+    for detail in status.details if status else ():
+        if detail.Is(errors_pb2.ConditionalCheckFailure.DESCRIPTOR):
+            failure = errors_pb2.ConditionalCheckFailure()
+            detail.Unpack(failure)
+            item = wire.item_to_wire(failure.item) if failure.item else None
+        elif detail.Is(errors_pb2.TransactionCancellation.DESCRIPTOR):
+            cancellation = errors_pb2.TransactionCancellation()
+            detail.Unpack(cancellation)
+            reasons = []
+            for reason in cancellation.reasons:
+                entry: dict[str, Any] = {"Code": reason.code}
+                if reason.message:
+                    entry["Message"] = reason.message
+                if reason.item:
+                    entry["Item"] = wire.item_to_wire(reason.item)
+                reasons.append(entry)
     return item, reasons
 
 
@@ -144,7 +145,7 @@ def to_botocore_error(rpc_error: grpc.RpcError, operation_name: str, target: str
         # No status details: the gateway itself was not reached (or a proxy in between failed).
         result = botocore_errors.EndpointConnectionError(endpoint_url=target, error=error.message)
     else:
-        code, response = error_response(error, *wire_details(rpc_error))
+        code, response = error_response(error, *wire_details(error.status))
         result = _model.exceptions().from_code(code)(response, operation_name)
     result.gateway_error = error  # type: ignore[attr-defined]
     return result
@@ -154,6 +155,6 @@ def local_validation_error(message: str, operation_name: str) -> Exception:
     """ValidationException raised before sending, for what DynamoDB would refuse the same way."""
     response = {
         "Error": {"Message": message, "Code": "ValidationException"},
-        "ResponseMetadata": {"RequestId": "", "HTTPStatusCode": 400, "HTTPHeaders": {}, "RetryAttempts": 0},
+        "ResponseMetadata": response_metadata(400),
     }
     return _model.exceptions().from_code("ValidationException")(response, operation_name)

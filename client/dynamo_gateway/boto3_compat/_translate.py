@@ -281,10 +281,7 @@ def transact_write_items(params: Params) -> service_pb2.TransactWriteItemsReques
     return request
 
 
-def describe_table(params: Params) -> service_pb2.DescribeTableRequest:
-    request = service_pb2.DescribeTableRequest()
-    _fill(request, params)
-    return request
+describe_table = _filled(service_pb2.DescribeTableRequest)
 
 
 # ---------------------------------------------------------------- responses
@@ -532,10 +529,9 @@ def describe_table_response(response: service_pb2.DescribeTableResponse, params:
 
 @dataclass(frozen=True)
 class Operation:
-    """One data-plane operation: its DynamoDB name, gRPC method and translations."""
+    """One data-plane operation: its DynamoDB name (also the gRPC method's) and translations."""
 
     name: str
-    rpc: str
     request: Callable[..., Any]
     response: Callable[[Any, Params], dict[str, Any]]
     # Whether the request builder takes DynamoDB's batch limits (limits=...).
@@ -543,25 +539,19 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {
-    "get_item": Operation("GetItem", "GetItem", get_item, get_item_response),
-    "put_item": Operation("PutItem", "PutItem", put_item, write_response),
-    "update_item": Operation("UpdateItem", "UpdateItem", update_item, write_response),
-    "delete_item": Operation("DeleteItem", "DeleteItem", delete_item, write_response),
-    "query": Operation("Query", "Query", query, page_response),
-    "scan": Operation("Scan", "Scan", scan, page_response),
-    "batch_get_item": Operation(
-        "BatchGetItem", "BatchGetItem", batch_get_item, batch_get_item_response, batch=True
-    ),
-    "batch_write_item": Operation(
-        "BatchWriteItem", "BatchWriteItem", batch_write_item, batch_write_item_response, batch=True
-    ),
-    "transact_get_items": Operation(
-        "TransactGetItems", "TransactGetItems", transact_get_items, transact_get_items_response
-    ),
+    "get_item": Operation("GetItem", get_item, get_item_response),
+    "put_item": Operation("PutItem", put_item, write_response),
+    "update_item": Operation("UpdateItem", update_item, write_response),
+    "delete_item": Operation("DeleteItem", delete_item, write_response),
+    "query": Operation("Query", query, page_response),
+    "scan": Operation("Scan", scan, page_response),
+    "batch_get_item": Operation("BatchGetItem", batch_get_item, batch_get_item_response, batch=True),
+    "batch_write_item": Operation("BatchWriteItem", batch_write_item, batch_write_item_response, batch=True),
+    "transact_get_items": Operation("TransactGetItems", transact_get_items, transact_get_items_response),
     "transact_write_items": Operation(
-        "TransactWriteItems", "TransactWriteItems", transact_write_items, transact_write_items_response
+        "TransactWriteItems", transact_write_items, transact_write_items_response
     ),
-    "describe_table": Operation("DescribeTable", "DescribeTable", describe_table, describe_table_response),
+    "describe_table": Operation("DescribeTable", describe_table, describe_table_response),
 }
 
 _INSTEAD = {

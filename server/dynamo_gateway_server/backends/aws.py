@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore import exceptions as botocore_errors
 from botocore import xform_name
 
@@ -22,7 +21,7 @@ from ..security.credentials import (
     AwsCredentialsError,
     CredentialOptions,
     RoleCredentials,
-    prepare_credentials,
+    credentialed_session,
 )
 from .base import BackendError, BackendUnavailableError
 
@@ -78,23 +77,13 @@ class AwsBackend:
             read_timeout=options.read_timeout_s,
             retries={"mode": "standard", "total_max_attempts": options.max_attempts},
         )
-        credentials: dict[str, str] = {}
-        role: RoleCredentials | None = None
-        session = get_session()
         exit_stack = contextlib.AsyncExitStack()
         try:
-            if options.static_credentials:
-                key_id, secret = options.static_credentials
-                credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
-            else:
-                # Resolved now, so a gateway without credentials stops at startup, not at the first call.
-                role = await prepare_credentials(
-                    session, options.credentials or CredentialOptions(), exit_stack
-                )
+            session, role = await credentialed_session(
+                options.static_credentials, options.credentials, exit_stack
+            )
             client = await exit_stack.enter_async_context(
-                session.create_client(
-                    "dynamodb", endpoint_url=options.endpoint_url, config=config, **credentials
-                )
+                session.create_client("dynamodb", endpoint_url=options.endpoint_url, config=config)
             )
         except BaseException:
             await exit_stack.aclose()

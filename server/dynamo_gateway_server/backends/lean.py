@@ -27,10 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from aiobotocore.session import get_session
 from botocore.httpsession import where
 
-from ..security.credentials import CredentialOptions, prepare_credentials
+from ..security.credentials import credentialed_session
 from .aws import AwsBackendOptions
 from .base import BackendError, BackendUnavailableError
 from .http1 import ConnectFailed, ConnectionBroken, Http1Pool, ReadTimedOut
@@ -176,15 +175,12 @@ class LeanBackend:
 
     @classmethod
     async def start(cls, options: AwsBackendOptions) -> LeanBackend:
-        session = get_session()
         exit_stack = contextlib.AsyncExitStack()
         try:
-            if options.static_credentials:
-                key_id, secret = options.static_credentials
-                session.set_credentials(key_id, secret)
-            else:
-                # The same chain, profile or role as the aiobotocore backend, proven at startup.
-                await prepare_credentials(session, options.credentials or CredentialOptions(), exit_stack)
+            # The same keys, chain, profile or role as the aiobotocore backend, proven at startup.
+            session, _ = await credentialed_session(
+                options.static_credentials, options.credentials, exit_stack
+            )
             credentials = await session.get_credentials()
         except BaseException:
             await exit_stack.aclose()

@@ -89,10 +89,11 @@ class MemoryBackend:
         self._backend = backend
 
     @classmethod
-    async def start(cls, options: AwsBackendOptions, lean: bool = False) -> MemoryBackend:
+    async def start(
+        cls, options: AwsBackendOptions, client: type[AwsBackend | LeanBackend] = AwsBackend
+    ) -> MemoryBackend:
         engine = await MotoServerProcess.start()
         try:
-            client = LeanBackend if lean else AwsBackend
             backend = await client.start(
                 AwsBackendOptions(
                     region=options.region,

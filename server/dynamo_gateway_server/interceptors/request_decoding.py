@@ -19,7 +19,7 @@ from google.protobuf import message
 from .. import errors
 from ..codec import InvalidRequestError
 from ..security import statuses
-from ._abort import abort
+from .abort import abort
 
 # gRPC's own limit sits this far above ours, so a request a little too large gets our detailed answer.
 GRPC_LIMIT_MARGIN_BYTES = 1024 * 1024

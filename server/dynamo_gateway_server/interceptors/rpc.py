@@ -33,14 +33,14 @@ from ..observability.request_context import (
     set_request_id,
 )
 from ..observability.secrets import safe_metadata
-from ..observability.tracing import unrecorded_span
+from ..observability.tracing import attach_unrecorded_span
 from ..security import statuses
 from ..security.auth import Authenticator, Unauthenticated
 from ..security.identity import current_caller, reset_caller, set_caller
 from ..security.limits import InFlightLimiter
 from ..security.tls import peer_names
-from ._abort import abort
 from ._handlers import split_method, wrap_handler
+from .abort import abort
 from .request_decoding import decode
 from .rpc_metrics import CountingContext, MethodMetrics, outcome
 
@@ -88,11 +88,11 @@ class _Call:
 
 
 class RpcInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics, checks: RpcChecks, tracer: trace.Tracer | None = None) -> None:
-        """`tracer`: give each RPC a non-recorded server span (when no TracingInterceptor records one)."""
+    def __init__(self, metrics: Metrics, checks: RpcChecks, unrecorded_spans: bool = False) -> None:
+        """`unrecorded_spans`: give each RPC a non-recorded server span (when no TracingInterceptor records one)."""
         self._metrics = metrics
         self._checks = checks
-        self._tracer = tracer
+        self._unrecorded_spans = unrecorded_spans
         # Metadata keys the global propagator reads (W3C trace context and baggage by default).
         self._propagated = frozenset(propagate.get_global_textmap().fields)
         # method path -> (the handler grpc found, its wrapped twin); bounded by the server's methods.
@@ -122,12 +122,12 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             response_streaming=handler.response_streaming,
             authenticated=service not in checks.open_services,
             limited=guarded,
-            traced=self._tracer is not None and service != health.SERVICE_NAME,
+            traced=self._unrecorded_spans and service != health.SERVICE_NAME,
         )
+        if not handler.request_streaming and not handler.response_streaming:
+            return self._unary(method, handler, checks.max_request_bytes if guarded else None)
         if guarded and not handler.request_streaming:
             handler = _decoding(handler, checks.max_request_bytes)
-        if not handler.request_streaming and not handler.response_streaming:
-            return self._unary(method, handler)
 
         def around(context: Any) -> contextlib.AbstractAsyncContextManager[Any]:
             return self._around(method, context)
@@ -135,15 +135,23 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         sent = method.metrics.sent
         return wrap_handler(handler, around, on_message=lambda _: sent.inc())  # type: ignore[return-value]
 
-    def _unary(self, method: _Method, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """The common case without a context manager: the same steps as _around, written out."""
+    def _unary(
+        self, method: _Method, handler: grpc.RpcMethodHandler, decode_limit: int | None
+    ) -> grpc.RpcMethodHandler:
+        """The common case without a context manager: the same steps as _around, written out.
+
+        With `decode_limit`, gRPC hands over the raw bytes and they are decoded here,
+        innermost, after every check (as _decoding does for streams, one coroutine less)."""
         behavior = handler.unary_unary
+        deserialize = handler.request_deserializer
         sent = method.metrics.sent
         begin, end = self._begin, self._end
 
         async def unary_unary(request: Any, context: Any) -> Any:
             call = await begin(method, context)
             try:
+                if decode_limit is not None:
+                    request = await decode(request, context, deserialize, decode_limit)
                 response = await behavior(request, context)
             except BaseException as error:
                 end(call, context, error)
@@ -154,7 +162,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             unary_unary,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=None if decode_limit is not None else deserialize,
             response_serializer=handler.response_serializer,
         )
 
@@ -229,14 +237,15 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             if self._propagated.isdisjoint(keys)
             else propagate.extract({key: value for key, value in metadata})
         )
-        span = unrecorded_span(parent)
-        return span, otel_context.attach(trace.set_span_in_context(span, parent))
+        return attach_unrecorded_span(parent)
 
     async def _authenticate(self, method: _Method, context: Any, metadata: tuple[Any, ...]) -> Any:
         """Puts the caller's identity in the context variable (its reset token), or ends the RPC."""
         authenticator = self._checks.authenticator
         try:
-            identity = authenticator.authenticate(metadata, peer_names(context.auth_context()))
+            # Without a client CA no certificate is asked for, so there are no names to read.
+            peer = peer_names(context.auth_context()) if authenticator.mtls else ()
+            identity = authenticator.authenticate(metadata, peer)
         except Unauthenticated as failure:
             security_log.warning(
                 "caller not authenticated",
@@ -257,17 +266,8 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _decoding(handler: grpc.RpcMethodHandler, limit: int) -> grpc.RpcMethodHandler:
-    """The handler taking raw bytes and decoding them itself (innermost, after every check)."""
+    """A response stream taking raw bytes and decoding them itself (innermost, after every check)."""
     deserialize = handler.request_deserializer
-    if not handler.response_streaming:
-        unary = handler.unary_unary
-
-        async def unary_unary(raw: bytes, context: Any) -> Any:
-            return await unary(await decode(raw, context, deserialize, limit), context)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, request_deserializer=None, response_serializer=handler.response_serializer
-        )
     stream = handler.unary_stream
     if inspect.iscoroutinefunction(stream):
         # A stream written with context.write: keep it a coroutine (see _handlers.py).

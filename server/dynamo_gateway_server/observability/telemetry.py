@@ -52,7 +52,7 @@ class Telemetry:
         # Outermost first: the span exists before the request id is logged, and metrics time the rest.
         if self.records_spans:
             return [tracing_interceptor(self.tracer_provider), RpcInterceptor(self.metrics, checks)]
-        return [RpcInterceptor(self.metrics, checks, tracer=self.tracer)]
+        return [RpcInterceptor(self.metrics, checks, unrecorded_spans=True)]
 
     def instrument_backend(self, backend: DynamoBackend) -> InstrumentedBackend:
         s = self.settings

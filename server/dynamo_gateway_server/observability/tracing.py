@@ -61,14 +61,21 @@ def unrecorded_span(parent: otel_context.Context | None = None) -> trace.NonReco
     return trace.NonRecordingSpan(trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False))
 
 
+def attach_unrecorded_span(
+    parent: otel_context.Context | None = None,
+) -> tuple[trace.NonRecordingSpan, object]:
+    """Makes an unrecorded span (a child of `parent`, else of the current span) current: (span, token to detach)."""
+    span = unrecorded_span(parent)
+    return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+
 class UnrecordedSpan:
     """`with UnrecordedSpan() as span:` an unrecorded child of the current span is current inside."""
 
     __slots__ = ("_token", "span")
 
     def __enter__(self) -> trace.Span:
-        self.span = unrecorded_span()
-        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        self.span, self._token = attach_unrecorded_span()
         return self.span
 
     def __exit__(self, *exc_info: Any) -> None:

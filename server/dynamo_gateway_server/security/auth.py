@@ -26,7 +26,7 @@ from joserfc import errors as jose_errors
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from .files import SecurityConfigError, WatchedFile
+from .files import SecurityConfigError, WatchedFile, first_line
 from .identity import ANONYMOUS, Identity
 
 AUTHORIZATION = "authorization"
@@ -66,7 +66,7 @@ def parse_tokens(data: bytes, path: str = "") -> TokenTable:
     try:
         document = yaml.safe_load(data) or {}
     except yaml.YAMLError as error:
-        raise SecurityConfigError(f"{where}: not YAML ({_first_line(error)})") from None
+        raise SecurityConfigError(f"{where}: not YAML ({first_line(error)})") from None
     entries = document.get("tokens") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise SecurityConfigError(f"{where}: expected a mapping with a list `tokens`")
@@ -138,14 +138,22 @@ class JwtVerifier:
         self, keys: WatchedFile[KeySet], rules: JwtRules, now: Callable[[], int] | None = None
     ) -> None:
         self.keys = keys
-        self._rules = rules
-        self._now = now
+        self._algorithms = list(rules.algorithms)
+        # Fixed by the rules; `now` is asked on each validation, so one registry serves every token.
+        self._claims = jwt.JWTClaimsRegistry(
+            now=now,
+            leeway=rules.leeway_s,
+            iss={"essential": True, "value": rules.issuer},
+            aud={"essential": True, "values": list(rules.audiences)},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
 
     def verify(self, token: str) -> Identity:
         if token.count(".") != 2:
             raise Unauthenticated("malformed", "the bearer token is neither a known token nor a signed JWT")
         try:
-            decoded = jwt.decode(token, self.keys.value, algorithms=list(self._rules.algorithms))
+            decoded = jwt.decode(token, self.keys.value, algorithms=self._algorithms)
         except jose_errors.UnsupportedAlgorithmError:
             raise Unauthenticated(
                 "algorithm", "the bearer JWT is signed with an algorithm not accepted"
@@ -158,16 +166,8 @@ class JwtVerifier:
                 "malformed", f"the bearer JWT cannot be verified ({type(error).__name__})"
             ) from None
         claims = decoded.claims
-        registry = jwt.JWTClaimsRegistry(
-            now=self._now,
-            leeway=self._rules.leeway_s,
-            iss={"essential": True, "value": self._rules.issuer},
-            aud={"essential": True, "values": list(self._rules.audiences)},
-            exp={"essential": True},
-            sub={"essential": True},
-        )
         try:
-            registry.validate(claims)
+            self._claims.validate(claims)
         except jose_errors.ExpiredTokenError:
             raise Unauthenticated("expired", "the bearer JWT has expired") from None
         except jose_errors.MissingClaimError as error:
@@ -232,7 +232,3 @@ class Authenticator:
         if self.jwts is not None:
             return self.jwts.verify(token)
         raise Unauthenticated("unknown_token", "the bearer token is not valid")
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -30,6 +30,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioRefreshableCredentials
+from aiobotocore.session import get_session
 from botocore import UNSIGNED
 from botocore import exceptions as botocore_errors
 from botocore.credentials import CredentialProvider
@@ -194,6 +195,18 @@ def _register(secret: str) -> None:
 
 
 # ---------------------------------------------------------------- startup
+
+
+async def credentialed_session(
+    static: tuple[str, str] | None, options: CredentialOptions | None, exit_stack: contextlib.AsyncExitStack
+) -> tuple[Any, RoleCredentials | None]:
+    """A botocore session with fixed keys (local emulators), or with the chain, profile or role of
+    `options` proven now, so a gateway without credentials stops at startup, not at its first call."""
+    session = get_session()
+    if static:
+        session.set_credentials(*static)
+        return session, None
+    return session, await prepare_credentials(session, options or CredentialOptions(), exit_stack)
 
 
 async def prepare_credentials(

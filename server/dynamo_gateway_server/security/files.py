@@ -25,6 +25,11 @@ T = TypeVar("T")
 Signature = tuple[int, int, int, int]
 
 
+def first_line(error: Exception) -> str:
+    """An error's first line (a parser's message can quote the file at length), or its type."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 class SecurityConfigError(RuntimeError):
     """A security file or setting is unusable; the message names the file and what is wrong (no secret)."""
 

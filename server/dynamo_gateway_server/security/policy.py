@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .files import SecurityConfigError, WatchedFile
+from .files import SecurityConfigError, WatchedFile, first_line
 from .identity import Identity
 
 READ_OPERATIONS = frozenset(
@@ -126,8 +126,7 @@ def parse_policy(data: bytes, path: str = "") -> Policy:
     try:
         document = yaml.safe_load(data)
     except yaml.YAMLError as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise SecurityConfigError(f"{where}: not YAML ({first})") from None
+        raise SecurityConfigError(f"{where}: not YAML ({first_line(error)})") from None
     if not isinstance(document, dict) or set(document) - {"rules", "version"} or "rules" not in document:
         raise SecurityConfigError(f"{where}: expected a mapping with `rules` (and optionally `version`)")
     rules = [] if document["rules"] is None else document["rules"]

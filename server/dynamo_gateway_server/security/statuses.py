@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from google.protobuf import any_pb2, duration_pb2, message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.protobuf import message
+from google.rpc import status_pb2
 
 from dynamo_gateway.taxonomy import BY_REASON
 
@@ -26,15 +26,7 @@ def _status(
     reason: str, text: str, metadata: dict[str, str], extra: Iterable[message.Message] = ()
 ) -> status_pb2.Status:
     leaf = BY_REASON[reason]
-    info = error_details_pb2.ErrorInfo(
-        reason=leaf.reason, domain=errors.ERROR_DOMAIN, metadata={k: v for k, v in metadata.items() if v}
-    )
-    details = []
-    for detail in (info, *extra):
-        packed = any_pb2.Any()
-        packed.Pack(detail)
-        details.append(packed)
-    return status_pb2.Status(code=getattr(code_pb2, leaf.grpc_code), message=text, details=details)
+    return errors.make_status(leaf, text, [errors.error_info(leaf, **metadata), *extra])
 
 
 def unauthenticated(failure: Unauthenticated) -> status_pb2.Status:
@@ -60,11 +52,9 @@ def request_too_large(size: int, limit: int) -> status_pb2.Status:
 
 def concurrency_limited(scope: str, limit: int) -> status_pb2.Status:
     whose = "this caller's" if scope == "caller" else "this gateway's"
-    delay = duration_pb2.Duration()
-    delay.FromNanoseconds(int(CONCURRENCY_RETRY_AFTER_S * 1e9))
     return _status(
         "Caller.ConcurrencyLimitExceeded",
         f"{whose} limit of {limit} RPCs in flight is reached; try again shortly",
         {"scope": scope, "limit": str(limit)},
-        [error_details_pb2.RetryInfo(retry_delay=delay)],
+        [errors.retry_info(CONCURRENCY_RETRY_AFTER_S)],
     )

@@ -1,4 +1,4 @@
-"""Ending an RPC from an interceptor with a google.rpc.Status (code, message and details trailer)."""
+"""Ending an RPC with a google.rpc.Status (code, message and details trailer); servicer and interceptors."""
 
 from __future__ import annotations
 
