@@ -24,6 +24,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore import xform_name
 
 sys.path.insert(0, str(Path(__file__).parent))
 from workloads import WORKLOADS
@@ -82,7 +83,7 @@ async def main(args: argparse.Namespace) -> None:
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
     ) as client:
-        method = getattr(client, SDK_METHODS[operation])
+        method = getattr(client, xform_name(operation))
         if operation == "Scan":
 
             async def call() -> Any:
@@ -93,15 +94,6 @@ async def main(args: argparse.Namespace) -> None:
                 return await method(**params)
 
         await measure(call, args)
-
-
-SDK_METHODS = {
-    "GetItem": "get_item",
-    "PutItem": "put_item",
-    "Query": "query",
-    "BatchWriteItem": "batch_write_item",
-    "Scan": "scan",
-}
 
 
 def raw_call(endpoint: str, operation: str, params: dict, concurrency: int) -> Callable[[], Awaitable[Any]]:

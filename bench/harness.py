@@ -172,6 +172,7 @@ def run_ghz(
     gateway: int,
     rps: int = 0,
     path: str = "gateway (ghz)",
+    stub_latency_ms: float = 0,
 ) -> Result:
     before = (cpu_s(gateway), cpu_s(stub), children_cpu_s(), rss_mb(gateway))
     completed = subprocess.run(
@@ -199,7 +200,7 @@ def run_ghz(
         path=path,
         workload=workload,
         concurrency=concurrency,
-        stub_latency_ms=0,
+        stub_latency_ms=stub_latency_ms,
         ops=ops,
         ops_per_s=ops / max(float(report["total"]) / 1e9, 1e-9),
         p50_ms=distribution.get(50, 0.0),
@@ -225,6 +226,7 @@ def run_baseline(
     event_loop: str,
     rps: int = 0,
     client: str = "aiobotocore",
+    stub_latency_ms: float = 0,
 ) -> Result:
     stub_before = cpu_s(stub)
     completed = subprocess.run(
@@ -256,7 +258,7 @@ def run_baseline(
         path="direct aiobotocore" if client == "aiobotocore" else "stub alone (raw)",
         workload=workload,
         concurrency=concurrency,
-        stub_latency_ms=0,
+        stub_latency_ms=stub_latency_ms,
         ops=report["ops"],
         ops_per_s=report["ops_per_s"],
         p50_ms=report["p50_ms"],
@@ -324,10 +326,12 @@ def measure(
     with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
         for workload, concurrency, rps in plan(args, latency):
             through = functools.partial(run_ghz, ghz, workload=workload, concurrency=concurrency,
-                                        seconds=args.seconds, stub=stub.pid, rps=rps)  # fmt: skip
+                                        seconds=args.seconds, stub=stub.pid, rps=rps,
+                                        stub_latency_ms=latency)  # fmt: skip
             baseline = functools.partial(
-                run_baseline, stub_port, workload, concurrency, args.seconds, stub.pid, args.event_loop, rps
-            )
+                run_baseline, stub_port, workload, concurrency, args.seconds, stub.pid, args.event_loop, rps,
+                stub_latency_ms=latency,
+            )  # fmt: skip
             runs = [functools.partial(through, port=gateway_port, gateway=gateway.pid), baseline]
             if rps:  # the reference for added latency: the stub as a client with almost no cost sees it
                 runs.append(functools.partial(baseline, client="raw"))
@@ -337,8 +341,6 @@ def measure(
             # Paths alternate, round after round, so a slow spell of the machine hits them alike.
             rounds = [[run() for run in runs] for _ in range(args.repeat)]
             for measured in zip(*rounds, strict=True):
-                for result in measured:
-                    result.stub_latency_ms = latency
                 results.extend(measured)
                 print_row(median(measured))
     return results
