@@ -36,6 +36,8 @@ lint: bootstrap-python
 		$(BIN)/buf breaking --against '.git#branch=main'; \
 	else echo "buf breaking: no main branch to compare against"; fi
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 ## Regenerates client/dynamo_gateway/v1 from protos/.
 generate: bootstrap-python

@@ -1,62 +1,145 @@
-"""Python client for dynamo-gateway: typed async client, values, errors and generated stubs."""
+"""Python client for dynamo-gateway: typed async client, values, errors and generated stubs.
 
-from .client import (
-    BatchWriteResult,
-    GatewayClient,
-    Page,
-    SegmentPage,
-    TransactConditionCheck,
-    TransactDelete,
-    TransactPut,
-    TransactUpdate,
-)
-from .errors import (
-    AccessDeniedError,
-    AssumeRoleFailedError,
-    AuthenticationError,
-    CallerError,
-    CancellationReason,
-    ConcurrencyLimitExceededError,
-    ConditionalCheckError,
-    ConditionFailedError,
-    ConfigurationError,
-    CredentialsNotFoundError,
-    DeadlineExceededError,
-    GatewayError,
-    IdempotentParameterMismatchError,
-    InternalError,
-    InternalServerError,
-    InvalidCredentialsError,
-    InvalidExpressionError,
-    InvalidKeyError,
-    InvalidParameterError,
-    InvalidRegionError,
-    InvalidTableError,
-    ItemCollectionSizeLimitExceededError,
-    ItemError,
-    ItemNotFoundError,
-    ItemTooLargeError,
-    MissingRequiredKeyError,
-    PermissionDeniedError,
-    ProvisionedThroughputExceededError,
-    RequestLimitExceededError,
-    RequestTooLargeError,
-    ResourceNotFoundError,
-    ServiceError,
-    ServiceUnavailableError,
-    ThrottlingError,
-    ThroughputError,
-    TokenExpiredError,
-    TransactionCanceledError,
-    TransactionConflictError,
-    TransactionError,
-    TransactionInProgressError,
-    TypeMismatchError,
-    UnauthenticatedError,
-    ValidationError,
-    WriteConflictError,
-)
-from .values import from_attribute_value, from_item, to_attribute_value
+Names load lazily (PEP 562): `import dynamo_gateway.taxonomy` or the generated messages
+do not pull in grpc, which the server's pure modules rely on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import (
+        BatchWriteResult,
+        GatewayClient,
+        Page,
+        SegmentPage,
+        TransactConditionCheck,
+        TransactDelete,
+        TransactPut,
+        TransactUpdate,
+    )
+    from .errors import (
+        AccessDeniedError,
+        AssumeRoleFailedError,
+        AuthenticationError,
+        CallerError,
+        CancellationReason,
+        ConcurrencyLimitExceededError,
+        ConditionalCheckError,
+        ConditionFailedError,
+        ConfigurationError,
+        CredentialsNotFoundError,
+        DeadlineExceededError,
+        GatewayError,
+        IdempotentParameterMismatchError,
+        InternalError,
+        InternalServerError,
+        InvalidCredentialsError,
+        InvalidExpressionError,
+        InvalidKeyError,
+        InvalidParameterError,
+        InvalidRegionError,
+        InvalidTableError,
+        ItemCollectionSizeLimitExceededError,
+        ItemError,
+        ItemNotFoundError,
+        ItemTooLargeError,
+        MissingRequiredKeyError,
+        PermissionDeniedError,
+        ProvisionedThroughputExceededError,
+        RequestLimitExceededError,
+        RequestTooLargeError,
+        ResourceNotFoundError,
+        ServiceError,
+        ServiceUnavailableError,
+        ThrottlingError,
+        ThroughputError,
+        TokenExpiredError,
+        TransactionCanceledError,
+        TransactionConflictError,
+        TransactionError,
+        TransactionInProgressError,
+        TypeMismatchError,
+        UnauthenticatedError,
+        ValidationError,
+        WriteConflictError,
+    )
+    from .values import from_attribute_value, from_item, to_attribute_value
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "BatchWriteResult": "client",
+    "GatewayClient": "client",
+    "Page": "client",
+    "SegmentPage": "client",
+    "TransactConditionCheck": "client",
+    "TransactDelete": "client",
+    "TransactPut": "client",
+    "TransactUpdate": "client",
+    "AccessDeniedError": "errors",
+    "AssumeRoleFailedError": "errors",
+    "AuthenticationError": "errors",
+    "CallerError": "errors",
+    "CancellationReason": "errors",
+    "ConcurrencyLimitExceededError": "errors",
+    "ConditionalCheckError": "errors",
+    "ConditionFailedError": "errors",
+    "ConfigurationError": "errors",
+    "CredentialsNotFoundError": "errors",
+    "DeadlineExceededError": "errors",
+    "GatewayError": "errors",
+    "IdempotentParameterMismatchError": "errors",
+    "InternalError": "errors",
+    "InternalServerError": "errors",
+    "InvalidCredentialsError": "errors",
+    "InvalidExpressionError": "errors",
+    "InvalidKeyError": "errors",
+    "InvalidParameterError": "errors",
+    "InvalidRegionError": "errors",
+    "InvalidTableError": "errors",
+    "ItemCollectionSizeLimitExceededError": "errors",
+    "ItemError": "errors",
+    "ItemNotFoundError": "errors",
+    "ItemTooLargeError": "errors",
+    "MissingRequiredKeyError": "errors",
+    "PermissionDeniedError": "errors",
+    "ProvisionedThroughputExceededError": "errors",
+    "RequestLimitExceededError": "errors",
+    "RequestTooLargeError": "errors",
+    "ResourceNotFoundError": "errors",
+    "ServiceError": "errors",
+    "ServiceUnavailableError": "errors",
+    "ThrottlingError": "errors",
+    "ThroughputError": "errors",
+    "TokenExpiredError": "errors",
+    "TransactionCanceledError": "errors",
+    "TransactionConflictError": "errors",
+    "TransactionError": "errors",
+    "TransactionInProgressError": "errors",
+    "TypeMismatchError": "errors",
+    "UnauthenticatedError": "errors",
+    "ValidationError": "errors",
+    "WriteConflictError": "errors",
+    "from_attribute_value": "values",
+    "from_item": "values",
+    "to_attribute_value": "values",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "AccessDeniedError",

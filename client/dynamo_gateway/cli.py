@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
@@ -28,7 +29,7 @@ from google.protobuf import json_format
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
 from .client import CHANNEL_OPTIONS, return_value
-from .errors import GatewayError, call_unary, from_rpc_error
+from .errors import GatewayError, call_stream, call_unary
 from .json_codec import ItemJson, JsonInputError
 from .transfer import STATE_SUFFIX, TransferError, export_table, import_table, open_source, state_path_of
 
@@ -361,15 +362,13 @@ class Cli:
         return await self._print_limited(self._paged(self.stub.Scan, request))
 
     async def _stream(self, request: Any) -> AsyncIterator[Any]:
-        call = self.stub.ParallelScan(request)
-        try:
-            async for page in call:
+        # No deadline: --timeout bounds calls of one page, and this stream reads the whole table
+        # (as export does). aclosing cancels the call, stopping the gateway's scan, as soon as
+        # --limit stops us early.
+        async with contextlib.aclosing(call_stream(self.stub.ParallelScan, request, None)) as pages:
+            async for page in pages:
                 for item in page.items:
                     yield item.attributes
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error) from None
-        finally:
-            call.cancel()  # stops the gateway's scan when --limit stopped us early
 
     async def describe(self) -> int:
         response = await self.call(
@@ -442,7 +441,7 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
         return grpc.aio.ClientCallDetails(
             details.method,
             details.timeout,
-            tuple(details.metadata or ()) + self._metadata,
+            grpc.aio.Metadata(*(details.metadata or ()), *self._metadata),
             details.credentials,
             details.wait_for_ready,
         )

@@ -7,18 +7,17 @@ exceptions of errors.py. Everything the stub offers stays reachable via `.stub`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc, table_pb2
 
-from .errors import call_unary, from_rpc_error
+from .errors import call_stream, call_unary
 from .values import Item, fill_item, from_item
-
-T = TypeVar("T")
 
 # The gRPC channel options every client of this package starts from: replies of up to 32 MiB.
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (("grpc.max_receive_message_length", 32 * 1024 * 1024),)
@@ -101,13 +100,17 @@ class BatchWriteResult:
 _RVOCCF_ALL_OLD = options_pb2.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_ALL_OLD
 
 
-def return_value(name: str | None) -> int:
+def _on_failure(return_old: bool) -> options_pb2.ReturnValuesOnConditionCheckFailure.ValueType:
+    return _RVOCCF_ALL_OLD if return_old else options_pb2.RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_UNSPECIFIED
+
+
+def return_value(name: str | None) -> options_pb2.ReturnValue.ValueType:
     if name is None:
         return options_pb2.RETURN_VALUE_UNSPECIFIED
     return options_pb2.ReturnValue.Value(f"RETURN_VALUE_{name.upper()}")
 
 
-def _select(name: str | None) -> int:
+def _select(name: str | None) -> options_pb2.Select.ValueType:
     return (
         options_pb2.SELECT_UNSPECIFIED if name is None else options_pb2.Select.Value(f"SELECT_{name.upper()}")
     )
@@ -197,7 +200,7 @@ class GatewayClient:
             table_name=table,
             condition_expression=condition or "",
             return_values=return_value("ALL_OLD" if return_old else None),
-            return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
+            return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
         fill_item(request.item, item)
         _expressions(request, names, values)
@@ -222,7 +225,7 @@ class GatewayClient:
             update_expression=update,
             condition_expression=condition or "",
             return_values=return_value(return_values),
-            return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
+            return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
         fill_item(request.key, key)
         _expressions(request, names, values)
@@ -245,7 +248,7 @@ class GatewayClient:
             table_name=table,
             condition_expression=condition or "",
             return_values=return_value("ALL_OLD" if return_old else None),
-            return_values_on_condition_check_failure=_RVOCCF_ALL_OLD if return_old_on_failure else 0,
+            return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
         fill_item(request.key, key)
         _expressions(request, names, values)
@@ -364,9 +367,9 @@ class GatewayClient:
             start = request.segments.add(segment=segment)
             if key:
                 fill_item(start.exclusive_start_key, key)
-        call = self.stub.ParallelScan(request, timeout=timeout_s)
-        try:
-            async for message in call:
+        # aclosing: when our caller stops early, the call is cancelled at once, stopping the server's scan.
+        async with contextlib.aclosing(call_stream(self.stub.ParallelScan, request, timeout_s)) as messages:
+            async for message in messages:
                 yield SegmentPage(
                     segment=message.segment,
                     items=[from_item(i.attributes) for i in message.items],
@@ -374,10 +377,6 @@ class GatewayClient:
                     segment_done=message.segment_done,
                     scanned_count=message.scanned_count,
                 )
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error) from None
-        finally:
-            call.cancel()  # no-op when finished; stops the server's scan if we stopped early
 
     # ------------------------------------------------------------ batches
 
@@ -466,7 +465,7 @@ class GatewayClient:
         await self._call(self.stub.TransactWriteItems, request)
 
     async def describe_table(self, table: str) -> table_pb2.TableDescription:
-        response = await self._call(
+        response: service_pb2.DescribeTableResponse = await self._call(
             self.stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table)
         )
         return response.table

@@ -17,22 +17,24 @@
                      ConcurrencyLimitExceededError
 
 Each class's `reason` is its taxonomy leaf (dynamo_gateway.taxonomy). from_rpc_error()
-is the one place that picks the class. Must not import the client.
+is the one place that picks the class; call_unary() and call_stream() wrap a grpc.aio
+stub's unary and server-streaming calls with it, so the client, the CLI and the
+transfers never catch grpc errors themselves. Must not import the client.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from dynamo_gateway.v1 import errors_pb2
 
 from .values import Item, from_item
-
-_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class GatewayError(Exception):
@@ -284,17 +286,25 @@ _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
 
 
 def status_details(error: grpc.RpcError) -> status_pb2.Status | None:
-    """The google.rpc.Status in the error's grpc-status-details-bin trailer, or None without one."""
-    trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-    for key, value in trailing or ():
-        if key == _DETAILS_KEY:
-            return status_pb2.Status.FromString(value)
-    return None
+    """The google.rpc.Status in the error's grpc-status-details-bin trailer, or None without one.
+
+    Works for the sync stubs' errors (grpc.Call) and grpc.aio's AioRpcError alike: from_call
+    only reads code(), details() and trailing_metadata(), which both have.
+    """
+    try:
+        status: status_pb2.Status | None = rpc_status.from_call(cast(grpc.Call, error))
+    except ValueError:
+        # The trailer's code or message disagrees with the call's own: something between us
+        # and the gateway (a proxy) replaced the status, so the details describe another
+        # failure than the one the call ended with. Trust the call's code, as for a proxy's
+        # own error without details.
+        return None
+    return status
 
 
 def from_rpc_error(error: grpc.RpcError) -> GatewayError:
-    code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
-    message: str = error.details() or ""  # type: ignore[attr-defined]
+    code = error.code()
+    message = error.details() or ""
     status = status_details(error)
     info = error_details_pb2.ErrorInfo()
     bad_request = error_details_pb2.BadRequest()
@@ -305,8 +315,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     seen: set[str] = set()
     for detail in status.details if status else ():
         for target in (info, bad_request, retry, condition, cancellation, outcome):
-            if detail.Is(target.DESCRIPTOR):
-                detail.Unpack(target)
+            if detail.Unpack(target):  # False (and target untouched) for a detail of another type
                 seen.add(target.DESCRIPTOR.full_name)
     cls = BY_REASON.get(info.reason) or _BY_CODE.get(code, GatewayError)
     result = cls(
@@ -336,3 +345,20 @@ async def call_unary(method: Any, request: Any, timeout_s: float | None) -> Any:
         return await method(request, timeout=timeout_s)
     except grpc.aio.AioRpcError as error:
         raise from_rpc_error(error) from None
+
+
+async def call_stream(method: Any, request: Any, timeout_s: float | None) -> AsyncGenerator[Any, None]:
+    """The messages of one server-streaming call of a grpc.aio stub; a failure raises the typed
+    error of from_rpc_error.
+
+    Closing the iterator early (use contextlib.aclosing, so that happens at once, not when the
+    garbage collector gets to it) cancels the call, which stops the gateway's work for it.
+    """
+    call = method(request, timeout=timeout_s)
+    try:
+        async for message in call:
+            yield message
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error) from None
+    finally:
+        call.cancel()  # a no-op once the stream has ended

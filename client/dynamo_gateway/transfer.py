@@ -27,7 +27,7 @@ import grpc
 
 from dynamo_gateway.v1 import service_pb2
 
-from .errors import GatewayError, call_unary, from_rpc_error
+from .errors import GatewayError, call_stream, call_unary
 from .json_codec import ItemJson, JsonInputError, fill_key_from_json, key_to_json
 from .progress import Progress
 
@@ -73,7 +73,7 @@ def _write_state(path: pathlib.Path, state: dict[str, Any]) -> None:
 
 def _load_state(path: pathlib.Path, table: str, total_segments: int, dynamodb_json: bool) -> dict[str, Any]:
     try:
-        state = json.loads(path.read_text())
+        state: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         raise TransferError(f"nothing to resume: {path} does not exist") from None
     except ValueError as error:
@@ -158,9 +158,8 @@ async def export_table(
     last_checkpoint = time.monotonic()
     try:
         if unfinished:
-            call = stub.ParallelScan(request, timeout=timeout_s)
-            try:
-                async for page in call:
+            async with contextlib.aclosing(call_stream(stub.ParallelScan, request, timeout_s)) as pages:
+                async for page in pages:
                     chunk = "".join(item_json.dumps(i.attributes) + "\n" for i in page.items).encode("utf-8")
                     out.write(chunk)
                     state["items"] += len(page.items)
@@ -172,10 +171,6 @@ async def export_table(
                     if time.monotonic() - last_checkpoint >= checkpoint_s:
                         checkpoint()
                         last_checkpoint = time.monotonic()
-            except grpc.aio.AioRpcError as error:
-                raise from_rpc_error(error) from None
-            finally:
-                call.cancel()
     finally:
         # Also on errors and Ctrl-C: the state then covers exactly the pages written.
         checkpoint()

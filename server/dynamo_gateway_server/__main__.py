@@ -12,7 +12,7 @@ from .app import serve
 from .backends import BackendError, BackendUnavailableError
 from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if moto is missing)
 from .config import Settings, SettingsError, load_settings
-from .observability import configure_process_logging
+from .observability.telemetry import configure_process_logging
 from .tables import TablesFileError
 from .workers import run_workers, settings_for_worker, worker_index
 

@@ -13,7 +13,8 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -23,17 +24,21 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
 from .backends import DynamoBackend
 from .backends.aws import AwsBackend, AwsBackendOptions
-from .backends.lean import LeanBackend
+from .backends.json_protocol import JsonProtocolBackend
 from .backends.memory import MemoryBackend
 from .batches import BatchRunner
 from .config import Settings
-from .observability import Telemetry, instrument_backend
+from .interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
+from .interceptors.rpc import RpcChecks, RpcInterceptor
+from .key_schema import KeySchema, KeySchemaCache
+from .observability.capacity import ConsumedCapacityBackend
+from .observability.telemetry import Telemetry
 from .reflection import enable_reflection
-from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryObserver, RetryPolicy
+from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryPolicy
 from .security.credentials import credential_options
 from .security.layer import SecurityLayer
 from .service import DynamoDBServicer
-from .tables import create_tables, load_tables_file
+from .tables import TableSpec, create_tables, load_tables_file
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +56,15 @@ async def build_backend(settings: Settings) -> DynamoBackend:
         max_attempts=settings.backend_max_attempts,
         credentials=credential_options(settings),
     )
-    client = LeanBackend if settings.backend_client == "lean" else AwsBackend
+    client = JsonProtocolBackend if settings.backend_client == "lean" else AwsBackend
     if settings.backend == "memory":
         return await MemoryBackend.start(options, client)
     return await client.start(options)
 
 
-def make_resilient(
-    settings: Settings,
-    backend: DynamoBackend,
-    endpoint: str,
-    *,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    rand: Callable[[], float] = random.random,
-    clock: Callable[[], float] = time.monotonic,
-    observer: RetryObserver | None = None,
-) -> ResilientBackend:
-    """The retry policy and circuit breaker of the settings around `backend` (tests inject time)."""
+def retry_policy(settings: Settings) -> RetryPolicy:
     cap = settings.retry_max_delay_s
-    policy = RetryPolicy(
+    return RetryPolicy(
         throughput=Backoff(settings.retry_throughput_attempts, settings.retry_throughput_base_s, cap),
         internal_server_error=Backoff(
             settings.retry_internal_error_attempts, settings.retry_internal_error_base_s, cap
@@ -79,14 +74,15 @@ def make_resilient(
         ),
         transaction_conflict=Backoff(settings.retry_conflict_attempts, settings.retry_conflict_base_s, cap),
     )
-    breaker = CircuitBreaker(
-        endpoint=endpoint,
-        failure_threshold=settings.breaker_failure_threshold,
-        success_threshold=settings.breaker_success_threshold,
-        reset_timeout_s=settings.breaker_reset_timeout_s,
-        clock=clock,
-    )
-    return ResilientBackend(backend, policy, breaker, observer=observer, sleep=sleep, rand=rand, clock=clock)
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """Time as the stages see it; tests pass their own so that retries never wait."""
+
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    rand: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
 
 
 def backend_endpoint(settings: Settings) -> str:
@@ -97,36 +93,74 @@ def backend_endpoint(settings: Settings) -> str:
 
 
 class Gateway:
-    """One running gateway: a gRPC server on a port, in front of one backend."""
+    """One running gateway: a gRPC server on a port, in front of one backend.
+
+    The one place the request path is put together; the server and every test build it here.
+    """
 
     def __init__(
         self,
         settings: Settings,
         backend: DynamoBackend,
-        owns_backend: bool = True,
+        *,
         telemetry: Telemetry | None = None,
+        owns_backend: bool = True,
+        endpoint: str | None = None,
+        clocks: Clocks = Clocks(),
+        declared_tables: Iterable[TableSpec] = (),
+        around_retries: Callable[[DynamoBackend], DynamoBackend] | None = None,
     ) -> None:
+        """`backend` is DynamoDB's client (lean, aiobotocore or the embedded engine), without retries.
+
+        `endpoint` names what the circuit breaker guards (by default, from the settings);
+        `declared_tables` are the tables file's, whose key schemas are known from the start;
+        `around_retries` lets a test put its own stage right outside the retrying one.
+        """
         self.settings = settings
-        self.backend = backend
+        self.dynamodb = backend
+        """DynamoDB's client, innermost in the chain."""
         self._owns_backend = owns_backend
-        # Traces, metrics and logs of this gateway; start_gateway also wraps the backend with it.
+        # Traces, metrics and logs of this gateway.
         self.telemetry = telemetry or Telemetry(settings)
         self.health = health.aio.HealthServicer()
         # Authentication, policy, limits and TLS; raises at once if one of its files is unusable.
         self.security = SecurityLayer(settings, SERVICE_NAME)
-        self.server = grpc.aio.server(
-            # Telemetry first, so refused calls are traced, logged and counted too.
-            interceptors=self.telemetry.server_interceptors(self.security.rpc_checks()),
-            options=[
-                ("grpc.max_send_message_length", settings.max_message_bytes),
-                ("grpc.max_receive_message_length", self.security.grpc_receive_limit()),
-                # One listener per port (a stale process must not silently share it), except
-                # for workers, which share it on purpose (workers.py).
-                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-            ],
+        self._health_updates: set[asyncio.Task[None]] = set()
+
+        # The backend chain, from the caller's side to DynamoDB's:
+        #   [BatchRunner, batch RPCs only] -> ConsumedCapacityBackend -> InstrumentedBackend
+        #   -> ResilientBackend (retries in the deadline, circuit breaker) -> DynamoDB's client.
+        # The servicer runs the request guard (policy, limits) before any of it.
+        self.breaker = CircuitBreaker(
+            endpoint=endpoint or backend_endpoint(settings),
+            failure_threshold=settings.breaker_failure_threshold,
+            success_threshold=settings.breaker_success_threshold,
+            reset_timeout_s=settings.breaker_reset_timeout_s,
+            clock=clocks.clock,
+            listeners=[self.telemetry.resilience_observer.on_breaker_state, self._on_breaker_state],
+        )
+        retrying: DynamoBackend = ResilientBackend(
+            backend,
+            retry_policy(settings),
+            self.breaker,
+            observer=self.telemetry.resilience_observer,
+            sleep=clocks.sleep,
+            rand=clocks.rand,
+            clock=clocks.clock,
+        )
+        if around_retries is not None:
+            retrying = around_retries(retrying)
+        # One key-schema cache for every stage that needs a table's key; its own lookups retry
+        # like any call but are not counted as the caller's.
+        self.schemas = KeySchemaCache(retrying)
+        for table in declared_tables:
+            self.schemas.remember(table.name, KeySchema(table.partition_key, table.sort_key))
+        self.backend: DynamoBackend = ConsumedCapacityBackend(
+            self.telemetry.instrument_backend(retrying, self.schemas)
         )
         batches = BatchRunner(
-            backend,
+            self.backend,
+            self.schemas,
             max_items=settings.batch_max_items,
             concurrency=settings.batch_concurrency,
             leftovers=Backoff(
@@ -135,19 +169,41 @@ class Gateway:
                 settings.retry_max_delay_s,
             ),
         )
-        self.guard = self.security.guard_for(backend)
+        self.guard = self.security.guard_for(self.schemas)
+
+        # Every RPC, in one interceptor (one wrapper per call), outermost first: its server span
+        # and request id, metrics, authentication, the in-flight limits, then decoding the
+        # request (so refused calls are traced, logged and counted too).
+        guarded, open_services = self.security.guarded_and_open()
+        checks = RpcChecks(
+            authenticator=self.security.authenticator,
+            open_services=open_services,
+            limiter=self.security.limiter,
+            guarded_services=guarded,
+            max_request_bytes=settings.max_request_bytes,
+        )
+        tracer = self.telemetry.tracer if self.telemetry.records_spans else None
+        self.server = grpc.aio.server(
+            interceptors=[RpcInterceptor(self.telemetry.metrics, checks, tracer)],
+            options=[
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                # gRPC's own limit sits above ours, so a request a little too large gets our answer.
+                (
+                    "grpc.max_receive_message_length",
+                    settings.max_request_bytes + GRPC_LIMIT_MARGIN_BYTES,
+                ),
+                # One listener per port (a stale process must not silently share it), except
+                # for workers, which share it on purpose (workers.py).
+                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            ],
+        )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(
-            DynamoDBServicer(backend, settings.scan_concurrency, batches, guard=self.guard), self.server
+            DynamoDBServicer(self.backend, settings.scan_concurrency, batches, guard=self.guard), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.security.reflection_enabled:
             enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
         self.port = 0
-        self._health_updates: set[asyncio.Task[None]] = set()
-        # The resilient backend may sit inside the instrumented one (observability's wrapper).
-        resilient = backend if isinstance(backend, ResilientBackend) else getattr(backend, "inner", None)
-        if isinstance(resilient, ResilientBackend):
-            resilient.breaker.listeners.append(self._on_breaker_state)
 
     def _on_breaker_state(self, endpoint: str, state: str) -> None:
         # An open breaker means every call fails fast: tell load balancers to send traffic elsewhere.
@@ -185,26 +241,24 @@ class Gateway:
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING
         await self.server.stop(grace)
         await self.security.stop()
-        await self.guard.close()
+        await self.schemas.close()
         if self._owns_backend:
-            await self.backend.close()
+            await self.dynamodb.close()
         self.telemetry.close()
 
 
 async def start_gateway(settings: Settings, telemetry: Telemetry | None = None) -> Gateway:
-    """Builds the chain InstrumentedBackend -> ResilientBackend -> aws/memory and serves it.
+    """Starts DynamoDB's client (or the embedded engine), creates the tables file's tables, serves.
 
     `telemetry` lets tests read spans from their own exporter; by default it follows the settings.
     """
     telemetry = telemetry or Telemetry(settings)
     backend = await build_backend(settings)
     try:
-        if settings.tables_file:
-            await create_tables(backend, load_tables_file(settings.tables_file))
-        resilient = make_resilient(
-            settings, backend, backend_endpoint(settings), observer=telemetry.resilience_observer
-        )
-        gateway = Gateway(settings, instrument_backend(telemetry, resilient), telemetry=telemetry)
+        declared = load_tables_file(settings.tables_file) if settings.tables_file else []
+        # A table that existed already may have other keys than declared: its schema is learnt.
+        created = await create_tables(backend, declared)
+        gateway = Gateway(settings, backend, telemetry=telemetry, declared_tables=created)
         await gateway.start()
     except BaseException:
         await backend.close()

@@ -13,7 +13,7 @@ import asyncio
 import base64
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,11 @@ import orjson
 
 from dynamo_gateway.taxonomy import BY_REASON, Leaf
 
-from . import errors
+from . import request_shape
 from .backends import BackendError, BackendUnavailableError, DynamoBackend
 from .codec import InvalidRequestError
-from .key_schema import KeySchemaCache, shared_key_schemas
+from .failures import is_retryable, leaf_of
+from .key_schema import KeySchemaCache
 from .resilience import Backoff, current_deadline
 
 WRITES_PER_CALL = 25
@@ -55,7 +56,25 @@ class BatchResult:
 class _Entry:
     table: str
     index: int
-    wire: dict[str, Any]
+    wire: Mapping[str, Any]
+    """What is sent: the write request, or the key."""
+    keyed: Mapping[str, Any]
+    """The item or key that holds the entry's primary key."""
+
+
+def _entries(operation: str, params: dict[str, Any]) -> list[_Entry]:
+    """Every write or key of a batch, with its place in the request (request_shape's walk)."""
+    per_table = params["RequestItems"]
+    return [
+        _Entry(
+            part.table,
+            part.position,
+            per_table[part.table][part.position] if operation == "BatchWriteItem" else part.value,
+            part.value,
+        )
+        for part in request_shape.walk(operation, params)
+        if part.position >= 0
+    ]
 
 
 def _canonical(value: Any) -> str:
@@ -73,6 +92,7 @@ class BatchRunner:
     def __init__(
         self,
         backend: DynamoBackend,
+        key_schemas: KeySchemaCache,
         *,
         max_items: int,
         concurrency: int,
@@ -88,19 +108,15 @@ class BatchRunner:
         self._sleep = sleep
         self._rand = rand or random.random
         self._clock = clock
-        # The instrumented backend's cache when there is one: a table's key is looked up once.
-        self.key_schemas = shared_key_schemas(backend) or KeySchemaCache(backend)
+        # The gateway's shared cache: a table's key is looked up once for every stage.
+        self.key_schemas = key_schemas
 
     # ------------------------------------------------------------ BatchWriteItem
 
     async def write(self, params: dict[str, Any]) -> BatchResult:
-        entries = [
-            _Entry(table, index, write)
-            for table, writes in params["RequestItems"].items()
-            for index, write in enumerate(writes)
-        ]
+        entries = _entries("BatchWriteItem", params)
         self._check_count(len(entries), "writes")
-        await self._refuse_duplicates(entries, "requests", _write_key)
+        await self._refuse_duplicates(entries, "requests")
         options = {k: v for k, v in params.items() if k != "RequestItems"}
         result = BatchResult({"UnprocessedItems": {}, "ConsumedCapacity": [], "ItemCollectionMetrics": {}})
 
@@ -125,13 +141,9 @@ class BatchRunner:
 
     async def get(self, params: dict[str, Any]) -> BatchResult:
         per_table = params["RequestItems"]
-        entries = [
-            _Entry(table, index, key)
-            for table, spec in per_table.items()
-            for index, key in enumerate(spec["Keys"])
-        ]
+        entries = _entries("BatchGetItem", params)
         self._check_count(len(entries), "keys")
-        await self._refuse_duplicates(entries, "keys", lambda entry, names: _project(entry.wire, names))
+        await self._refuse_duplicates(entries, "keys")
         options = {k: v for k, v in params.items() if k != "RequestItems"}
         result = BatchResult({"Responses": {}, "UnprocessedKeys": {}, "ConsumedCapacity": []})
         size = 0
@@ -175,12 +187,7 @@ class BatchRunner:
                 f"{count} {what} is more than this gateway's batch limit of {self._max_items}",
             )
 
-    async def _refuse_duplicates(
-        self,
-        entries: list[_Entry],
-        list_name: str,
-        key_of: Callable[[_Entry, tuple[str, ...]], dict[str, Any] | None],
-    ) -> None:
+    async def _refuse_duplicates(self, entries: list[_Entry], list_name: str) -> None:
         seen: dict[tuple[str, str], int] = {}
         for entry in entries:
             await self.key_schemas.learn(entry.table)
@@ -188,7 +195,7 @@ class BatchRunner:
             if schema is None:
                 continue  # DynamoDB will say what is wrong with this table
             names = (schema.partition,) if schema.sort is None else (schema.partition, schema.sort)
-            key = key_of(entry, names)
+            key = _project(entry.keyed, names)
             if key is None:
                 continue
             identity = (entry.table, _canonical(key))
@@ -232,10 +239,10 @@ class BatchRunner:
             try:
                 response = await self._backend.call(operation, request_for(pending))
             except (BackendError, BackendUnavailableError) as error:
-                if not errors.is_retryable(error):
+                if not is_retryable(error):
                     raise  # the request itself is wrong: the whole RPC says so
                 # The retry layer already tried this call; what is left is left.
-                leaf = errors.leaf_of(error)
+                leaf = leaf_of(error)
                 return [Unprocessed(e.table, e.index, leaf, str(error)) for e in pending]
             _merge(merged, response, operation)
             pending = _still_pending(pending, response.get(leftover_field, {}), operation)
@@ -254,23 +261,17 @@ def _chunks(entries: list[_Entry], size: int) -> Iterable[list[_Entry]]:
         yield entries[start : start + size]
 
 
-def _group(entries: list[_Entry]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
+def _group(entries: list[_Entry]) -> dict[str, list[Mapping[str, Any]]]:
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
         grouped.setdefault(entry.table, []).append(entry.wire)
     return grouped
 
 
-def _project(item: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any] | None:
+def _project(item: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any] | None:
     if not all(name in item for name in names):
         return None  # a key without all its parts: DynamoDB will name the problem
     return {name: item[name] for name in names}
-
-
-def _write_key(entry: _Entry, names: tuple[str, ...]) -> dict[str, Any] | None:
-    write = entry.wire
-    source = write["PutRequest"]["Item"] if "PutRequest" in write else write["DeleteRequest"]["Key"]
-    return _project(source, names)
 
 
 def _still_pending(sent: list[_Entry], leftovers: dict[str, Any], operation: str) -> list[_Entry]:

@@ -13,11 +13,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2, value_pb2
 
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
+    # Any: each generated enum's values are a NewType of int of its own.
+    _ProtoEnum = _EnumTypeWrapper[Any]
+
 Wire = dict[str, Any]
+
+# The responses that share a shape, so one filler serves each family.
+_WriteResponse = TypeVar(
+    "_WriteResponse",
+    service_pb2.PutItemResponse,
+    service_pb2.UpdateItemResponse,
+    service_pb2.DeleteItemResponse,
+)
+_PageResponse = TypeVar(
+    "_PageResponse",
+    service_pb2.QueryResponse,
+    service_pb2.ScanResponse,
+    service_pb2.ParallelScanResponse,
+)
 
 MAX_PARALLEL_SCAN_SEGMENTS = 1_000_000
 # ASCII digits only: \d would also accept other scripts' digits, which DynamoDB does not.
@@ -193,7 +213,7 @@ def _fill_items(target: Any, wire_items: Iterable[Mapping[str, Any]]) -> None:
 # ---------------------------------------------------------------- enums and shared fields
 
 
-def _enum_name(value: int, enum: Any, prefix: str, field: str) -> str | None:
+def _enum_name(value: int, enum: _ProtoEnum, prefix: str, field: str) -> str | None:
     """DynamoDB's spelling of an enum value, or None for UNSPECIFIED (DynamoDB's default)."""
     if value == 0:
         return None
@@ -203,7 +223,7 @@ def _enum_name(value: int, enum: Any, prefix: str, field: str) -> str | None:
         raise InvalidRequestError(field, f"{value} is not a valid {enum.DESCRIPTOR.name}") from None
 
 
-def _set_enum(params: Wire, param: str, value: int, enum: Any, prefix: str, field: str) -> None:
+def _set_enum(params: Wire, param: str, value: int, enum: _ProtoEnum, prefix: str, field: str) -> None:
     name = _enum_name(value, enum, prefix, field)
     if name is not None:
         params[param] = name
@@ -402,7 +422,7 @@ def delete_item_request(request: service_pb2.DeleteItemRequest) -> Wire:
     return params
 
 
-def _write_response(response: Any, wire: Mapping[str, Any]) -> Any:
+def _write_response(response: _WriteResponse, wire: Mapping[str, Any]) -> _WriteResponse:
     fill_item(response.attributes, wire.get("Attributes", {}))
     _fill_capacity_field(response, wire)
     _fill_metrics_field(response, wire)
@@ -451,7 +471,7 @@ def query_request(request: service_pb2.QueryRequest) -> Wire:
     return params
 
 
-def _page_response(response: Any, wire: Mapping[str, Any]) -> Any:
+def _page_response(response: _PageResponse, wire: Mapping[str, Any]) -> _PageResponse:
     _fill_items(response.items, wire.get("Items", ()))
     response.count = wire.get("Count", 0)
     response.scanned_count = wire.get("ScannedCount", 0)

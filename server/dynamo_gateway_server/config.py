@@ -315,11 +315,12 @@ def _field_docs() -> dict[str, str]:
     """Reads the docstring under each field, so --help and the code say the same thing."""
 
     tree = ast.parse(inspect.getsource(Settings))
-    body = tree.body[0].body  # type: ignore[attr-defined]
+    body = next(node.body for node in tree.body if isinstance(node, ast.ClassDef))
     docs = {}
     for previous, node in itertools.pairwise(body):
-        if isinstance(previous, ast.AnnAssign) and isinstance(node, ast.Expr):
-            docs[previous.target.id] = node.value.value  # type: ignore[union-attr]
+        match previous, node:
+            case ast.AnnAssign(target=ast.Name(id=name)), ast.Expr(value=ast.Constant(value=str(doc))):
+                docs[name] = doc
     return docs
 
 

@@ -1,19 +1,24 @@
-"""Classifies every failure into the error taxonomy and renders it as a gRPC status.
+"""Renders any failure as a google.rpc.Status: the one place a failure becomes what the caller sees.
 
-Owns: the one table from AWS error codes to taxonomy leaves (dynamo_gateway.taxonomy
-holds the leaves, their gRPC codes and retryability), the retryability of each
-failure instance, and the google.rpc.Status details: exactly one ErrorInfo
-(reason = the leaf, domain = ERROR_DOMAIN, metadata = AWS error code, request id,
-table), RetryInfo on retryable errors, BadRequest for our own validation, and our
-typed details (old item, cancellation reasons, unknown outcome).
-Must not import the servicer or do I/O.
+`status_of(error, table)` takes every failure an RPC can end with (the codec's and
+the limits' InvalidRequestError, a refused or unauthenticated caller, a request
+too large or over the in-flight limits, DynamoDB's answers, the resilience
+layer's deadline, open circuit and unknown outcome) and anything else as a bug
+(INTERNAL, saying nothing of the cause). Every status has exactly one ErrorInfo
+(reason = the taxonomy leaf, domain = ERROR_DOMAIN, small fixed metadata such as
+the AWS error code, request id, table), RetryInfo on retryable failures,
+BadRequest for invalid input, and our typed details (old item, cancellation
+reasons, unknown outcome). What a failure means is failures.py's; this module
+only draws it. Pure protobuf: must not import grpc, the servicer or do I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
 
-import grpc
 from google.protobuf import any_pb2, duration_pb2, message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
@@ -28,98 +33,38 @@ from .backends import (
     DeadlineExceededError,
     OutcomeUnknownError,
 )
+from .failures import is_retryable, leaf_of
+from .observability.request_context import current_request_id
+from .security.auth import Unauthenticated
+from .security.limits import ConcurrencyLimitExceeded, RequestTooLarge
+from .security.policy import PermissionDenied
+
+log = logging.getLogger(__name__)
 
 ERROR_DOMAIN = "dynamo-gateway"
 # Suggested wait when a retryable error carries no better estimate.
 DEFAULT_RETRY_AFTER_S = 0.1
-
-# AWS error code -> taxonomy reason. ValidationException and TransactionCanceledException
-# are refined per error below; codes not listed fall back on the HTTP status class.
-AWS_ERROR_CODES: dict[str, str] = {
-    "ProvisionedThroughputExceededException": "Throughput.ProvisionedThroughputExceeded",
-    "ThrottlingException": "Throughput.ThrottlingException",
-    "RequestLimitExceeded": "Throughput.RequestLimitExceeded",
-    "LimitExceededException": "Throughput.RequestLimitExceeded",
-    "ConditionalCheckFailedException": "ConditionalCheck.ConditionFailed",
-    "TransactionConflictException": "ConditionalCheck.TransactionConflict",
-    "TransactionCanceledException": "Transaction.TransactionCanceled",
-    "IdempotentParameterMismatchException": "Transaction.IdempotentParameterMismatch",
-    "TransactionInProgressException": "Transaction.TransactionInProgress",
-    "ResourceNotFoundException": "Service.ResourceNotFound",
-    "ValidationException": "Validation.InvalidParameter",
-    "SerializationException": "Validation.TypeMismatch",
-    "ResourceInUseException": "Validation.InvalidParameter",
-    "AccessDeniedException": "Authentication.AccessDenied",
-    "ExpiredTokenException": "Authentication.TokenExpired",
-    "UnrecognizedClientException": "Configuration.InvalidCredentials",
-    "InvalidSignatureException": "Configuration.InvalidCredentials",
-    "IncompleteSignatureException": "Configuration.InvalidCredentials",
-    "MissingAuthenticationTokenException": "Configuration.InvalidCredentials",
-    "InternalServerError": "Service.InternalServerError",
-    "ServiceUnavailable": "Service.ServiceUnavailable",
-    "ItemCollectionSizeLimitExceededException": "Item.ItemCollectionSizeLimitExceeded",
-}
-
-# ValidationException covers many mistakes; its message tells them apart (first match wins).
-_VALIDATION_MESSAGES: tuple[tuple[str, str], ...] = (
-    ("item size", "Item.ItemTooLarge"),
-    ("tablename", "Configuration.InvalidTable"),
-    ("table name", "Configuration.InvalidTable"),
-    ("key element does not match", "Validation.InvalidKey"),
-    ("provided key", "Validation.InvalidKey"),
-    ("required key", "Validation.MissingRequiredKey"),
-    ("missing the key", "Validation.MissingRequiredKey"),
-    ("type mismatch", "Validation.TypeMismatch"),
-    ("mismatched", "Validation.TypeMismatch"),
-    ("incorrect data type", "Validation.TypeMismatch"),
-    ("expression", "Validation.InvalidExpression"),
-)
-
-_UNAVAILABLE_REASONS = {
-    "NoCredentials": "Authentication.CredentialsNotFound",
-    "AssumeRoleFailed": "Authentication.AssumeRoleFailed",
-    "NoRegion": "Configuration.InvalidRegion",
-}
-
-# Cancellation reasons that a later attempt of the same transaction can overcome.
-_TRANSIENT_CANCELLATIONS = {
-    "None",
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-}
+# What a caller turned away for concurrency is told to wait: long enough for a busy RPC to finish.
+CONCURRENCY_RETRY_AFTER_S = 0.1
 
 
-def leaf_of(error: BackendError | BackendUnavailableError) -> Leaf:
-    if isinstance(error, BackendUnavailableError):
-        return BY_REASON[_UNAVAILABLE_REASONS.get(error.reason, "Service.ServiceUnavailable")]
-    if error.code == "ValidationException":
-        text = error.message.lower()
-        for fragment, reason in _VALIDATION_MESSAGES:
-            if fragment in text:
-                return BY_REASON[reason]
-    if error.code == "TransactionCanceledException":
-        codes = {r.get("Code", "None") for r in error.cancellation_reasons} - {"None"}
-        if codes == {"TransactionConflict"}:
-            return BY_REASON["Transaction.TransactionConflict"]
-    reason = AWS_ERROR_CODES.get(error.code)
-    if reason is None:
-        reason = "Service.InternalServerError" if error.http_status >= 500 else "Validation.InvalidParameter"
-    return BY_REASON[reason]
+def status_of(error: BaseException, table: str = "") -> status_pb2.Status:
+    """The status an RPC ends with for `error`; `table` is the request's, for ErrorInfo."""
+    render = _RENDERERS.get(type(error))
+    if render is not None:
+        return render(error, table)
+    for kind, render in _RENDERERS.items():  # subclasses, e.g. a test's
+        if isinstance(error, kind):
+            return render(error, table)
+    # A bug. The RPC's own id (the one on its log lines), when the interceptor set one.
+    request_id = current_request_id() or uuid.uuid4().hex
+    log.error("unexpected error (request id %s)", request_id, exc_info=error)
+    return internal(request_id)
 
 
-def is_retryable(error: BackendError | BackendUnavailableError) -> bool:
-    """Whether another attempt of the same request may succeed."""
-    if isinstance(error, BackendError) and error.code == "TransactionCanceledException":
-        codes = {r.get("Code", "None") for r in error.cancellation_reasons}
-        return bool(codes - {"None"}) and codes <= _TRANSIENT_CANCELLATIONS
-    if isinstance(error, BackendUnavailableError) and error.reason in _UNAVAILABLE_REASONS:
-        return False  # a setup problem: the same request will meet it again
-    return leaf_of(error).retryable
-
-
-# ---------------------------------------------------------------- rendering
+def code_number(leaf: Leaf) -> int:
+    """The google.rpc.Code number of a leaf (the same numbers as grpc.StatusCode)."""
+    return int(getattr(code_pb2, leaf.grpc_code))
 
 
 def _pack(detail: message.Message) -> any_pb2.Any:
@@ -129,13 +74,7 @@ def _pack(detail: message.Message) -> any_pb2.Any:
 
 
 def make_status(leaf: Leaf, text: str, details: Iterable[message.Message]) -> status_pb2.Status:
-    return status_pb2.Status(
-        code=getattr(code_pb2, leaf.grpc_code), message=text, details=[_pack(d) for d in details]
-    )
-
-
-def grpc_code(leaf: Leaf) -> grpc.StatusCode:
-    return grpc.StatusCode[leaf.grpc_code]
+    return status_pb2.Status(code=code_number(leaf), message=text, details=[_pack(d) for d in details])
 
 
 def error_info(leaf: Leaf, **metadata: str) -> error_details_pb2.ErrorInfo:
@@ -234,3 +173,48 @@ def internal(request_id: str) -> status_pb2.Status:
     return make_status(
         leaf, f"internal error (request id {request_id})", [error_info(leaf, request_id=request_id)]
     )
+
+
+def from_permission_denied(denied: PermissionDenied, table: str = "") -> status_pb2.Status:
+    access = denied.access
+    leaf = BY_REASON["Caller.PermissionDenied"]
+    metadata = {"table": access.table, "operation": access.operation, "index": access.index or ""}
+    return make_status(leaf, str(denied), [error_info(leaf, **metadata)])
+
+
+def from_unauthenticated(failure: Unauthenticated, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Caller.Unauthenticated"]
+    return make_status(leaf, failure.message, [error_info(leaf, failure=failure.failure)])
+
+
+def from_request_too_large(error: RequestTooLarge, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Caller.RequestTooLarge"]
+    metadata = {"limit_bytes": str(error.limit), "size_bytes": str(error.size)}
+    return make_status(leaf, str(error), [error_info(leaf, **metadata)])
+
+
+def from_concurrency_limit(error: ConcurrencyLimitExceeded, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Caller.ConcurrencyLimitExceeded"]
+    return make_status(
+        leaf,
+        str(error),
+        [
+            error_info(leaf, scope=error.scope, limit=str(error.limit)),
+            retry_info(CONCURRENCY_RETRY_AFTER_S),
+        ],
+    )
+
+
+# Failure type -> its renderer; anything else is a bug (INTERNAL).
+_RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] = {
+    codec.InvalidRequestError: lambda error, table: from_invalid_request(error),
+    PermissionDenied: from_permission_denied,
+    Unauthenticated: from_unauthenticated,
+    RequestTooLarge: from_request_too_large,
+    ConcurrencyLimitExceeded: from_concurrency_limit,
+    BackendError: from_backend_error,
+    BackendUnavailableError: from_backend_error,
+    DeadlineExceededError: from_deadline,
+    CircuitOpenError: from_circuit_open,
+    OutcomeUnknownError: from_outcome_unknown,
+}

@@ -1,10 +1,12 @@
 """Which attribute is a table's partition key, and where requests carry partition key values.
 
 Span attributes (pk, sk), the partition detectors, the per-key request limits and
-the batches' leftover matching need the key schema, which requests do not carry. It is learnt once per table with DescribeTable, and only
-after a call on that table succeeded, so made-up table names cost nothing. Owns the
-cache and the extraction of key values from DynamoDB request shapes; must not
-import gRPC or OpenTelemetry.
+the batches' duplicate checks need the key schema, which requests do not carry. The
+tables file's schemas are known from startup; any other table's is learnt once with
+DescribeTable: in the background after a call on it succeeded (learn_soon, so
+made-up table names cost nothing and no caller waits), or at once by a stage
+that cannot decide without it (learn). Owns the cache and the extraction of key
+values from DynamoDB request shapes; must not import gRPC or OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from . import request_shape
 from .backends import DynamoBackend
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ class KeySchemaCache:
         self._schemas: collections.OrderedDict[str, KeySchema] = collections.OrderedDict()
         self._retry_at: dict[str, float] = {}
         self._lookups: dict[str, asyncio.Future[None]] = {}
+        # Lookups started by learn_soon, held so they are not collected mid-way and close() ends them.
+        self._background: set[asyncio.Task[None]] = set()
 
     def get(self, table: str) -> KeySchema | None:
         return self._schemas.get(table)
@@ -69,15 +75,34 @@ class KeySchemaCache:
             self._schemas.popitem(last=False)
         self._retry_at.pop(table, None)
 
+    def _worth_looking_up(self, table: str) -> bool:
+        """Not known yet, and not failed recently."""
+        return (
+            bool(table)
+            and table not in self._schemas
+            and self._clock() >= self._retry_at.get(table, float("-inf"))
+        )
+
     async def learn(self, table: str) -> None:
         """Looks the schema up unless known or recently failed; concurrent callers share one lookup."""
-        if not table or table in self._schemas or self._clock() < self._retry_at.get(table, float("-inf")):
+        if not self._worth_looking_up(table):
             return
         lookup = self._lookups.get(table)
         if lookup is None:
             lookup = self._lookups[table] = asyncio.ensure_future(self._lookup(table))
             lookup.add_done_callback(lambda _: self._lookups.pop(table, None))
         await asyncio.shield(lookup)
+
+    def learn_soon(self, table: str) -> None:
+        """Starts learning the schema in the background; the caller does not wait for it."""
+        if table in self._lookups or not self._worth_looking_up(table):
+            return
+        # A fresh context: the lookup must not inherit the caller's deadline or span.
+        task = asyncio.get_running_loop().create_task(
+            self.learn(table), name=f"key-schema:{table}", context=contextvars.Context()
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _lookup(self, table: str) -> None:
         try:
@@ -96,28 +121,27 @@ class KeySchemaCache:
         else:
             self.remember(table, schema)
 
+    async def settled(self) -> None:
+        """Returns once no lookup is in flight (for tests that need a schema learnt first)."""
+        while self._background or self._lookups:
+            await asyncio.gather(*self._background, *self._lookups.values(), return_exceptions=True)
+
     async def close(self) -> None:
-        for lookup in list(self._lookups.values()):
+        for lookup in [*self._background, *self._lookups.values()]:
             lookup.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lookup
-
-
-def shared_key_schemas(backend: DynamoBackend) -> KeySchemaCache | None:
-    """The instrumented backend's cache when backend is one, so every user looks a table up once."""
-    shared = getattr(backend, "schemas", None)
-    return shared if isinstance(shared, KeySchemaCache) else None
 
 
 # `name = :value` or `:value = name` in a key condition; names may be #placeholders.
 _EQUALS = re.compile(r"([#\w.]+)\s*=\s*(:\w+)|(:\w+)\s*=\s*([#\w.]+)")
 
 
-def query_partition_value(params: dict[str, Any], schema: KeySchema) -> Value | None:
+def query_partition_value(params: Mapping[str, Any], schema: KeySchema) -> Value | None:
     """The partition key value a Query's KeyConditionExpression names, if it can be found."""
     expression = params.get("KeyConditionExpression", "")
     names = params.get("ExpressionAttributeNames", {})
-    values = params.get("ExpressionAttributeValues", {})
+    values: Mapping[str, Value] = params.get("ExpressionAttributeValues", {})
     partition = schema.partition
     if "IndexName" in params:
         return None  # an index has its own key schema, which the table's does not tell
@@ -137,40 +161,17 @@ class KeyUse(NamedTuple):
     is_write: bool
 
 
-def _from_item(table: str, item: Value, schema: KeySchema | None, is_write: bool) -> Iterator[KeyUse]:
-    if schema is not None and schema.partition in item:
-        sort = item.get(schema.sort) if schema.sort else None
-        yield KeyUse(table, item[schema.partition], sort, is_write)
-
-
 def key_uses(
     operation: str, params: dict[str, Any], schemas: Callable[[str], KeySchema | None]
 ) -> Iterator[KeyUse]:
     """Every (table, partition key) a request reads or writes, where the schema is known."""
-    table = params.get("TableName", "")
-    if operation in ("GetItem", "DeleteItem", "UpdateItem"):
-        yield from _from_item(table, params.get("Key", {}), schemas(table), operation != "GetItem")
-    elif operation == "PutItem":
-        yield from _from_item(table, params.get("Item", {}), schemas(table), True)
-    elif operation == "Query":
-        schema = schemas(table)
-        value = query_partition_value(params, schema) if schema else None
-        if value is not None:
-            yield KeyUse(table, value, None, False)
-    elif operation == "BatchGetItem":
-        for name, request in params.get("RequestItems", {}).items():
-            for key in request.get("Keys", ()):
-                yield from _from_item(name, key, schemas(name), False)
-    elif operation == "BatchWriteItem":
-        for name, writes in params.get("RequestItems", {}).items():
-            for write in writes:
-                if "PutRequest" in write:
-                    yield from _from_item(name, write["PutRequest"].get("Item", {}), schemas(name), True)
-                elif "DeleteRequest" in write:
-                    yield from _from_item(name, write["DeleteRequest"].get("Key", {}), schemas(name), True)
-    elif operation in ("TransactGetItems", "TransactWriteItems"):
-        for entry in params.get("TransactItems", ()):
-            for kind, action in entry.items():
-                name = action.get("TableName", "")
-                item = action.get("Item") if kind == "Put" else action.get("Key", {})
-                yield from _from_item(name, item or {}, schemas(name), kind in ("Put", "Update", "Delete"))
+    for part in request_shape.walk(operation, params):
+        schema = schemas(part.table)
+        if schema is None:
+            continue
+        if part.kind == request_shape.TABLE:
+            if operation == "Query" and (value := query_partition_value(part.value, schema)) is not None:
+                yield KeyUse(part.table, value, None, False)
+        elif schema.partition in part.value:
+            sort = part.value.get(schema.sort) if schema.sort else None
+            yield KeyUse(part.table, part.value[schema.partition], sort, part.writes)

@@ -3,7 +3,7 @@
 ResilientBackend wraps any backend behind the seam. For each call it
 - fails fast while the circuit breaker is open;
 - bounds every attempt and every backoff by the caller's deadline (call_deadline());
-- retries what errors.is_retryable() allows, with the policy's exponential backoff and full jitter;
+- retries what failures.is_retryable() allows, with the policy's exponential backoff and full jitter;
 - never repeats a write that is not idempotent after an ambiguous failure (OutcomeUnknownError);
 - gives every TransactWriteItems a ClientRequestToken, reused on each attempt, so retries are idempotent.
 Sleeps, randomness and the clock are injectable so tests do not wait. Must not import gRPC.
@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import errors
 from .backends import (
     BackendError,
     BackendUnavailableError,
@@ -31,6 +30,7 @@ from .backends import (
     DynamoBackend,
     OutcomeUnknownError,
 )
+from .failures import counts_against_health, is_retryable, leaf_of
 
 # ---------------------------------------------------------------- deadline budget
 
@@ -76,7 +76,7 @@ class Backoff:
 
     def delay_s(self, retry: int, rand: Callable[[], float]) -> float:
         """Full jitter: uniform in [0, min(max, base * 2^(retry-1))]."""
-        return rand() * min(self.max_s, self.base_s * 2 ** (retry - 1))
+        return rand() * min(self.max_s, self.base_s * 2.0 ** (retry - 1))
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ class RetryPolicy:
     transaction_conflict: Backoff = Backoff(3, 0.100)
 
     def backoff_for(self, error: BackendError | BackendUnavailableError) -> Backoff | None:
-        if not errors.is_retryable(error):
+        if not is_retryable(error):
             return None
-        leaf = errors.leaf_of(error)
+        leaf = leaf_of(error)
         if leaf.category == "Throughput":
             return self.throughput
         if leaf.reason == "Service.InternalServerError":
@@ -205,26 +205,15 @@ class CircuitBreaker:
             listener(self.endpoint, state)
 
 
-def counts_against_health(error: BaseException) -> bool:
-    """Only signs of an unhealthy backend trip the breaker: throttling left after retries,
-    5xx and connection failures. A caller's mistake or a false condition says nothing of it."""
-    if isinstance(error, BackendUnavailableError):
-        return error.reason not in ("NoCredentials", "NoRegion")
-    if isinstance(error, BackendError):
-        return (
-            errors.leaf_of(error).category in ("Throughput", "Service")
-            and error.code != "ResourceNotFoundException"
-        )
-    return False
-
-
 # ---------------------------------------------------------------- the layer
 
 
 class RetryObserver(Protocol):
-    def on_retry(self, operation: str, attempt: int, error_code: str, delay_s: float) -> None: ...
+    """Told of every retry (the breaker's changes reach observers as its listeners)."""
 
-    def on_breaker_state(self, endpoint: str, state: str) -> None: ...
+    def on_retry(
+        self, operation: str, attempt: int, error: BackendError | BackendUnavailableError, delay_s: float
+    ) -> None: ...
 
 
 class ResilientBackend:
@@ -248,8 +237,6 @@ class ResilientBackend:
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
-        if observer is not None:
-            breaker.listeners.append(observer.on_breaker_state)
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         if operation == "TransactWriteItems" and not params.get("ClientRequestToken"):
@@ -289,7 +276,7 @@ class ResilientBackend:
                 if delay is None:
                     raise
                 if self.observer is not None:
-                    self.observer.on_retry(operation, attempt, _code(error), delay)
+                    self.observer.on_retry(operation, attempt, error, delay)
                 await self._sleep(delay)
                 continue
             self.breaker.record_success()
@@ -337,7 +324,3 @@ def _ambiguous(error: BackendError | BackendUnavailableError) -> bool:
         return error.ambiguous
     # A 5xx answer: DynamoDB documents that the request may have succeeded.
     return error.http_status >= 500
-
-
-def _code(error: BackendError | BackendUnavailableError) -> str:
-    return error.code if isinstance(error, BackendError) else error.reason

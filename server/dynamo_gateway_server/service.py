@@ -9,30 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
-from google.rpc import status_pb2
 
-from dynamo_gateway.v1 import service_pb2_grpc
+from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
 from . import codec, errors
-from .backends import (
-    BackendError,
-    BackendUnavailableError,
-    CircuitOpenError,
-    DeadlineExceededError,
-    DynamoBackend,
-    OutcomeUnknownError,
-)
+from .backends import BackendError, DynamoBackend
 from .batches import BatchResult, BatchRunner
 from .interceptors.abort import abort
-from .observability.request_context import current_request_id
 from .resilience import call_deadline
-from .security import statuses
-from .security.policy import PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -41,41 +29,29 @@ _SCAN_DONE = object()
 # Called with each request in DynamoDB's shape before it is sent: raises to refuse it (policy, limits).
 RequestGuard = Callable[[str, dict[str, Any]], Awaitable[None]]
 
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_BatchResponse = TypeVar(
+    "_BatchResponse", service_pb2.BatchGetItemResponse, service_pb2.BatchWriteItemResponse
+)
+
 
 async def _allow_everything(operation: str, params: dict[str, Any]) -> None:
     return None
 
 
-def _status_for(error: Exception, table: str) -> status_pb2.Status:
-    """Maps the failures the RPC flow expects; anything else is a bug and becomes INTERNAL."""
-    if isinstance(error, codec.InvalidRequestError):
-        return errors.from_invalid_request(error)
-    if isinstance(error, PermissionDenied):
-        return statuses.permission_denied(error)
-    if isinstance(error, BackendError | BackendUnavailableError):
-        return errors.from_backend_error(error, table)
-    if isinstance(error, DeadlineExceededError):
-        return errors.from_deadline(error, table)
-    if isinstance(error, CircuitOpenError):
-        return errors.from_circuit_open(error, table)
-    if isinstance(error, OutcomeUnknownError):
-        return errors.from_outcome_unknown(error, table)
-    # The RPC's own id (the one on its log lines), when the interceptor set one.
-    request_id = current_request_id() or uuid.uuid4().hex
-    log.error("unexpected error (request id %s)", request_id, exc_info=error)
-    return errors.internal(request_id)
-
-
-def _with_unprocessed(to_response: Callable[[dict[str, Any]], Any]) -> Callable[[BatchResult], Any]:
+def _with_unprocessed(
+    to_response: Callable[[dict[str, Any]], _BatchResponse],
+) -> Callable[[BatchResult], _BatchResponse]:
     """A batch response that also lists, entry by entry, what is still unprocessed."""
 
-    def convert(result: BatchResult) -> Any:
+    def convert(result: BatchResult) -> _BatchResponse:
         response = to_response(result.response)
         for entry in result.unprocessed:
             response.unprocessed_entries.add(
                 table_name=entry.table,
                 index=entry.index,
-                code=errors.grpc_code(entry.leaf).value[0],
+                code=errors.code_number(entry.leaf),
                 reason=entry.leaf.reason,
                 message=entry.message,
             )
@@ -88,7 +64,9 @@ _BATCH_GET_RESPONSE = _with_unprocessed(codec.batch_get_item_response)
 _BATCH_WRITE_RESPONSE = _with_unprocessed(codec.batch_write_item_response)
 
 
-def _describe_table_response(answers: tuple[dict[str, Any], dict[str, Any] | None]) -> Any:
+def _describe_table_response(
+    answers: tuple[dict[str, Any], dict[str, Any] | None],
+) -> service_pb2.DescribeTableResponse:
     table, time_to_live = answers
     return codec.describe_table_response(table["Table"], time_to_live)
 
@@ -108,13 +86,14 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
 
     async def _unary(
         self,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[_Request, _Response],
         operation: str,
-        request: Any,
-        to_params: Callable[[Any], dict[str, Any]],
-        to_response: Callable[[Any], Any],
+        request: _Request,
+        to_params: Callable[[_Request], dict[str, Any]],
+        # Any: the backend's response dict, or what `send` answers.
+        to_response: Callable[[Any], _Response],
         send: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
-    ) -> Any:
+    ) -> _Response:
         """The RPC edge of every unary call: params, guard, one backend call (or `send`), response."""
         try:
             with call_deadline(context.time_remaining()):
@@ -123,31 +102,59 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 answer = await (self._backend.call(operation, params) if send is None else send(params))
                 return to_response(answer)
         except Exception as error:  # the RPC edge: every failure must become a status
-            await abort(context, _status_for(error, getattr(request, "table_name", "")))
+            await abort(context, errors.status_of(error, getattr(request, "table_name", "")))
 
-    async def GetItem(self, request, context):  # type: ignore[override]
+    async def GetItem(
+        self,
+        request: service_pb2.GetItemRequest,
+        context: grpc.aio.ServicerContext[service_pb2.GetItemRequest, service_pb2.GetItemResponse],
+    ) -> service_pb2.GetItemResponse:
         return await self._unary(context, "GetItem", request, codec.get_item_request, codec.get_item_response)
 
-    async def PutItem(self, request, context):  # type: ignore[override]
+    async def PutItem(
+        self,
+        request: service_pb2.PutItemRequest,
+        context: grpc.aio.ServicerContext[service_pb2.PutItemRequest, service_pb2.PutItemResponse],
+    ) -> service_pb2.PutItemResponse:
         return await self._unary(context, "PutItem", request, codec.put_item_request, codec.put_item_response)
 
-    async def UpdateItem(self, request, context):  # type: ignore[override]
+    async def UpdateItem(
+        self,
+        request: service_pb2.UpdateItemRequest,
+        context: grpc.aio.ServicerContext[service_pb2.UpdateItemRequest, service_pb2.UpdateItemResponse],
+    ) -> service_pb2.UpdateItemResponse:
         return await self._unary(
             context, "UpdateItem", request, codec.update_item_request, codec.update_item_response
         )
 
-    async def DeleteItem(self, request, context):  # type: ignore[override]
+    async def DeleteItem(
+        self,
+        request: service_pb2.DeleteItemRequest,
+        context: grpc.aio.ServicerContext[service_pb2.DeleteItemRequest, service_pb2.DeleteItemResponse],
+    ) -> service_pb2.DeleteItemResponse:
         return await self._unary(
             context, "DeleteItem", request, codec.delete_item_request, codec.delete_item_response
         )
 
-    async def Query(self, request, context):  # type: ignore[override]
+    async def Query(
+        self,
+        request: service_pb2.QueryRequest,
+        context: grpc.aio.ServicerContext[service_pb2.QueryRequest, service_pb2.QueryResponse],
+    ) -> service_pb2.QueryResponse:
         return await self._unary(context, "Query", request, codec.query_request, codec.query_response)
 
-    async def Scan(self, request, context):  # type: ignore[override]
+    async def Scan(
+        self,
+        request: service_pb2.ScanRequest,
+        context: grpc.aio.ServicerContext[service_pb2.ScanRequest, service_pb2.ScanResponse],
+    ) -> service_pb2.ScanResponse:
         return await self._unary(context, "Scan", request, codec.scan_request, codec.scan_response)
 
-    async def BatchGetItem(self, request, context):  # type: ignore[override]
+    async def BatchGetItem(
+        self,
+        request: service_pb2.BatchGetItemRequest,
+        context: grpc.aio.ServicerContext[service_pb2.BatchGetItemRequest, service_pb2.BatchGetItemResponse],
+    ) -> service_pb2.BatchGetItemResponse:
         return await self._unary(
             context,
             "BatchGetItem",
@@ -157,7 +164,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             self._batches.get,
         )
 
-    async def BatchWriteItem(self, request, context):  # type: ignore[override]
+    async def BatchWriteItem(
+        self,
+        request: service_pb2.BatchWriteItemRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.BatchWriteItemRequest, service_pb2.BatchWriteItemResponse
+        ],
+    ) -> service_pb2.BatchWriteItemResponse:
         return await self._unary(
             context,
             "BatchWriteItem",
@@ -167,7 +180,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             self._batches.write,
         )
 
-    async def TransactGetItems(self, request, context):  # type: ignore[override]
+    async def TransactGetItems(
+        self,
+        request: service_pb2.TransactGetItemsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.TransactGetItemsRequest, service_pb2.TransactGetItemsResponse
+        ],
+    ) -> service_pb2.TransactGetItemsResponse:
         return await self._unary(
             context,
             "TransactGetItems",
@@ -176,7 +195,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             codec.transact_get_items_response,
         )
 
-    async def TransactWriteItems(self, request, context):  # type: ignore[override]
+    async def TransactWriteItems(
+        self,
+        request: service_pb2.TransactWriteItemsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.TransactWriteItemsRequest, service_pb2.TransactWriteItemsResponse
+        ],
+    ) -> service_pb2.TransactWriteItemsResponse:
         return await self._unary(
             context,
             "TransactWriteItems",
@@ -185,7 +210,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             codec.transact_write_items_response,
         )
 
-    async def DescribeTable(self, request, context):  # type: ignore[override]
+    async def DescribeTable(
+        self,
+        request: service_pb2.DescribeTableRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.DescribeTableRequest, service_pb2.DescribeTableResponse
+        ],
+    ) -> service_pb2.DescribeTableResponse:
         return await self._unary(
             context,
             "DescribeTable",
@@ -196,7 +227,11 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         )
 
     async def _describe_table(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        return await asyncio.gather(self._backend.call("DescribeTable", params), self._time_to_live(params))
+        # Annotated because mypy types gather() as Any when an argument's type holds Any (dict[str, Any]).
+        answers: tuple[dict[str, Any], dict[str, Any] | None] = await asyncio.gather(
+            self._backend.call("DescribeTable", params), self._time_to_live(params)
+        )
+        return answers
 
     async def _time_to_live(self, params: dict[str, Any]) -> dict[str, Any] | None:
         try:
@@ -209,13 +244,17 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             return None
         return response.get("TimeToLiveDescription")
 
-    async def ParallelScan(self, request, context):  # type: ignore[override]
+    async def ParallelScan(  # type: ignore[override]  # streams via context.write; the stub wants an iterator
+        self,
+        request: service_pb2.ParallelScanRequest,
+        context: grpc.aio.ServicerContext[service_pb2.ParallelScanRequest, service_pb2.ParallelScanResponse],
+    ) -> None:
         try:
             params, starts = codec.parallel_scan_plan(request)
             with call_deadline(context.time_remaining()):
                 await self._guard("ParallelScan", params)
         except Exception as error:  # the RPC edge: every failure must become a status
-            await abort(context, _status_for(error, request.table_name))
+            await abort(context, errors.status_of(error, request.table_name))
         # Workers put pages into a small queue and block when it is full; the writer
         # below drains it only as fast as gRPC flow control lets the client take
         # messages. So a slow client slows the scan instead of making us buffer it.
@@ -232,7 +271,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         try:
             while (page := await pages.get()) is not _SCAN_DONE:
                 if isinstance(page, Exception):
-                    await abort(context, _status_for(page, request.table_name))
+                    await abort(context, errors.status_of(page, request.table_name))
                 await context.write(page)
         finally:
             # Also runs when the client cancels: stop every DynamoDB call of this stream.

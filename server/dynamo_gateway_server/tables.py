@@ -110,7 +110,7 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
         | {i.partition_key for i in gsis + lsis}
         | {i.sort_key for i in gsis + lsis}
     )
-    missing = sorted(a for a in used - {None} if a not in attributes)
+    missing = sorted(a for a in used if a is not None and a not in attributes)
     if missing:
         raise TablesFileError(f"{where}: key attributes {missing} need a type under 'attributes'")
     return TableSpec(
@@ -161,7 +161,9 @@ def create_table_params(spec: TableSpec) -> dict[str, Any]:
     return params
 
 
-async def create_tables(backend: DynamoBackend, specs: list[TableSpec]) -> None:
+async def create_tables(backend: DynamoBackend, specs: list[TableSpec]) -> list[TableSpec]:
+    """Creates the tables that do not exist yet; returns those it created (their keys are as declared)."""
+    created = []
     for spec in specs:
         try:
             await backend.call("CreateTable", create_table_params(spec))
@@ -179,3 +181,5 @@ async def create_tables(backend: DynamoBackend, specs: list[TableSpec]) -> None:
                 },
             )
         log.info("created table %s", spec.name)
+        created.append(spec)
+    return created

@@ -56,7 +56,7 @@ def run_workers(settings: Settings, argv: Sequence[str]) -> int:
     while True:
         codes = [child.poll() for child in children]
         if all(code is not None for code in codes):
-            return max(code or 0 for code in codes)  # type: ignore[misc]
+            return max(code or 0 for code in codes)
         failed = next((code for code in codes if code not in (None, 0)), None)
         if failed is not None and not stopping:
             print(f"dynamo-gateway: a worker exited with {failed}; stopping the others", file=sys.stderr)

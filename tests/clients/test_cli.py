@@ -135,6 +135,7 @@ def test_exit_codes_and_one_line_errors(target: str, args: list[str], code: int,
 
 
 def test_unreachable_gateway_says_retry_later() -> None:
+    # A port that must be dead (nothing listens), not a server's: so no port 0 here.
     result = dgw(
         f"127.0.0.1:{free_loopback_port()}", "--timeout", "3", "get", "app", '{"pk": "x", "sk": "y"}'
     )

@@ -4,13 +4,21 @@ Emulators (moto's server mode, dynalite) and the gateway itself run as child
 processes, exactly as deployed: the clients under test include synchronous ones,
 which would block an in-process grpc.aio server sharing their thread. Every
 process is killed when its context ends.
+
+moto and the gateway bind port 0 and say which port they got (moto on its first line
+of stdout, the gateway in its "serving on" log line); dynalite's command line cannot
+bind port 0, so it gets a port that was free a moment before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 import pathlib
+import re
+import select
 import socket
 import subprocess
 import sys
@@ -30,35 +38,70 @@ EMULATOR_ENV = {
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+START_TIMEOUT_S = 60.0
+_SERVING_ON = re.compile(r"serving on \S+:(\d+) ")
+_children = itertools.count(1)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: pathlib.Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
+def _failed(process: subprocess.Popen[bytes], log: pathlib.Path, what: str) -> RuntimeError:
+    return RuntimeError(f"{process.args} {what}:\n{log.read_text()[-4000:]}")
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: pathlib.Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+            raise _failed(process, log, f"exited with {process.returncode}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing listens on {port}:\n{log.read_text()[-4000:]}")
+            raise _failed(process, log, f"does not listen on {port}")
+        time.sleep(0.05)
+
+
+def _reported_port(process: subprocess.Popen[bytes], log: pathlib.Path) -> int:
+    """The port a child writes as its first line of stdout once it listens (moto_server.py)."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_S)
+    if not ready:
+        raise _failed(process, log, f"reported no port within {START_TIMEOUT_S:.0f} s")
+    line = process.stdout.readline()
+    if not line:  # end of file: it exited before it listened
+        raise _failed(process, log, f"exited with {process.wait()} before it listened")
+    return int(line)
+
+
+def _logged_port(process: subprocess.Popen[bytes], log: pathlib.Path) -> int:
+    """The port in the gateway's "serving on" log line (JSON lines, INFO), written once it serves."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        exited = process.poll() is not None  # read before the log: what it wrote before exiting counts
+        for line in log.read_text().splitlines():
+            with contextlib.suppress(ValueError, TypeError, KeyError):  # not a JSON log line
+                if found := _SERVING_ON.match(json.loads(line)["message"]):
+                    return int(found[1])
+        if exited:
+            raise _failed(process, log, f"exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise _failed(process, log, "logged no port it serves on")
         time.sleep(0.05)
 
 
 @contextlib.contextmanager
 def _child(
-    args: list[str], port: int, log: pathlib.Path, env: dict[str, str] | None = None
-) -> Iterator[None]:
+    args: list[str], log: pathlib.Path, env: dict[str, str] | None = None, *, stdout_pipe: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The child process, its output in `log` (all but stdout, with `stdout_pipe`)."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE if stdout_pipe else output,
+            stderr=output if stdout_pipe else subprocess.STDOUT,
             env={**os.environ, **EMULATOR_ENV, **(env or {})},
         )
     try:
-        _wait_for_port(port, process, log, timeout_s=60)
-        yield
+        yield process
     finally:
         if process.poll() is None:
             process.terminate()
@@ -67,6 +110,8 @@ def _child(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @dataclass(frozen=True)
@@ -78,16 +123,20 @@ class Emulator:
 
 @contextlib.contextmanager
 def emulator(kind: str, logs: pathlib.Path) -> Iterator[Emulator]:
-    """moto's server mode or dynalite on a free loopback port."""
-    port = free_loopback_port()
+    """moto's server mode (as the memory backend runs it) or dynalite, on a loopback port."""
+    log = logs / f"{kind}-{next(_children)}.log"
     if kind == "moto":
-        args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        args = [sys.executable, "-m", "dynamo_gateway_server.backends.moto_server", "--port", "0"]
+        with _child(args, log, stdout_pipe=True) as process:
+            port = _reported_port(process, log)
+            yield Emulator(kind, f"http://127.0.0.1:{port}", supports_transactions=True)
     elif kind == "dynalite":
-        args = dynalite_args(port)
+        port = free_loopback_port()
+        with _child(dynalite_args(port), log) as process:
+            _wait_for_port(port, process, log)
+            yield Emulator(kind, f"http://127.0.0.1:{port}", supports_transactions=False)
     else:
         raise ValueError(kind)
-    with _child(args, port, logs / f"{kind}-{port}.log"):
-        yield Emulator(kind, f"http://127.0.0.1:{port}", supports_transactions=kind == "moto")
 
 
 @dataclass(frozen=True)
@@ -113,28 +162,27 @@ def _wait_serving(target: str, timeout_s: float = 60) -> None:
             time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def gateway(endpoint_url: str, logs: pathlib.Path, *flags: str) -> Iterator[GatewayProcess]:
-    """`python -m dynamo_gateway_server` with the aws backend pointed at endpoint_url."""
-    port = free_loopback_port()
-    log = logs / f"gateway-{port}.log"
-    args = [sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--endpoint-url", endpoint_url]
-    args += ["--port", str(port), "--grace-period-s", "1", "--log-level", "WARNING", *flags]
-    with _child(args, port, log, env={"DYNAMO_GATEWAY_LOG_FORMAT": "json"}):
+def _serving_gateway(args: list[str], log: pathlib.Path, *flags: str) -> Iterator[GatewayProcess]:
+    """Runs the gateway's command line `args` on port 0, then `flags`, until the context ends."""
+    # INFO: the "serving on" line names the port; JSON, so that it reads back reliably.
+    args = [*args, "--port", "0", "--grace-period-s", "1", "--log-level", "INFO", *flags]
+    with _child(args, log, env={"DYNAMO_GATEWAY_LOG_FORMAT": "json"}) as process:
+        port = _logged_port(process, log)
         target = f"127.0.0.1:{port}"
         _wait_serving(target)
         yield GatewayProcess(target, port, log)
+
+
+@contextlib.contextmanager
+def gateway(endpoint_url: str, logs: pathlib.Path, *flags: str) -> Iterator[GatewayProcess]:
+    """`python -m dynamo_gateway_server` with the aws backend pointed at endpoint_url."""
+    args = [sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--endpoint-url", endpoint_url]
+    yield from _serving_gateway(args, logs / f"gateway-{next(_children)}.log", *flags)
 
 
 @contextlib.contextmanager
 def memory_gateway(logs: pathlib.Path, tables_file: pathlib.Path | None = None) -> Iterator[GatewayProcess]:
     """The gateway as `make run` starts it: memory backend, the example tables."""
-    port = free_loopback_port()
-    log = logs / f"gateway-memory-{port}.log"
     tables = tables_file or ROOT / "examples" / "tables.yaml"
     args = [sys.executable, "-m", "dynamo_gateway_server", "--tables-file", str(tables)]
-    args += ["--port", str(port), "--grace-period-s", "1", "--log-level", "WARNING"]
-    with _child(args, port, log, env={"DYNAMO_GATEWAY_LOG_FORMAT": "json"}):
-        target = f"127.0.0.1:{port}"
-        _wait_serving(target)
-        yield GatewayProcess(target, port, log)
+    yield from _serving_gateway(args, logs / f"gateway-memory-{next(_children)}.log")

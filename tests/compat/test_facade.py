@@ -132,8 +132,18 @@ async def test_async_paginator_pages_as_boto3(
             .paginate(TableName=PAGES, **copy.deepcopy(params), PaginationConfig=config)
             .build_full_result()
         )
-        assert _token(full.pop("NextToken", None)) == _token(want_full.pop("NextToken", None))
+        next_token = want_full.pop("NextToken", None)
+        assert _token(full.pop("NextToken", None)) == _token(next_token)
         assert full == want_full
+        if next_token is not None:  # resuming from boto3's token continues exactly as boto3 does
+            resumed = {**config, "StartingToken": next_token}
+            resumed_pages = [
+                {k: v for k, v in page.items() if k != "ResponseMetadata"}
+                async for page in facade.get_paginator(operation).paginate(
+                    TableName=PAGES, **copy.deepcopy(params), PaginationConfig=resumed
+                )
+            ]
+            assert resumed_pages == _pages(direct.get_paginator(operation), params, resumed)[0]
         values = [
             v
             async for v in facade.get_paginator(operation)

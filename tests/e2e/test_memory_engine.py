@@ -1,10 +1,12 @@
-"""The memory backend's engine process: moto served over keep-alive HTTP/1.1, stopped at once."""
+"""The memory backend's engine process: moto served over keep-alive HTTP/1.1 on the port it
+reports, stopped at once."""
 
 from __future__ import annotations
 
 import asyncio
 import http.client
 import json
+import socket
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -56,3 +58,20 @@ async def test_the_engine_stops_on_sigterm_without_being_killed() -> None:
     engine = await MotoServerProcess.start()
     await engine.stop()
     assert engine.process.returncode == 0
+
+
+async def test_the_engine_listens_on_the_port_it_reports(engine: MotoServerProcess) -> None:
+    # Port 0 was asked for: the child bound a free one itself and said which.
+    assert engine.port != 0
+    assert engine.endpoint_url == f"http://127.0.0.1:{engine.port}"
+    _, writer = await asyncio.open_connection("127.0.0.1", engine.port)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_an_engine_that_cannot_listen_fails_to_start_with_its_exit_code() -> None:
+    with socket.socket() as taken:  # bound and listening: the engine cannot have this port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(RuntimeError, match=r"exited with code [1-9]\d* before it listened"):
+            await MotoServerProcess.start(port=taken.getsockname()[1])

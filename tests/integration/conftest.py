@@ -18,8 +18,7 @@ import pytest
 
 from dynamo_gateway import GatewayClient
 from dynamo_gateway.v1 import service_pb2_grpc
-from dynamo_gateway_server.app import Gateway, make_resilient
-from dynamo_gateway_server.backends.memory import MotoServerProcess
+from dynamo_gateway_server.app import Clocks, Gateway
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec, create_table_params
 from tests.support.backends import aws_backend_for, no_sleep
@@ -39,27 +38,12 @@ class Emulator:
             await self.process.ensure_running()
 
 
-@pytest.fixture(scope="session")
-async def moto_process() -> AsyncIterator[MotoServerProcess]:
-    process = await MotoServerProcess.start()
-    yield process
-    await process.stop()
-
-
-@pytest.fixture(scope="session")
-async def dynalite_process() -> AsyncIterator[DynaliteProcess]:
-    process = DynaliteProcess()
-    await process.start()
-    yield process
-    await process.stop()
-
-
 @pytest.fixture(scope="session", params=["moto", "dynalite"])
 def emulator(request: pytest.FixtureRequest) -> Emulator:
     if request.param == "moto":
-        process = request.getfixturevalue("moto_process")
+        process = request.getfixturevalue("moto")
         return Emulator("moto", process.endpoint_url, True, process)
-    process = request.getfixturevalue("dynalite_process")
+    process = request.getfixturevalue("dynalite_server")
     return Emulator("dynalite", process.endpoint_url, False, process)
 
 
@@ -82,7 +66,7 @@ async def gateway(fault_proxy: FaultProxy) -> AsyncIterator[Gateway]:
         port=0, backend="aws", scan_concurrency=4, grace_period_s=1, breaker_failure_threshold=10**9
     )
     backend = await aws_backend_for(fault_proxy.endpoint_url)
-    gateway = Gateway(settings, make_resilient(settings, backend, fault_proxy.endpoint_url, sleep=no_sleep))
+    gateway = Gateway(settings, backend, endpoint=fault_proxy.endpoint_url, clocks=Clocks(sleep=no_sleep))
     await gateway.start()
     yield gateway
     await gateway.stop(0)
@@ -115,13 +99,24 @@ _table_numbers = itertools.count()
 
 
 async def create_table(gateway: Gateway, spec: TableSpec) -> str:
+    """Creates the table and returns its name once it is ACTIVE.
+
+    moto creates tables ACTIVE and dynalite runs with --createTableMs 0, so no pause is
+    needed between two DescribeTables: each one's round trip is enough.
+    """
+
+    async def status() -> str:
+        described = await gateway.backend.call("DescribeTable", {"TableName": spec.name})
+        return str(described["Table"]["TableStatus"])
+
     await gateway.backend.call("CreateTable", create_table_params(spec))
-    for _ in range(100):
-        description = await gateway.backend.call("DescribeTable", {"TableName": spec.name})
-        if description["Table"]["TableStatus"] == "ACTIVE":
-            return spec.name
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"table {spec.name} never became ACTIVE")
+    try:
+        async with asyncio.timeout(5):
+            while await status() != "ACTIVE":
+                pass
+    except TimeoutError:
+        raise AssertionError(f"table {spec.name} never became ACTIVE") from None
+    return spec.name
 
 
 @pytest.fixture

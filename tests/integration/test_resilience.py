@@ -17,12 +17,12 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dynamo_gateway import GatewayError, ServiceUnavailableError
 from dynamo_gateway.client import GatewayClient
 from dynamo_gateway.v1 import service_pb2
-from dynamo_gateway_server.app import SERVICE_NAME, Gateway, make_resilient
+from dynamo_gateway_server.app import SERVICE_NAME, Clocks, Gateway
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
 from tests.integration.conftest import create_table
@@ -32,6 +32,19 @@ from tests.support.emulators import FaultPlan, FaultProxy
 from tests.support.tables import APP_TABLE
 
 Sleep = Callable[[float], Awaitable[Any]]
+
+
+class ManualClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 class CountingBackend:
@@ -53,10 +66,15 @@ class CountingBackend:
 async def faulty(
     emulator,
 ) -> AsyncIterator[Callable[..., Awaitable[tuple[FaultProxy, Gateway, CountingBackend]]]]:
-    """Starts a fault proxy and a gateway behind it, with the given settings and sleep."""
+    """Starts a fault proxy and a gateway behind it, with the given settings, sleep and clock."""
     started: list[tuple[FaultProxy, Gateway]] = []
 
-    async def start(plan: FaultPlan | None = None, sleep: Sleep = no_sleep, **overrides: Any):
+    async def start(
+        plan: FaultPlan | None = None,
+        sleep: Sleep = no_sleep,
+        clock: Callable[[], float] = time.monotonic,
+        **overrides: Any,
+    ):
         proxy = FaultProxy(emulator.endpoint_url, plan)
         await proxy.start()
         settings = Settings(port=0, backend="aws", grace_period_s=0, **overrides)
@@ -65,7 +83,9 @@ async def faulty(
                 proxy.endpoint_url, connect_timeout_s=0.5, read_timeout_s=5, max_concurrency=64
             )
         )
-        gateway = Gateway(settings, make_resilient(settings, backend, proxy.endpoint_url, sleep=sleep))
+        gateway = Gateway(
+            settings, backend, endpoint=proxy.endpoint_url, clocks=Clocks(sleep=sleep, clock=clock)
+        )
         await gateway.start()
         started.append((proxy, gateway))
         return proxy, gateway, backend
@@ -81,19 +101,35 @@ async def _health(gateway: Gateway) -> int:
     return response.status
 
 
+async def _until_health(gateway: Gateway, status: int) -> None:
+    """Watches the gateway's health, as a load balancer does, until it reports `status`.
+
+    The breaker's change reaches the health service in a task of its own, a moment later.
+    """
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5
+        )
+        async for response in watch:
+            if response.status == status:
+                return
+
+
 async def test_outage_opens_the_breaker_then_fails_fast_and_recovers(faulty, capsys) -> None:
-    proxy, gateway, counting = await faulty(breaker_reset_timeout_s=0.5)
+    # The breaker's clock is the test's: the reset timeout passes when the test says so. The
+    # client sets no deadline, so that nothing else reads that clock.
+    clock = ManualClock()
+    proxy, gateway, counting = await faulty(breaker_reset_timeout_s=30, clock=clock)
     table = await create_table(gateway, TableSpec(**{**APP_TABLE.__dict__, "name": "outage-orders"}))
     key = {"pk": "a", "sk": "b"}
-    async with GatewayClient.connect(f"127.0.0.1:{gateway.port}") as client:
+    async with GatewayClient.connect(f"127.0.0.1:{gateway.port}", timeout_s=None) as client:
         await client.put_item(table, key)
         await proxy.go_down()
         for _ in range(5):  # five failed calls (each after its own retries) open the breaker
             with pytest.raises(ServiceUnavailableError) as caught:
                 await client.get_item(table, key)
             assert "circuit" not in caught.value.metadata
-        await asyncio.sleep(0.05)  # the health update is a task of its own
-        assert await _health(gateway) == health_pb2.HealthCheckResponse.NOT_SERVING
+        await _until_health(gateway, health_pb2.HealthCheckResponse.NOT_SERVING)
         calls_before = counting.calls
         fast_calls = 50
         began = time.perf_counter()
@@ -101,17 +137,21 @@ async def test_outage_opens_the_breaker_then_fails_fast_and_recovers(faulty, cap
             with pytest.raises(ServiceUnavailableError) as caught:
                 await client.get_item(table, key)
             assert caught.value.metadata["circuit"] == "open"
-            assert 0 < caught.value.retry_after_s <= 0.5
+            assert 0 < caught.value.retry_after_s <= 30
         per_call_ms = (time.perf_counter() - began) / fast_calls * 1e3
         assert counting.calls == calls_before, "an open breaker must not call DynamoDB"
         await proxy.go_up()
-        await asyncio.sleep(0.6)  # past the reset timeout: half-open
+        clock.advance(29)
+        with pytest.raises(ServiceUnavailableError) as caught:
+            await client.get_item(table, key)
+        assert caught.value.metadata["circuit"] == "open", "a call went through before the reset timeout"
+        assert counting.calls == calls_before
+        clock.advance(1)  # the reset timeout has passed: half-open
         assert await client.get_item(table, key) == key
-        assert gateway.backend.breaker.state == "half_open"
+        assert gateway.breaker.state == "half_open"
         assert await client.get_item(table, key) == key  # the second success closes it
-        assert gateway.backend.breaker.state == "closed"
-        await asyncio.sleep(0.05)
-        assert await _health(gateway) == health_pb2.HealthCheckResponse.SERVING
+        assert gateway.breaker.state == "closed"
+        await _until_health(gateway, health_pb2.HealthCheckResponse.SERVING)
     with capsys.disabled():
         print(
             f"\n  breaker open: a call fails fast in {per_call_ms:.2f} ms (client round trip, mean of {fast_calls})"

@@ -25,7 +25,7 @@ from dynamo_gateway_server.app import Gateway, start_gateway
 from dynamo_gateway_server.backends.aws import AwsBackend
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.observability import Telemetry
+from dynamo_gateway_server.observability.telemetry import Telemetry
 from dynamo_gateway_server.tables import TableSpec, create_table_params
 from tests.support.backends import aws_backend_for
 from tests.support.emulators import FaultProxy
@@ -50,13 +50,6 @@ TEST_SETTINGS: dict[str, Any] = {
     "retry_max_delay_s": 0.002,
     "breaker_failure_threshold": 10**6,
 }
-
-
-@pytest.fixture(scope="session")
-async def moto() -> AsyncIterator[MotoServerProcess]:
-    process = await MotoServerProcess.start()
-    yield process
-    await process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +96,10 @@ class Observed:
     channel: grpc.aio.Channel
     stub: service_pb2_grpc.DynamoDBServiceStub
     http: aiohttp.ClientSession
+
+    async def learnt(self) -> None:
+        """Waits for the key schemas the calls so far started to learn (in the background)."""
+        await self.gateway.schemas.settled()
 
     def spans(self, prefix: str = "dynamodb.") -> list[ReadableSpan]:
         return [span for span in self.exporter.get_finished_spans() if span.name.startswith(prefix)]

@@ -9,10 +9,11 @@ import pytest
 
 from dynamo_gateway import GatewayClient, GatewayError, TransactPut
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
-from dynamo_gateway_server.app import Gateway
+from dynamo_gateway_server.app import Clocks, Gateway
 from dynamo_gateway_server.backends import BackendError
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.observability import Telemetry, instrument_backend
+from dynamo_gateway_server.observability.telemetry import Telemetry
+from tests.support.backends import no_sleep
 
 from .conftest import settle, value
 
@@ -210,7 +211,7 @@ async def scripted():
         settings = Settings(port=0, metrics_port=0, backend="aws")
         telemetry = Telemetry(settings)
         backend = ScriptedBackend(answers)
-        gateway = Gateway(settings, instrument_backend(telemetry, backend), telemetry=telemetry)
+        gateway = Gateway(settings, backend, telemetry=telemetry, clocks=Clocks(sleep=no_sleep))
         await gateway.start()
         gateways.append(gateway)
         return gateway, backend

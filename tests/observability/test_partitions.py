@@ -28,6 +28,7 @@ async def test_a_skewed_workload_is_flagged_and_a_uniform_one_is_not(
     skewed, uniform = await table_factory(), await table_factory()
     for table in (skewed, uniform):
         await client.put_item(table, {"pk": "warm-up", "sk": "x"})  # teaches the gateway the key schema
+    await observed.learnt()
     # One window of 50 requests each: 30 to one key and 20 spread out, or 2 to each of 25 keys.
     skewed_keys = ["celebrity"] * 30 + [f"fan{n}" for n in range(20)]
     random.Random(7).shuffle(skewed_keys)

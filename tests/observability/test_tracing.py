@@ -1,18 +1,46 @@
-"""Spans: one per DynamoDB call, named and attributed as the spec says, children of the RPC's span."""
+"""Spans: one per DynamoDB call, named and attributed as the spec says, children of the RPC's span.
+
+The RPC's own span (RpcInterceptor, interceptors/tracing.py) is checked here too: on the real
+gateway, and on a probe server for what the gateway's servicer does not do (async-generator
+streams, uncaught exceptions, authentication refusals).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
 import grpc
 import pytest
-from opentelemetry.trace import StatusCode
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from dynamo_gateway import GatewayClient, GatewayError, TransactPut, TransactUpdate
 from dynamo_gateway.v1 import service_pb2
+from dynamo_gateway_server.interceptors.rpc import RpcChecks, RpcInterceptor
+from dynamo_gateway_server.interceptors.tracing import peer_attributes
 from dynamo_gateway_server.observability.keys import KeyRenderer
+from dynamo_gateway_server.observability.metrics import Metrics
+from dynamo_gateway_server.observability.tracing import SERVICE_NAME, build_tracer_provider
+from dynamo_gateway_server.security.auth import Authenticator
+from dynamo_gateway_server.security.limits import InFlightLimiter
 
 from .conftest import settle
 
 HASH = KeyRenderer("hashed").hash
+DYNAMODB_SERVICE = "dynamo_gateway.v1.DynamoDBService"
+
+
+async def _ended(spans: Callable[[], list], count: int) -> list:
+    """`spans()` once it holds `count`: an abort answers the caller before the handler has unwound
+    (ParallelScan still stops its workers), and the RPC's span ends only then."""
+    for _ in range(200):
+        if len(found := spans()) >= count:
+            return found
+        await asyncio.sleep(0.01)
+    return spans()
 
 
 def _spec_attributes(span) -> dict:
@@ -26,6 +54,7 @@ async def test_every_operation_has_its_span_with_the_spec_attributes(observe, ta
     # The first success on a table teaches the gateway its key schema (for pk/sk attributes).
     await client.put_item(table, {"pk": "seed", "sk": "0"})
     await client.put_item(other, {"pk": "seed", "sk": "0"})
+    await observed.learnt()
     observed.exporter.clear()
 
     await client.put_item(table, {"pk": "a", "sk": "1", "n": 1}, condition="attribute_not_exists(pk)")
@@ -92,6 +121,7 @@ async def test_key_values_can_be_plain_or_left_out(observe, table_factory) -> No
         observed = await observe(trace_key_values=mode)
         client = GatewayClient(observed.channel)
         await client.put_item(table, {"pk": "user#1", "sk": "x"})
+        await observed.learnt()
         await client.get_item(table, {"pk": "user#1", "sk": "x"})
         await settle()
         get = observed.spans()[-1]
@@ -107,6 +137,7 @@ async def test_hashed_keys_do_not_show_the_key(observe, table_factory) -> None:
     table = await table_factory()
     client = GatewayClient(observed.channel)
     await client.put_item(table, {"pk": "alice@example.com", "sk": "x"})
+    await observed.learnt()
     await client.get_item(table, {"pk": "alice@example.com", "sk": "x"})
     await settle()
     attributes = observed.spans()[-1].attributes
@@ -124,10 +155,77 @@ async def test_the_callers_trace_context_is_continued(observe, table_factory) ->
         metadata=metadata,
     )
     await settle()
-    server = observed.spans(prefix="/dynamo_gateway")[-1]
+    (server,) = observed.spans(prefix="/")
+    assert server.name == f"/{DYNAMODB_SERVICE}/GetItem"
+    assert server.kind is SpanKind.SERVER
     assert format(server.context.trace_id, "032x") == trace_id
     assert format(server.parent.span_id, "016x") == parent_id
-    assert format(observed.spans()[-1].context.trace_id, "032x") == trace_id
+    assert server.parent.is_remote
+    attributes = dict(server.attributes)
+    assert attributes.pop("rpc.user_agent").startswith("grpc-python")
+    assert attributes == {
+        "rpc.system": "grpc",
+        "rpc.service": DYNAMODB_SERVICE,
+        "rpc.method": "GetItem",
+        "rpc.grpc.status_code": grpc.StatusCode.OK.value[0],
+        "net.peer.ip": "127.0.0.1",
+        "net.peer.port": attributes["net.peer.port"],
+        "net.peer.name": "localhost",
+    }
+    assert isinstance(attributes["net.peer.port"], int)
+    assert server.status.status_code is StatusCode.UNSET
+    (get,) = observed.spans()
+    assert format(get.context.trace_id, "032x") == trace_id
+    assert get.parent.span_id == server.context.span_id
+
+
+async def test_without_a_traceparent_the_rpc_span_starts_a_trace(observe, table_factory) -> None:
+    observed = await observe()
+    table = await table_factory()
+    await GatewayClient(observed.channel).get_item(table, {"pk": "a", "sk": "b"})
+    await settle()
+    (server,) = observed.spans(prefix="/")
+    assert server.parent is None
+    assert observed.spans()[-1].context.trace_id == server.context.trace_id
+
+
+async def test_a_failed_rpc_puts_its_code_on_the_span_and_server_faults_are_errors(observe) -> None:
+    observed = await observe()
+    client = GatewayClient(observed.channel)
+    for table in ("unavailable-orders", "throttled-orders"):
+        with pytest.raises(GatewayError):
+            await client.get_item(table, {"pk": "a"})
+    ended = await _ended(lambda: observed.spans(prefix="/"), 2)
+    unavailable, throttled = sorted(ended, key=lambda span: span.start_time)
+    assert unavailable.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert unavailable.status.status_code is StatusCode.ERROR
+    assert unavailable.status.description.startswith("StatusCode.UNAVAILABLE:")
+    # An abort is an answer, not an exception.
+    assert not [event for event in unavailable.events if event.name == "exception"]
+    # The caller's side of the semantic conventions: an error code, but not the server's fault.
+    assert throttled.attributes["rpc.grpc.status_code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert throttled.status.status_code is StatusCode.UNSET
+    # The DynamoDB spans are still the RPC spans' children.
+    assert {span.parent.span_id for span in observed.spans()} == {
+        unavailable.context.span_id,
+        throttled.context.span_id,
+    }
+
+
+async def test_health_checks_have_no_span(observe) -> None:
+    observed = await observe()
+    answer = await health_pb2_grpc.HealthStub(observed.channel).Check(health_pb2.HealthCheckRequest())
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    await settle()
+    assert observed.spans(prefix="/") == []
+
+
+async def test_without_an_exporter_no_span_is_recorded(observe, table_factory) -> None:
+    observed = await observe(record_spans=False)
+    table = await table_factory()
+    await GatewayClient(observed.channel).get_item(table, {"pk": "a", "sk": "b"})
+    await settle()
+    assert observed.exporter.get_finished_spans() == ()
 
 
 async def test_retries_are_events_on_the_calls_span(observe) -> None:
@@ -157,7 +255,190 @@ async def test_parallel_scan_streams_under_tracing_with_a_span_per_page(observe,
     scans = observed.spans()
     assert sorted(span.attributes["dynamodb.segment"] for span in scans) == [0, 1, 2]
     assert {span.attributes["dynamodb.total_segments"] for span in scans} == {3}
-    (server,) = observed.spans(prefix="/dynamo_gateway")
-    assert server.name.endswith("/ParallelScan")
+    (server,) = observed.spans(prefix="/")
+    assert server.name == f"/{DYNAMODB_SERVICE}/ParallelScan"
+    assert server.kind is SpanKind.SERVER
+    assert server.attributes["rpc.method"] == "ParallelScan"
     assert {span.parent.span_id for span in scans} == {server.context.span_id}
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    assert server.status.status_code is StatusCode.UNSET
+    # The span covers the whole stream: it ends after the last page's scan.
+    assert server.end_time >= max(span.end_time for span in scans)
+
+
+async def test_a_failed_parallel_scan_ends_its_span_with_the_error(observe) -> None:
+    observed = await observe()
+    with pytest.raises(GatewayError):
+        async for _ in GatewayClient(observed.channel).parallel_scan("unavailable-scan", total_segments=2):
+            pass
+    (server,) = await _ended(lambda: observed.spans(prefix="/"), 1)
+    assert server.name == f"/{DYNAMODB_SERVICE}/ParallelScan"
+    assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert server.status.status_code is StatusCode.ERROR
+
+
+# ---------------------------------------------------------------- a probe server
+
+
+PROBE = "probe.v1.Probe"
+SECURED = "probe.v1.Secured"
+
+
+async def _echo(request: bytes, context: Any) -> bytes:
+    return request
+
+
+async def _bug(request: bytes, context: Any) -> bytes:
+    raise RuntimeError("a bug in a handler")
+
+
+async def _generated(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"one"
+    yield b"two"
+
+
+async def _generated_then_abort(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"one"
+    await context.abort(grpc.StatusCode.INTERNAL, "broke after one")
+
+
+async def _written(request: bytes, context: Any) -> None:
+    for message in (b"one", b"two"):
+        await context.write(message)
+
+
+class Probe:
+    """A server with only the RpcInterceptor, recording spans into `exporter`."""
+
+    def __init__(self, exporter: InMemorySpanExporter, metrics: Metrics, channel: grpc.aio.Channel) -> None:
+        self.exporter = exporter
+        self.metrics = metrics
+        self.channel = channel
+
+    def spans(self) -> list:
+        return list(self.exporter.get_finished_spans())
+
+    def handled(self, service: str, method: str, kind: str, code: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "grpc_server_handled_total",
+            {"grpc_service": service, "grpc_method": method, "grpc_type": kind, "grpc_code": code},
+        )
+        return value or 0.0
+
+
+@pytest.fixture
+async def probe() -> AsyncIterator[Probe]:
+    exporter = InMemorySpanExporter()
+    provider = build_tracer_provider(exporter=exporter)
+    metrics = Metrics()
+    checks = RpcChecks(
+        # Asks for a client certificate, which an insecure channel never has: SECURED refuses everyone.
+        authenticator=Authenticator(mtls=True),
+        open_services=frozenset((PROBE,)),
+        limiter=InFlightLimiter(0, 0),
+        guarded_services=frozenset(),
+        max_request_bytes=1024,
+    )
+    server = grpc.aio.server(
+        interceptors=[RpcInterceptor(metrics, checks, provider.get_tracer(SERVICE_NAME))]
+    )
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                PROBE,
+                {
+                    "Echo": grpc.unary_unary_rpc_method_handler(_echo),
+                    "Bug": grpc.unary_unary_rpc_method_handler(_bug),
+                    "Generated": grpc.unary_stream_rpc_method_handler(_generated),
+                    "GeneratedThenAbort": grpc.unary_stream_rpc_method_handler(_generated_then_abort),
+                    "Written": grpc.unary_stream_rpc_method_handler(_written),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                SECURED, {"Echo": grpc.unary_unary_rpc_method_handler(_echo)}
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield Probe(exporter, metrics, channel)
+    await channel.close()
+    await server.stop(0)
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("method", ["Generated", "Written"])
+async def test_both_kinds_of_response_stream_get_a_span_that_covers_them(probe: Probe, method: str) -> None:
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    call = probe.channel.unary_stream(f"/{PROBE}/{method}")(
+        b"", metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),)
+    )
+    assert [message async for message in call] == [b"one", b"two"]
+    await settle()
+    (span,) = probe.spans()
+    assert (span.name, span.kind) == (f"/{PROBE}/{method}", SpanKind.SERVER)
+    assert (span.attributes["rpc.service"], span.attributes["rpc.method"]) == (PROBE, method)
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert format(span.parent.span_id, "016x") == parent_id
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    assert span.status.status_code is StatusCode.UNSET
+    assert probe.handled(PROBE, method, "server_stream", "OK") == 1
+
+
+async def test_an_abort_inside_a_generator_stream_is_the_spans_outcome(probe: Probe) -> None:
+    call = probe.channel.unary_stream(f"/{PROBE}/GeneratedThenAbort")(b"")
+    received = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for message in call:
+            received.append(message)
+    assert (received, caught.value.code()) == ([b"one"], grpc.StatusCode.INTERNAL)
+    (span,) = await _ended(probe.spans, 1)
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "StatusCode.INTERNAL:broke after one"
+    assert probe.handled(PROBE, "GeneratedThenAbort", "server_stream", "INTERNAL") == 1
+
+
+async def test_an_uncaught_exception_is_unknown_and_recorded_on_the_span(probe: Probe) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await probe.channel.unary_unary(f"/{PROBE}/Bug")(b"")
+    assert caught.value.code() is grpc.StatusCode.UNKNOWN
+    (span,) = await _ended(probe.spans, 1)
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNKNOWN.value[0]
+    assert span.status.status_code is StatusCode.ERROR
+    (event,) = [event for event in span.events if event.name == "exception"]
+    assert event.attributes["exception.type"] == "RuntimeError"
+    assert probe.handled(PROBE, "Bug", "unary", "UNKNOWN") == 1
+
+
+async def test_an_authentication_refusal_is_traced_and_counted(probe: Probe) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await probe.channel.unary_unary(f"/{SECURED}/Echo")(b"hello")
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert await probe.channel.unary_unary(f"/{PROBE}/Echo")(b"hello") == b"hello"  # an open service
+    refused, echoed = sorted(await _ended(probe.spans, 2), key=lambda span: span.start_time)
+    assert refused.name == f"/{SECURED}/Echo"
+    assert refused.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert refused.status.status_code is StatusCode.UNSET  # the caller's fault, not the server's
+    assert echoed.attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    assert probe.handled(SECURED, "Echo", "unary", "UNAUTHENTICATED") == 1
+    assert probe.handled(PROBE, "Echo", "unary", "OK") == 1
+
+
+@pytest.mark.parametrize(
+    ("peer", "attributes"),
+    [
+        ("ipv4:10.1.2.3:5000", {"net.peer.ip": "10.1.2.3", "net.peer.port": 5000}),
+        (
+            "ipv4:127.0.0.1:5000,ipv4:10.1.2.3:6000",
+            {"net.peer.ip": "127.0.0.1", "net.peer.port": 5000, "net.peer.name": "localhost"},
+        ),
+        ("ipv6:[::1]:5000", {"net.peer.ip": "::1", "net.peer.port": 5000, "net.peer.name": "localhost"}),
+        ("ipv6:%5B2001:db8::1%5D:443", {"net.peer.ip": "2001:db8::1", "net.peer.port": 443}),
+        ("unix:/tmp/gateway.sock", {}),
+        ("ipv4:garbage", {}),
+    ],
+)
+def test_the_peer_becomes_net_peer_attributes(peer: str, attributes: dict) -> None:
+    assert peer_attributes(peer) == attributes

@@ -31,17 +31,18 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc, value_pb2
-from dynamo_gateway_server.app import Gateway, make_resilient
+from dynamo_gateway_server import request_shape
+from dynamo_gateway_server.app import Clocks, Gateway
 from dynamo_gateway_server.backends.aws import AwsBackend
 from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.observability import Telemetry
+from dynamo_gateway_server.observability.telemetry import Telemetry
 from dynamo_gateway_server.security.auth import token_digest
 from dynamo_gateway_server.security.credentials import credential_options
 from dynamo_gateway_server.tables import TableSpec, create_table_params
 from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.certs import SERVER_NAME, Issued, issue, server_cert
-from tests.support.emulators import DynaliteProcess, FaultProxy
+from tests.support.emulators import FaultProxy
 from tests.support.logs import capture_logs  # noqa: F401  (a fixture)
 
 ISSUER = "https://issuer.test"
@@ -141,21 +142,6 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 # ---------------------------------------------------------------- emulators and data
 
 
-@pytest.fixture(scope="session")
-async def moto() -> AsyncIterator[MotoServerProcess]:
-    process = await MotoServerProcess.start()
-    yield process
-    await process.stop()
-
-
-@pytest.fixture(scope="session")
-async def dynalite() -> AsyncIterator[DynaliteProcess]:
-    process = DynaliteProcess()
-    await process.start()
-    yield process
-    await process.stop()
-
-
 # The security suite's own keys and a smaller pool; callers' overrides still win.
 aws_backend = functools.partial(
     aws_backend_for, max_concurrency=16, static_credentials=("security-test", "security-test")
@@ -208,9 +194,7 @@ class Recorder:
         self.operations: list[tuple[str, tuple[str, ...]]] = []
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        from dynamo_gateway_server.observability.operations import tables_of
-
-        self.operations.append((operation, tables_of(operation, params)))
+        self.operations.append((operation, request_shape.tables(operation, params)))
         return await self.inner.call(operation, params)
 
     def touched(self, table: str) -> list[str]:
@@ -262,14 +246,21 @@ async def serve(moto: MotoServerProcess) -> AsyncIterator[Callable[..., Awaitabl
             **{"port": 0, "backend": "aws", "grace_period_s": 0, "endpoint_url": endpoint, **settings}
         )
         backend = await aws_backend(endpoint)
-        recorder = Recorder(make_resilient(config, backend, endpoint, sleep=no_sleep))
+        recorders: list[Recorder] = []
+
+        def record(retrying: Any) -> Any:
+            recorders.append(Recorder(retrying))
+            return wrap(recorders[-1]) if wrap else recorders[-1]
+
         try:
-            gateway = Gateway(config, wrap(recorder) if wrap else recorder)
+            gateway = Gateway(
+                config, backend, endpoint=endpoint, clocks=Clocks(sleep=no_sleep), around_retries=record
+            )
             await gateway.start()
         except BaseException:
             await backend.close()
             raise
-        served = Served(gateway, recorder)
+        served = Served(gateway, recorders[0])
         started.append(served)
         return served
 
@@ -456,7 +447,7 @@ async def role_gateway(
         credentials=dataclasses.replace(options, role=dataclasses.replace(options.role, clock=clock)),
     )
     gateway = Gateway(
-        settings, make_resilient(settings, backend, endpoint, sleep=no_sleep), telemetry=telemetry
+        settings, backend, telemetry=telemetry, endpoint=endpoint, clocks=Clocks(sleep=no_sleep)
     )
     await gateway.start()
     return gateway

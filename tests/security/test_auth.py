@@ -68,6 +68,13 @@ def test_a_jwks_with_a_private_or_shared_key_is_refused() -> None:
         parse_jwks(json.dumps({"keys": [shared]}).encode())
 
 
+def test_a_jwks_file_that_is_not_json_text_is_refused_by_name() -> None:
+    with pytest.raises(SecurityConfigError, match=r"JWKS file keys\.json: not JSON"):
+        parse_jwks(b"{not json", "keys.json")
+    with pytest.raises(SecurityConfigError, match="not UTF-8"):
+        parse_jwks(b'{"keys": "\x80"}', "keys.json")
+
+
 # ---------------------------------------------------------------- the verdicts
 
 

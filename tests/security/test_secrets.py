@@ -20,7 +20,7 @@ from prometheus_client import generate_latest
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from dynamo_gateway_server.config import Settings
-from dynamo_gateway_server.observability import Telemetry
+from dynamo_gateway_server.observability.telemetry import Telemetry
 
 from .conftest import (
     AUDIENCE,

@@ -42,6 +42,8 @@ class DynaliteProcess:
     """
 
     def __init__(self) -> None:
+        # Chosen before the start, so racy: dynalite's command line cannot bind port 0
+        # (`--port 0` falls back to 4567), and a revived dynalite must keep its port anyway.
         self.port = free_loopback_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
@@ -147,13 +149,12 @@ class FaultProxy:
     Requests whose TableName starts with a prefix of FAULTS_BY_TABLE_PREFIX, or is
     "fault-<AwsErrorCode>-...", get that error; the others meet `plan`'s random faults,
     then go to the upstream server unchanged. go_down() closes the port (connection
-    refused) until go_up().
+    refused) until go_up(). start() binds port 0; the port it got is kept for go_up().
     """
 
     def __init__(self, upstream: str, plan: FaultPlan | None = None) -> None:
         self.upstream = upstream
-        self.port = free_loopback_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # until start()
         self.plan = plan or FaultPlan()
         self._random = random.Random(self.plan.seed)
         self.faults_served = 0
@@ -165,6 +166,11 @@ class FaultProxy:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self.port, "the proxy has no port before start()"
+        return f"http://127.0.0.1:{self.port}"
 
     def set_plan(self, plan: FaultPlan) -> None:
         self.plan = plan
@@ -183,6 +189,8 @@ class FaultProxy:
         self.down = False
         self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await self._site.start()
+        if not self.port:
+            self.port = int(self._runner.addresses[0][1])
 
     async def go_down(self) -> None:
         """A full outage until go_up(): nothing listens on the port, and requests on

@@ -9,6 +9,7 @@ import pytest
 from dynamo_gateway_server.backends import BackendError
 from dynamo_gateway_server.batches import BatchRunner
 from dynamo_gateway_server.codec import InvalidRequestError
+from dynamo_gateway_server.key_schema import KeySchemaCache
 from dynamo_gateway_server.resilience import Backoff, call_deadline
 
 
@@ -50,6 +51,7 @@ async def _no_sleep(delay_s: float) -> None:
 def _runner(backend: ScriptedBatches, attempts: int = 3, max_items: int = 1000) -> BatchRunner:
     return BatchRunner(
         backend,
+        KeySchemaCache(backend),
         max_items=max_items,
         concurrency=2,
         leftovers=Backoff(attempts, 0.05),

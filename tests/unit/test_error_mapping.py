@@ -1,7 +1,7 @@
 """The error taxonomy end to end: AWS failures -> leaf -> google.rpc.Status, and the client's decoding back.
 
 The expected tables here are written out by hand from the taxonomy's rules; they are not derived
-from errors.AWS_ERROR_CODES or taxonomy.LEAVES, so a wrong row in either fails a test.
+from failures.AWS_ERROR_CODES or taxonomy.LEAVES, so a wrong row in either fails a test.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from dynamo_gateway import errors as client_errors
 from dynamo_gateway import taxonomy
 from dynamo_gateway.v1 import errors_pb2
-from dynamo_gateway_server import codec, errors, service
+from dynamo_gateway_server import codec, errors, failures
 from dynamo_gateway_server.backends import (
     BackendError,
     BackendUnavailableError,
@@ -256,7 +256,7 @@ def _aws_error(aws_code: str, message: str = "it failed") -> BackendError:
 
 
 def test_every_mapped_aws_code_is_in_the_hand_written_table() -> None:
-    assert set(errors.AWS_ERROR_CODES) == set(AWS_IDS)
+    assert set(failures.AWS_ERROR_CODES) == set(AWS_IDS)
     assert len(AWS_IDS) == len(set(AWS_IDS))
 
 
@@ -265,8 +265,8 @@ def test_aws_code_to_leaf_and_status(
     aws_code: str, reason: str, number: int, retryable: bool, _cls: type
 ) -> None:
     error = _aws_error(aws_code)
-    assert errors.leaf_of(error).reason == reason
-    assert errors.is_retryable(error) is retryable
+    assert failures.leaf_of(error).reason == reason
+    assert failures.is_retryable(error) is retryable
     status = errors.from_backend_error(error, table="orders")
     assert status.code == number
     assert status.message == "it failed"
@@ -293,7 +293,7 @@ def test_aws_code_to_client_exception(
 
 def test_known_codes_ignore_the_http_status() -> None:
     error = BackendError(code="ThrottlingException", message="m", http_status=500)
-    assert errors.leaf_of(error).reason == "Throughput.ThrottlingException"
+    assert failures.leaf_of(error).reason == "Throughput.ThrottlingException"
     assert errors.from_backend_error(error).code == RESOURCE_EXHAUSTED
     error = BackendError(code="ResourceNotFoundException", message="m", http_status=503)
     assert errors.from_backend_error(error).code == NOT_FOUND
@@ -314,8 +314,8 @@ def test_unknown_codes_fall_back_on_the_http_status(
     http_status: int, reason: str, number: int, retryable: bool
 ) -> None:
     error = BackendError(code="SomethingNewException", message="huh", http_status=http_status, request_id="r")
-    assert errors.leaf_of(error).reason == reason
-    assert errors.is_retryable(error) is retryable
+    assert failures.leaf_of(error).reason == reason
+    assert failures.is_retryable(error) is retryable
     status = errors.from_backend_error(error)
     assert status.code == number
     info = _one_error_info(status)
@@ -366,8 +366,8 @@ VALIDATION_MESSAGES = [
 @pytest.mark.parametrize(("text", "reason"), VALIDATION_MESSAGES)
 def test_validation_exception_is_refined_by_its_message(text: str, reason: str) -> None:
     error = BackendError(code="ValidationException", message=text, request_id="V1")
-    assert errors.leaf_of(error).reason == reason
-    assert not errors.is_retryable(error)
+    assert failures.leaf_of(error).reason == reason
+    assert not failures.is_retryable(error)
     status = errors.from_backend_error(error, table="t")
     assert status.code == INVALID_ARGUMENT
     info = _one_error_info(status)
@@ -380,9 +380,9 @@ def test_validation_exception_is_refined_by_its_message(text: str, reason: str) 
 
 def test_message_refinement_is_only_for_validation_exception() -> None:
     error = BackendError(code="ConditionalCheckFailedException", message="Type mismatch for key pk")
-    assert errors.leaf_of(error).reason == "ConditionalCheck.ConditionFailed"
+    assert failures.leaf_of(error).reason == "ConditionalCheck.ConditionFailed"
     error = BackendError(code="SerializationException", message="The provided key element does not match")
-    assert errors.leaf_of(error).reason == "Validation.TypeMismatch"
+    assert failures.leaf_of(error).reason == "Validation.TypeMismatch"
 
 
 # ---------------------------------------------------------------- TransactionCanceledException
@@ -427,8 +427,8 @@ def test_transaction_cancellation_leaf_and_retryability(
     error = BackendError(
         code="TransactionCanceledException", message="Transaction cancelled", cancellation_reasons=reasons
     )
-    assert errors.leaf_of(error).reason == leaf
-    assert errors.is_retryable(error) is retryable
+    assert failures.leaf_of(error).reason == leaf
+    assert failures.is_retryable(error) is retryable
     status = errors.from_backend_error(error)
     assert status.code == ABORTED
     assert _one_error_info(status).reason == leaf
@@ -574,8 +574,8 @@ def test_every_status_has_exactly_one_error_info_of_our_domain(
 )  # fmt: skip
 def test_backend_unavailable(failure: str, reason: str, number: int, retryable: bool, cls: type) -> None:
     error = BackendUnavailableError(failure, "no answer in 2s", ambiguous=failure == "ReadTimeoutError")
-    assert errors.leaf_of(error).reason == reason
-    assert errors.is_retryable(error) is retryable
+    assert failures.leaf_of(error).reason == reason
+    assert failures.is_retryable(error) is retryable
     status = errors.from_backend_error(error, table="orders")
     assert status.code == number
     assert status.message == "no answer in 2s"
@@ -734,7 +734,7 @@ def test_from_invalid_request_of_a_real_codec_error() -> None:
     ids=["invalid-request", "backend", "unavailable", "deadline", "circuit", "outcome"],
 )
 def test_status_for_dispatches_each_failure(error: Exception, reason: str, number: int) -> None:
-    status = service._status_for(error, "orders")
+    status = errors.status_of(error, "orders")
     assert status.code == number
     assert _one_error_info(status).reason == reason
 
@@ -752,7 +752,7 @@ def test_internal_says_only_the_request_id() -> None:
 def test_unexpected_exception_becomes_internal_without_its_text(caplog: pytest.LogCaptureFixture) -> None:
     secret = "password=hunter2 at /srv/app.py line 7"
     with caplog.at_level(logging.ERROR):
-        status = service._status_for(RuntimeError(secret), "orders")
+        status = errors.status_of(RuntimeError(secret), "orders")
     assert status.code == INTERNAL
     request_id = dict(_one_error_info(status).metadata)["request_id"]
     assert len(request_id) >= 16

@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import struct
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -34,7 +35,7 @@ from dynamo_gateway_server.backends.http1 import (
     MalformedResponse,
     ReadTimedOut,
 )
-from dynamo_gateway_server.backends.lean import LeanBackend
+from dynamo_gateway_server.backends.json_protocol import JsonProtocolBackend
 from dynamo_gateway_server.backends.memory import free_loopback_port
 from tests.support.backends import backend_options
 from tests.support.certs import Issued, issue, server_cert
@@ -156,6 +157,7 @@ async def pool_to(
     read_timeout_s: float = WAIT_S,
     ssl_context: ssl.SSLContext | None = None,
     max_idle_s: float = WAIT_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Http1Pool]:
     pool = Http1Pool(
         url,
@@ -164,6 +166,7 @@ async def pool_to(
         read_timeout_s=read_timeout_s,
         ssl_context=ssl_context,
         max_idle_s=max_idle_s,
+        clock=clock,
     )
     try:
         yield pool
@@ -339,10 +342,30 @@ async def test_idle_connection_closed_by_the_server_is_not_reused() -> None:
     assert origin.accepts == 2
 
 
+class ManualClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 async def test_connection_idle_longer_than_max_idle_is_closed_not_reused() -> None:
-    async with serve(answering(answer())) as origin, pool_to(origin.url, max_idle_s=0.05) as pool:
+    clock = ManualClock()
+    async with (
+        serve(answering(answer())) as origin,
+        pool_to(origin.url, max_idle_s=30, clock=clock) as pool,
+    ):
         await pool.send(request())
-        await asyncio.sleep(0.1)  # the server keeps it open; the pool no longer trusts it
+        clock.advance(29.9)
+        await pool.send(request())  # idle for less than max_idle_s: reused
+        assert origin.accepts == 1
+        clock.advance(30)  # the server keeps it open; the pool no longer trusts it
         await pool.send(request())
         await origin.until(lambda: origin.disconnects == 1)
     assert origin.accepts == 2
@@ -445,6 +468,7 @@ async def test_endless_response_head_raises_malformed_response() -> None:
 
 
 async def test_nothing_listening_raises_connect_failed() -> None:
+    # A port that must be dead (nothing listens), not a server's: so no port 0 here.
     async with pool_to(f"http://127.0.0.1:{free_loopback_port()}/") as pool:
         with pytest.raises(ConnectFailed):
             await pool.send(request())
@@ -475,12 +499,13 @@ async def test_at_most_size_connections_are_open_at_once() -> None:
 
     async with serve(answering_when(release)) as origin, pool_to(origin.url, size=2) as pool:
         sends = [asyncio.create_task(pool.send(request())) for _ in range(5)]
-        await origin.until(lambda: len(origin.requests) == 2)
-        await asyncio.sleep(0.05)  # time for any connection beyond the bound to show up
-        assert (origin.open, len(origin.requests)) == (2, 2)
+        await origin.until(lambda: len(origin.requests) >= 2)
+        assert not any(send.done() for send in sends)  # two held by the server, three waiting for a slot
         release.set()
         responses = await asyncio.gather(*sends)
     assert [response.status for response in responses] == [200] * 5
+    # Counted by the server once every send had its answer: a connection beyond the bound
+    # would have carried one of the five requests, so it was accepted by then.
     assert origin.most_open == 2
     assert origin.accepts == 2
 
@@ -569,7 +594,7 @@ def dynamodb_answer(document: dict[str, object], status: str = "200 OK", crc: in
 
 
 @contextlib.asynccontextmanager
-async def lean_backend_at(url: str) -> AsyncIterator[LeanBackend]:
+async def lean_backend_at(url: str) -> AsyncIterator[JsonProtocolBackend]:
     options = AwsBackendOptions(
         region="us-east-1",
         endpoint_url=url,
@@ -578,7 +603,7 @@ async def lean_backend_at(url: str) -> AsyncIterator[LeanBackend]:
         read_timeout_s=WAIT_S,
         max_attempts=1,
     )
-    backend = LeanBackend(url, "us-east-1", AioCredentials("a", "b"), options)
+    backend = JsonProtocolBackend(url, "us-east-1", AioCredentials("a", "b"), options)
     try:
         yield backend
     finally:
@@ -625,10 +650,11 @@ async def test_lean_backend_reports_a_crc32_mismatch_as_an_ambiguous_unavailable
 
 
 async def test_lean_backend_reports_an_unreachable_endpoint() -> None:
+    # A port that must be dead (nothing listens), not a server's: so no port 0 here.
     options = backend_options(
         f"http://127.0.0.1:{free_loopback_port()}", max_concurrency=1, connect_timeout_s=1, read_timeout_s=1
     )
-    lean = await LeanBackend.start(options)
+    lean = await JsonProtocolBackend.start(options)
     try:
         with pytest.raises(BackendUnavailableError) as caught:
             await lean.call("GetItem", {"TableName": "tbl", "Key": {"pk": {"S": "a"}}})

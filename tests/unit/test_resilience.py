@@ -20,6 +20,7 @@ from dynamo_gateway_server.backends import (
     DeadlineExceededError,
     OutcomeUnknownError,
 )
+from dynamo_gateway_server.failures import code_of, counts_against_health
 from dynamo_gateway_server.resilience import (
     RESPONSE_MARGIN_S,
     Backoff,
@@ -27,7 +28,6 @@ from dynamo_gateway_server.resilience import (
     ResilientBackend,
     RetryPolicy,
     call_deadline,
-    counts_against_health,
     current_deadline,
     why_unsafe_to_repeat,
 )
@@ -124,8 +124,8 @@ class RecordingObserver:
         self.retries: list[tuple[str, int, str, float]] = []
         self.states: list[tuple[str, str]] = []
 
-    def on_retry(self, operation: str, attempt: int, error_code: str, delay_s: float) -> None:
-        self.retries.append((operation, attempt, error_code, delay_s))
+    def on_retry(self, operation: str, attempt: int, error: Exception, delay_s: float) -> None:
+        self.retries.append((operation, attempt, code_of(error), delay_s))
 
     def on_breaker_state(self, endpoint: str, state: str) -> None:
         self.states.append((endpoint, state))
@@ -140,7 +140,10 @@ def layer(
     observer: RecordingObserver | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> ResilientBackend:
-    breaker = CircuitBreaker(ENDPOINT, clock=time.clock)
+    # The wiring (app.py) makes observers the breaker's listeners; so does this test's.
+    breaker = CircuitBreaker(
+        ENDPOINT, clock=time.clock, listeners=[observer.on_breaker_state] if observer else []
+    )
     return ResilientBackend(
         inner,
         policy or RetryPolicy(),

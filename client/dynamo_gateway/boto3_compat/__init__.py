@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._clients import AsyncDynamoDBClient, AsyncPageIterator, AsyncPaginator, DynamoDBClient
+from ._clients import AsyncDynamoDBClient, DynamoDBClient
 from ._failures import UnsupportedOperationError
+from ._paging import AsyncPageIterator, AsyncPaginator
 
 __all__ = [
     "AsyncDynamoDBClient",

@@ -5,23 +5,24 @@ Both share one path per call: botocore validates the parameters, _translate buil
 the proto request, the gRPC stub sends it, _translate shapes the answer as boto3's
 dict and _errors turns failures into botocore's exceptions. Only the transport
 differs (grpc vs grpc.aio). Paginators for query and scan are botocore's own
-(sync) and a port of its page loop (async), so PaginationConfig behaves the same.
+(sync) and _paging's port of its page loop (async), so PaginationConfig behaves the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
-from botocore.exceptions import OperationNotPageableError, PaginationError
-from botocore.paginate import PageIterator, Paginator
+from botocore.exceptions import OperationNotPageableError
+from botocore.paginate import Paginator
 
 from dynamo_gateway.v1 import service_pb2_grpc
 
 from ..client import CHANNEL_OPTIONS
 from . import _errors, _model, _translate
 from ._failures import LocalValidationError, UnsupportedOperationError
+from ._paging import AsyncPaginator
 from ._translate import OPERATIONS, Operation
 
 _PAGEABLE = ("query", "scan")
@@ -118,7 +119,7 @@ class DynamoDBClient(_Facade):
             raise _errors.to_botocore_error(error, operation.name, self.target) from None
         return self._finish(operation, response, params)
 
-    def get_paginator(self, operation_name: str) -> Paginator:
+    def get_paginator(self, operation_name: str) -> Paginator[dict[str, Any]]:
         config, model = self._paging_parts(operation_name)
         return Paginator(getattr(self, operation_name), config, model)
 
@@ -183,90 +184,3 @@ def _async_method(python_name: str, name: str) -> Callable[..., Any]:
 for _python_name, _operation in OPERATIONS.items():
     setattr(DynamoDBClient, _python_name, _sync_method(_python_name, _operation.name))
     setattr(AsyncDynamoDBClient, _python_name, _async_method(_python_name, _operation.name))
-
-
-# ---------------------------------------------------------------- async pagination
-
-
-class AsyncPageIterator(PageIterator):
-    """botocore's PageIterator with its page loop awaiting the calls (`async for page in ...`).
-
-    Token handling, MaxItems truncation and StartingToken parsing are botocore's own
-    methods; only the loop of PageIterator.__iter__ is repeated here, with `await`.
-    """
-
-    _collected: list[dict[str, Any]] | None = None
-
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        current_kwargs = self._op_kwargs
-        previous_next_token = None
-        next_token: dict[str, Any] = {key: None for key in self._input_token}
-        if self._starting_token is not None:
-            next_token = self._parse_starting_token()[0]
-        total_items = 0
-        first_request = True
-        primary_result_key = self.result_keys[0]
-        starting_truncation = 0
-        self._inject_starting_params(current_kwargs)
-        while True:
-            parsed = await self._method(**current_kwargs)
-            if first_request:
-                if self._starting_token is not None:
-                    starting_truncation = self._handle_first_request(
-                        parsed, primary_result_key, starting_truncation
-                    )
-                first_request = False
-                self._record_non_aggregate_key_values(parsed)
-            else:
-                starting_truncation = 0
-            current_response = primary_result_key.search(parsed) or []
-            truncate_amount = 0
-            if self._max_items is not None:
-                truncate_amount = total_items + len(current_response) - self._max_items
-            if truncate_amount > 0:
-                self._truncate_response(
-                    parsed, primary_result_key, truncate_amount, starting_truncation, next_token
-                )
-                yield parsed
-                return
-            yield parsed
-            total_items += len(current_response)
-            next_token = self._get_next_token(parsed)
-            if all(t is None for t in next_token.values()):
-                return
-            if self._max_items is not None and total_items == self._max_items:
-                self.resume_token = next_token
-                return
-            if previous_next_token is not None and previous_next_token == next_token:
-                raise PaginationError(message=f"The same next token was received twice: {next_token}")
-            self._inject_token_into_kwargs(current_kwargs, next_token)
-            previous_next_token = next_token
-
-    def __iter__(self) -> Any:
-        # botocore's build_full_result iterates pages synchronously; it gets the ones already fetched.
-        if self._collected is None:
-            raise TypeError("an async paginator's pages are read with `async for`")
-        return iter(self._collected)
-
-    async def build_full_result(self) -> dict[str, Any]:
-        self._collected = [page async for page in self]
-        return PageIterator.build_full_result(self)
-
-    async def search(self, expression: str) -> AsyncIterator[Any]:  # type: ignore[override]
-        import jmespath
-
-        compiled = jmespath.compile(expression)
-        async for page in self:
-            results = compiled.search(page)
-            if isinstance(results, list):
-                for result in results:
-                    yield result
-            else:
-                yield results
-
-
-class AsyncPaginator(Paginator):
-    PAGE_ITERATOR_CLS = AsyncPageIterator
-
-    def paginate(self, **kwargs: Any) -> AsyncPageIterator:
-        return super().paginate(**kwargs)  # type: ignore[return-value]

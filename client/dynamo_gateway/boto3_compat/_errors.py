@@ -146,8 +146,9 @@ def to_botocore_error(rpc_error: grpc.RpcError, operation_name: str, target: str
         result = botocore_errors.EndpointConnectionError(endpoint_url=target, error=error.message)
     else:
         code, response = error_response(error, *wire_details(error.status))
-        result = _model.exceptions().from_code(code)(response, operation_name)
-    result.gateway_error = error  # type: ignore[attr-defined]
+        result = _model.exception_class(code)(response, operation_name)
+    # Ours, beside botocore's attributes (README: the typed error is on .gateway_error).
+    result.gateway_error = error  # type: ignore[attr-defined]  # an attribute botocore's classes lack
     return result
 
 
@@ -157,4 +158,4 @@ def local_validation_error(message: str, operation_name: str) -> Exception:
         "Error": {"Message": message, "Code": "ValidationException"},
         "ResponseMetadata": response_metadata(400),
     }
-    return _model.exceptions().from_code("ValidationException")(response, operation_name)
+    return _model.exception_class("ValidationException")(response, operation_name)

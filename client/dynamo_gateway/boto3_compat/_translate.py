@@ -287,7 +287,7 @@ describe_table = _filled(service_pb2.DescribeTableRequest)
 # ---------------------------------------------------------------- responses
 
 
-def _capacity(capacity: options_pb2.Capacity) -> dict[str, float]:
+def _capacity(capacity: options_pb2.Capacity | options_pb2.ConsumedCapacity) -> dict[str, float]:
     out = {"CapacityUnits": capacity.capacity_units}
     if capacity.read_capacity_units:
         out["ReadCapacityUnits"] = capacity.read_capacity_units

@@ -8,6 +8,7 @@ from dynamo_gateway.v1 import value_pb2 as _value_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,12 +20,300 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ErrorReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ERROR_REASON_UNSPECIFIED: _ErrorReason.ValueType  # 0
+    """Not a reason: proto3's default value."""
+    ERROR_REASON_CONFIGURATION_INVALID_REGION: _ErrorReason.ValueType  # 1
+    """"Configuration.InvalidRegion": FAILED_PRECONDITION, not retryable. The gateway has no AWS region
+    configured.
+    """
+    ERROR_REASON_CONFIGURATION_INVALID_CREDENTIALS: _ErrorReason.ValueType  # 2
+    """"Configuration.InvalidCredentials": FAILED_PRECONDITION, not retryable. DynamoDB does not accept
+    the gateway's AWS credentials (UnrecognizedClient, InvalidSignature, IncompleteSignature,
+    MissingAuthenticationToken).
+    """
+    ERROR_REASON_CONFIGURATION_INVALID_TABLE: _ErrorReason.ValueType  # 3
+    """"Configuration.InvalidTable": INVALID_ARGUMENT, not retryable. A table name DynamoDB cannot
+    have.
+    """
+    ERROR_REASON_AUTHENTICATION_CREDENTIALS_NOT_FOUND: _ErrorReason.ValueType  # 4
+    """"Authentication.CredentialsNotFound": UNAVAILABLE, not retryable. The gateway's AWS identity has
+    no credentials.
+    """
+    ERROR_REASON_AUTHENTICATION_TOKEN_EXPIRED: _ErrorReason.ValueType  # 5
+    """"Authentication.TokenExpired": UNAVAILABLE, not retryable. The gateway's AWS credentials expired
+    (ExpiredTokenException).
+    """
+    ERROR_REASON_AUTHENTICATION_ASSUME_ROLE_FAILED: _ErrorReason.ValueType  # 6
+    """"Authentication.AssumeRoleFailed": UNAVAILABLE, not retryable. The gateway could not assume its
+    AWS role.
+    """
+    ERROR_REASON_AUTHENTICATION_ACCESS_DENIED: _ErrorReason.ValueType  # 7
+    """"Authentication.AccessDenied": PERMISSION_DENIED, not retryable. DynamoDB's
+    AccessDeniedException: the gateway's AWS identity may not do this.
+    """
+    ERROR_REASON_VALIDATION_INVALID_KEY: _ErrorReason.ValueType  # 8
+    """"Validation.InvalidKey": INVALID_ARGUMENT, not retryable. The key does not match the table's key
+    schema.
+    """
+    ERROR_REASON_VALIDATION_INVALID_EXPRESSION: _ErrorReason.ValueType  # 9
+    """"Validation.InvalidExpression": INVALID_ARGUMENT, not retryable. An expression DynamoDB or the
+    gateway refuses.
+    """
+    ERROR_REASON_VALIDATION_MISSING_REQUIRED_KEY: _ErrorReason.ValueType  # 10
+    """"Validation.MissingRequiredKey": INVALID_ARGUMENT, not retryable. A key attribute is missing."""
+    ERROR_REASON_VALIDATION_TYPE_MISMATCH: _ErrorReason.ValueType  # 11
+    """"Validation.TypeMismatch": INVALID_ARGUMENT, not retryable. A value has the wrong type (also
+    DynamoDB's SerializationException).
+    """
+    ERROR_REASON_VALIDATION_INVALID_PARAMETER: _ErrorReason.ValueType  # 12
+    """"Validation.InvalidParameter": INVALID_ARGUMENT, not retryable. Any other invalid parameter
+    (limits, segments, enums, batch shapes); a BadRequest detail names the field when the gateway
+    found it.
+    """
+    ERROR_REASON_CONDITIONAL_CHECK_CONDITION_FAILED: _ErrorReason.ValueType  # 13
+    """"ConditionalCheck.ConditionFailed": FAILED_PRECONDITION, not retryable. A condition expression
+    was false; a ConditionalCheckFailure detail carries the item as it was when the request asked
+    for it.
+    """
+    ERROR_REASON_CONDITIONAL_CHECK_TRANSACTION_CONFLICT: _ErrorReason.ValueType  # 14
+    """"ConditionalCheck.TransactionConflict": ABORTED, retryable. A single-item write met a
+    transaction in flight on the same item.
+    """
+    ERROR_REASON_THROUGHPUT_PROVISIONED_THROUGHPUT_EXCEEDED: _ErrorReason.ValueType  # 15
+    """"Throughput.ProvisionedThroughputExceeded": RESOURCE_EXHAUSTED, retryable. DynamoDB's
+    ProvisionedThroughputExceededException.
+    """
+    ERROR_REASON_THROUGHPUT_REQUEST_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 16
+    """"Throughput.RequestLimitExceeded": RESOURCE_EXHAUSTED, retryable. DynamoDB's
+    RequestLimitExceeded (and LimitExceededException).
+    """
+    ERROR_REASON_THROUGHPUT_THROTTLING_EXCEPTION: _ErrorReason.ValueType  # 17
+    """"Throughput.ThrottlingException": RESOURCE_EXHAUSTED, retryable. DynamoDB's ThrottlingException."""
+    ERROR_REASON_ITEM_ITEM_NOT_FOUND: _ErrorReason.ValueType  # 18
+    """"Item.ItemNotFound": NOT_FOUND, not retryable. An item does not exist. Not sent today: GetItem
+    answers found = false instead.
+    """
+    ERROR_REASON_ITEM_ITEM_TOO_LARGE: _ErrorReason.ValueType  # 19
+    """"Item.ItemTooLarge": INVALID_ARGUMENT, not retryable. The item is larger than DynamoDB's 400 KB."""
+    ERROR_REASON_ITEM_ITEM_COLLECTION_SIZE_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 20
+    """"Item.ItemCollectionSizeLimitExceeded": FAILED_PRECONDITION, not retryable. DynamoDB's
+    ItemCollectionSizeLimitExceededException.
+    """
+    ERROR_REASON_TRANSACTION_TRANSACTION_CANCELED: _ErrorReason.ValueType  # 21
+    """"Transaction.TransactionCanceled": ABORTED, not retryable. DynamoDB cancelled the transaction; a
+    TransactionCancellation detail gives the reasons in request order. It carries RetryInfo when
+    every reason is a conflict or a throttle.
+    """
+    ERROR_REASON_TRANSACTION_TRANSACTION_CONFLICT: _ErrorReason.ValueType  # 22
+    """"Transaction.TransactionConflict": ABORTED, retryable. A transaction cancelled only by conflicts
+    with other transactions.
+    """
+    ERROR_REASON_TRANSACTION_IDEMPOTENT_PARAMETER_MISMATCH: _ErrorReason.ValueType  # 23
+    """"Transaction.IdempotentParameterMismatch": INVALID_ARGUMENT, not retryable. A client request
+    token reused with other parameters.
+    """
+    ERROR_REASON_TRANSACTION_TRANSACTION_IN_PROGRESS: _ErrorReason.ValueType  # 24
+    """"Transaction.TransactionInProgress": ABORTED, retryable. A transaction with the same client
+    request token is still running.
+    """
+    ERROR_REASON_SERVICE_INTERNAL_SERVER_ERROR: _ErrorReason.ValueType  # 25
+    """"Service.InternalServerError": UNAVAILABLE, retryable. DynamoDB's InternalServerError, or
+    another 5xx.
+    """
+    ERROR_REASON_SERVICE_SERVICE_UNAVAILABLE: _ErrorReason.ValueType  # 26
+    """"Service.ServiceUnavailable": UNAVAILABLE, retryable. DynamoDB is unavailable or out of reach,
+    or the circuit breaker is open. With an OutcomeUnknown detail, a write may or may not have been
+    applied: read the item before writing again.
+    """
+    ERROR_REASON_SERVICE_RESOURCE_NOT_FOUND: _ErrorReason.ValueType  # 27
+    """"Service.ResourceNotFound": NOT_FOUND, not retryable. The table or index does not exist."""
+    ERROR_REASON_SERVICE_DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 28
+    """"Service.DeadlineExceeded": DEADLINE_EXCEEDED, retryable. The caller's deadline left no time for
+    DynamoDB to answer.
+    """
+    ERROR_REASON_SERVICE_INTERNAL: _ErrorReason.ValueType  # 29
+    """"Service.Internal": INTERNAL, not retryable. A bug in the gateway; the cause is only in its log,
+    under the request id.
+    """
+    ERROR_REASON_CALLER_UNAUTHENTICATED: _ErrorReason.ValueType  # 30
+    """"Caller.Unauthenticated": UNAUTHENTICATED, not retryable. The caller sent the gateway no valid
+    credentials.
+    """
+    ERROR_REASON_CALLER_PERMISSION_DENIED: _ErrorReason.ValueType  # 31
+    """"Caller.PermissionDenied": PERMISSION_DENIED, not retryable. The gateway's policy does not allow
+    this caller this operation on this table.
+    """
+    ERROR_REASON_CALLER_REQUEST_TOO_LARGE: _ErrorReason.ValueType  # 32
+    """"Caller.RequestTooLarge": RESOURCE_EXHAUSTED, not retryable. The request is over one of the
+    gateway's size limits.
+    """
+    ERROR_REASON_CALLER_CONCURRENCY_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 33
+    """"Caller.ConcurrencyLimitExceeded": RESOURCE_EXHAUSTED, retryable. Too many of the caller's (or
+    everyone's) calls in flight; the gateway never queues them.
+    """
+
+class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
+    """The reasons an ErrorInfo gives, and the error details sent in google.rpc.Status beside it.
+
+    Why a call failed. Every error status of the gateway carries exactly one
+    google.rpc.ErrorInfo with domain "dynamo-gateway" whose reason is the leaf of the gateway's
+    error taxonomy, "Category.Leaf": the string quoted in each value's comment below.
+    ErrorInfo.reason is a string, so this enum is never sent; it lists the reasons for callers
+    to switch on without hard-coding them. A value's name is ERROR_REASON_ followed by the
+    reason in upper snake case, "." as "_" ("Throughput.ThrottlingException" is
+    ERROR_REASON_THROUGHPUT_THROTTLING_EXCEPTION). A reason missing here comes from a newer
+    gateway: go by the gRPC code. ErrorInfo.metadata adds aws_error_code (DynamoDB's own error
+    code, when DynamoDB produced the error), aws_request_id and table.
+
+    Each comment also gives the gRPC status code sent with the reason and whether it is
+    retryable: then the status carries a google.rpc.RetryInfo, and the same request may succeed
+    after its retry_delay (the gateway has already retried within the caller's deadline what
+    it safely could). A request refused for a reason that is not retryable fails the same way
+    again until something changes.
+    """
+
+ERROR_REASON_UNSPECIFIED: ErrorReason.ValueType  # 0
+"""Not a reason: proto3's default value."""
+ERROR_REASON_CONFIGURATION_INVALID_REGION: ErrorReason.ValueType  # 1
+""""Configuration.InvalidRegion": FAILED_PRECONDITION, not retryable. The gateway has no AWS region
+configured.
+"""
+ERROR_REASON_CONFIGURATION_INVALID_CREDENTIALS: ErrorReason.ValueType  # 2
+""""Configuration.InvalidCredentials": FAILED_PRECONDITION, not retryable. DynamoDB does not accept
+the gateway's AWS credentials (UnrecognizedClient, InvalidSignature, IncompleteSignature,
+MissingAuthenticationToken).
+"""
+ERROR_REASON_CONFIGURATION_INVALID_TABLE: ErrorReason.ValueType  # 3
+""""Configuration.InvalidTable": INVALID_ARGUMENT, not retryable. A table name DynamoDB cannot
+have.
+"""
+ERROR_REASON_AUTHENTICATION_CREDENTIALS_NOT_FOUND: ErrorReason.ValueType  # 4
+""""Authentication.CredentialsNotFound": UNAVAILABLE, not retryable. The gateway's AWS identity has
+no credentials.
+"""
+ERROR_REASON_AUTHENTICATION_TOKEN_EXPIRED: ErrorReason.ValueType  # 5
+""""Authentication.TokenExpired": UNAVAILABLE, not retryable. The gateway's AWS credentials expired
+(ExpiredTokenException).
+"""
+ERROR_REASON_AUTHENTICATION_ASSUME_ROLE_FAILED: ErrorReason.ValueType  # 6
+""""Authentication.AssumeRoleFailed": UNAVAILABLE, not retryable. The gateway could not assume its
+AWS role.
+"""
+ERROR_REASON_AUTHENTICATION_ACCESS_DENIED: ErrorReason.ValueType  # 7
+""""Authentication.AccessDenied": PERMISSION_DENIED, not retryable. DynamoDB's
+AccessDeniedException: the gateway's AWS identity may not do this.
+"""
+ERROR_REASON_VALIDATION_INVALID_KEY: ErrorReason.ValueType  # 8
+""""Validation.InvalidKey": INVALID_ARGUMENT, not retryable. The key does not match the table's key
+schema.
+"""
+ERROR_REASON_VALIDATION_INVALID_EXPRESSION: ErrorReason.ValueType  # 9
+""""Validation.InvalidExpression": INVALID_ARGUMENT, not retryable. An expression DynamoDB or the
+gateway refuses.
+"""
+ERROR_REASON_VALIDATION_MISSING_REQUIRED_KEY: ErrorReason.ValueType  # 10
+""""Validation.MissingRequiredKey": INVALID_ARGUMENT, not retryable. A key attribute is missing."""
+ERROR_REASON_VALIDATION_TYPE_MISMATCH: ErrorReason.ValueType  # 11
+""""Validation.TypeMismatch": INVALID_ARGUMENT, not retryable. A value has the wrong type (also
+DynamoDB's SerializationException).
+"""
+ERROR_REASON_VALIDATION_INVALID_PARAMETER: ErrorReason.ValueType  # 12
+""""Validation.InvalidParameter": INVALID_ARGUMENT, not retryable. Any other invalid parameter
+(limits, segments, enums, batch shapes); a BadRequest detail names the field when the gateway
+found it.
+"""
+ERROR_REASON_CONDITIONAL_CHECK_CONDITION_FAILED: ErrorReason.ValueType  # 13
+""""ConditionalCheck.ConditionFailed": FAILED_PRECONDITION, not retryable. A condition expression
+was false; a ConditionalCheckFailure detail carries the item as it was when the request asked
+for it.
+"""
+ERROR_REASON_CONDITIONAL_CHECK_TRANSACTION_CONFLICT: ErrorReason.ValueType  # 14
+""""ConditionalCheck.TransactionConflict": ABORTED, retryable. A single-item write met a
+transaction in flight on the same item.
+"""
+ERROR_REASON_THROUGHPUT_PROVISIONED_THROUGHPUT_EXCEEDED: ErrorReason.ValueType  # 15
+""""Throughput.ProvisionedThroughputExceeded": RESOURCE_EXHAUSTED, retryable. DynamoDB's
+ProvisionedThroughputExceededException.
+"""
+ERROR_REASON_THROUGHPUT_REQUEST_LIMIT_EXCEEDED: ErrorReason.ValueType  # 16
+""""Throughput.RequestLimitExceeded": RESOURCE_EXHAUSTED, retryable. DynamoDB's
+RequestLimitExceeded (and LimitExceededException).
+"""
+ERROR_REASON_THROUGHPUT_THROTTLING_EXCEPTION: ErrorReason.ValueType  # 17
+""""Throughput.ThrottlingException": RESOURCE_EXHAUSTED, retryable. DynamoDB's ThrottlingException."""
+ERROR_REASON_ITEM_ITEM_NOT_FOUND: ErrorReason.ValueType  # 18
+""""Item.ItemNotFound": NOT_FOUND, not retryable. An item does not exist. Not sent today: GetItem
+answers found = false instead.
+"""
+ERROR_REASON_ITEM_ITEM_TOO_LARGE: ErrorReason.ValueType  # 19
+""""Item.ItemTooLarge": INVALID_ARGUMENT, not retryable. The item is larger than DynamoDB's 400 KB."""
+ERROR_REASON_ITEM_ITEM_COLLECTION_SIZE_LIMIT_EXCEEDED: ErrorReason.ValueType  # 20
+""""Item.ItemCollectionSizeLimitExceeded": FAILED_PRECONDITION, not retryable. DynamoDB's
+ItemCollectionSizeLimitExceededException.
+"""
+ERROR_REASON_TRANSACTION_TRANSACTION_CANCELED: ErrorReason.ValueType  # 21
+""""Transaction.TransactionCanceled": ABORTED, not retryable. DynamoDB cancelled the transaction; a
+TransactionCancellation detail gives the reasons in request order. It carries RetryInfo when
+every reason is a conflict or a throttle.
+"""
+ERROR_REASON_TRANSACTION_TRANSACTION_CONFLICT: ErrorReason.ValueType  # 22
+""""Transaction.TransactionConflict": ABORTED, retryable. A transaction cancelled only by conflicts
+with other transactions.
+"""
+ERROR_REASON_TRANSACTION_IDEMPOTENT_PARAMETER_MISMATCH: ErrorReason.ValueType  # 23
+""""Transaction.IdempotentParameterMismatch": INVALID_ARGUMENT, not retryable. A client request
+token reused with other parameters.
+"""
+ERROR_REASON_TRANSACTION_TRANSACTION_IN_PROGRESS: ErrorReason.ValueType  # 24
+""""Transaction.TransactionInProgress": ABORTED, retryable. A transaction with the same client
+request token is still running.
+"""
+ERROR_REASON_SERVICE_INTERNAL_SERVER_ERROR: ErrorReason.ValueType  # 25
+""""Service.InternalServerError": UNAVAILABLE, retryable. DynamoDB's InternalServerError, or
+another 5xx.
+"""
+ERROR_REASON_SERVICE_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 26
+""""Service.ServiceUnavailable": UNAVAILABLE, retryable. DynamoDB is unavailable or out of reach,
+or the circuit breaker is open. With an OutcomeUnknown detail, a write may or may not have been
+applied: read the item before writing again.
+"""
+ERROR_REASON_SERVICE_RESOURCE_NOT_FOUND: ErrorReason.ValueType  # 27
+""""Service.ResourceNotFound": NOT_FOUND, not retryable. The table or index does not exist."""
+ERROR_REASON_SERVICE_DEADLINE_EXCEEDED: ErrorReason.ValueType  # 28
+""""Service.DeadlineExceeded": DEADLINE_EXCEEDED, retryable. The caller's deadline left no time for
+DynamoDB to answer.
+"""
+ERROR_REASON_SERVICE_INTERNAL: ErrorReason.ValueType  # 29
+""""Service.Internal": INTERNAL, not retryable. A bug in the gateway; the cause is only in its log,
+under the request id.
+"""
+ERROR_REASON_CALLER_UNAUTHENTICATED: ErrorReason.ValueType  # 30
+""""Caller.Unauthenticated": UNAUTHENTICATED, not retryable. The caller sent the gateway no valid
+credentials.
+"""
+ERROR_REASON_CALLER_PERMISSION_DENIED: ErrorReason.ValueType  # 31
+""""Caller.PermissionDenied": PERMISSION_DENIED, not retryable. The gateway's policy does not allow
+this caller this operation on this table.
+"""
+ERROR_REASON_CALLER_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 32
+""""Caller.RequestTooLarge": RESOURCE_EXHAUSTED, not retryable. The request is over one of the
+gateway's size limits.
+"""
+ERROR_REASON_CALLER_CONCURRENCY_LIMIT_EXCEEDED: ErrorReason.ValueType  # 33
+""""Caller.ConcurrencyLimitExceeded": RESOURCE_EXHAUSTED, retryable. Too many of the caller's (or
+everyone's) calls in flight; the gateway never queues them.
+"""
+Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
+
 @_typing.final
 class ConditionalCheckFailure(_message.Message):
-    """Error details sent in google.rpc.Status beside the ErrorInfo.
-
-    Sent with FAILED_PRECONDITION when a condition expression was false.
-    """
+    """Sent with FAILED_PRECONDITION when a condition expression was false."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -30,7 +30,9 @@ class DynamoDBServiceStub:
 
     Field names follow DynamoDB's parameters in snake_case; an unset enum means
     DynamoDB's default. Errors carry google.rpc.Status details: an ErrorInfo whose
-    reason is the DynamoDB error code, plus the details documented in errors.proto.
+    reason is the error taxonomy leaf ("Category.Leaf", listed as ErrorReason in
+    errors.proto) and whose metadata["aws_error_code"] is DynamoDB's error code when
+    DynamoDB produced the error, plus the details documented in errors.proto.
     """
 
     def __init__(self, channel):
@@ -106,7 +108,9 @@ class DynamoDBServiceServicer:
 
     Field names follow DynamoDB's parameters in snake_case; an unset enum means
     DynamoDB's default. Errors carry google.rpc.Status details: an ErrorInfo whose
-    reason is the DynamoDB error code, plus the details documented in errors.proto.
+    reason is the error taxonomy leaf ("Category.Leaf", listed as ErrorReason in
+    errors.proto) and whose metadata["aws_error_code"] is DynamoDB's error code when
+    DynamoDB produced the error, plus the details documented in errors.proto.
     """
 
     def GetItem(self, request, context):
@@ -269,7 +273,9 @@ class DynamoDBService:
 
     Field names follow DynamoDB's parameters in snake_case; an unset enum means
     DynamoDB's default. Errors carry google.rpc.Status details: an ErrorInfo whose
-    reason is the DynamoDB error code, plus the details documented in errors.proto.
+    reason is the error taxonomy leaf ("Category.Leaf", listed as ErrorReason in
+    errors.proto) and whose metadata["aws_error_code"] is DynamoDB's error code when
+    DynamoDB produced the error, plus the details documented in errors.proto.
     """
 
     @staticmethod

@@ -31,7 +31,9 @@ class DynamoDBServiceStub:
 
     Field names follow DynamoDB's parameters in snake_case; an unset enum means
     DynamoDB's default. Errors carry google.rpc.Status details: an ErrorInfo whose
-    reason is the DynamoDB error code, plus the details documented in errors.proto.
+    reason is the error taxonomy leaf ("Category.Leaf", listed as ErrorReason in
+    errors.proto) and whose metadata["aws_error_code"] is DynamoDB's error code when
+    DynamoDB produced the error, plus the details documented in errors.proto.
     """
 
     @_typing.overload
@@ -69,7 +71,9 @@ class DynamoDBServiceAsyncStub(DynamoDBServiceStub):
 
     Field names follow DynamoDB's parameters in snake_case; an unset enum means
     DynamoDB's default. Errors carry google.rpc.Status details: an ErrorInfo whose
-    reason is the DynamoDB error code, plus the details documented in errors.proto.
+    reason is the error taxonomy leaf ("Category.Leaf", listed as ErrorReason in
+    errors.proto) and whose metadata["aws_error_code"] is DynamoDB's error code when
+    DynamoDB produced the error, plus the details documented in errors.proto.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -103,7 +107,9 @@ class DynamoDBServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Field names follow DynamoDB's parameters in snake_case; an unset enum means
     DynamoDB's default. Errors carry google.rpc.Status details: an ErrorInfo whose
-    reason is the DynamoDB error code, plus the details documented in errors.proto.
+    reason is the error taxonomy leaf ("Category.Leaf", listed as ErrorReason in
+    errors.proto) and whose metadata["aws_error_code"] is DynamoDB's error code when
+    DynamoDB produced the error, plus the details documented in errors.proto.
     """
 
     @_abc_1.abstractmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,8 @@ class AwsBackend:
         # asyncio.Semaphore wakes waiters in FIFO order, so no caller starves when
         # callers outnumber pooled connections.
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._methods: dict[str, Any] = {}
+        # The client's methods, looked up once each: aiobotocore builds them at runtime, untyped.
+        self._methods: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {}
         # The role whose temporary credentials sign the calls, when one is configured.
         self.role: RoleCredentials | None = None
 
@@ -131,7 +133,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _backend_error(response: dict[str, Any]) -> BackendError:
+def _backend_error(response: Mapping[str, Any]) -> BackendError:
     error = response.get("Error", {})
     metadata = response.get("ResponseMetadata", {})
     return BackendError(

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -62,7 +64,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True
-        self.idle_since = 0.0  # loop time it last went back to the pool
+        self.idle_since = 0.0  # the pool's clock when it last went back to the pool
         self._waiter: asyncio.Future[Response] | None = None
         self._buffer = bytearray()
         self._head: tuple[int, dict[str, str]] | None = None
@@ -72,7 +74,7 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # create_connection hands a stream Protocol a Transport
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -104,7 +106,8 @@ class _Connection(asyncio.Protocol):
             # Closed by the server between connecting and now: nothing was sent.
             raise ConnectFailed("the connection closed before the request was sent")
         loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        self._waiter = waiter
         self._head, self._length = None, 0
         self.transport.write(request)
         timer = loop.call_later(read_timeout_s, self._time_out)
@@ -211,7 +214,9 @@ class Http1Pool:
         read_timeout_s: float,
         ssl_context: ssl.SSLContext | None = None,
         max_idle_s: float = MAX_IDLE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` tells how long a connection has been idle; tests pass one they move themselves."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"only http and https endpoints are supported, not {parts.scheme!r}")
@@ -221,6 +226,7 @@ class Http1Pool:
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
         self._max_idle_s = max_idle_s
+        self._clock = clock
         self._idle: list[_Connection] = []
         # FIFO: waiters are served in arrival order when every connection is busy.
         self._slots = asyncio.Semaphore(size)
@@ -236,7 +242,7 @@ class Http1Pool:
                 connection.close()
                 raise
             if connection.reusable and not connection.closed:
-                connection.idle_since = asyncio.get_running_loop().time()
+                connection.idle_since = self._clock()
                 self._idle.append(connection)
             else:
                 connection.close()
@@ -245,7 +251,7 @@ class Http1Pool:
     def _idle_connection(self) -> _Connection | None:
         if not self._idle:
             return None
-        now = asyncio.get_running_loop().time()
+        now = self._clock()
         while self._idle:
             connection = self._idle.pop()
             if (

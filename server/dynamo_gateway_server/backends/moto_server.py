@@ -5,7 +5,11 @@ connection after every response, so each call paid a TCP connect on both sides a
 new thread in moto. cheroot keeps connections open and serves requests from a fixed
 pool of threads. Must not import gRPC.
 
-    python -m dynamo_gateway_server.backends.moto_server --port 5000
+    python -m dynamo_gateway_server.backends.moto_server --port 0
+
+Once it listens, the child writes the port it is bound to as the first line on stdout (port 0
+picks a free one: the parent learns it from that line instead of guessing one beforehand),
+then writes nothing more there.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 
 from cheroot import wsgi
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -26,9 +31,8 @@ THREADS = 16
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0, help="0 (the default) picks a free port")
     args = parser.parse_args()
-    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server does: some answers name the port
     server = wsgi.Server(
         (args.host, args.port),
         DomainDispatcherApplication(create_backend_app),
@@ -40,7 +44,20 @@ def main() -> None:
     # waiting for worker threads to notice a stop only delays the gateway's shutdown.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
-    server.start()
+    server.prepare()  # binds and listens: bind_addr is now the real address
+    port = server.bind_addr[1]
+    os.environ.setdefault("MOTO_PORT", str(port))  # as moto.server does: some answers name the port
+    _report_port(port)
+    server.serve()
+
+
+def _report_port(port: int) -> None:
+    """The port on stdout's first line; then stdout goes to /dev/null, so that a parent that
+    stops reading after that line can never block this process on a full pipe."""
+    print(port, flush=True)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

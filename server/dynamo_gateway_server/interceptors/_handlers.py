@@ -10,21 +10,26 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
+# A method handler, whatever its messages (the interceptors see every method); generic only in
+# grpc's stubs.
+if TYPE_CHECKING:
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
 # Given the RPC's context, an async context manager that yields the context the behavior should get.
 Around = Callable[[Any], AbstractAsyncContextManager[Any]]
 # Called with each message a generator behavior yields.
 OnMessage = Callable[[Any], None]
 
 
-def wrap_handler(
-    handler: grpc.RpcMethodHandler | None, around: Around, on_message: OnMessage | None = None
-) -> grpc.RpcMethodHandler | None:
-    if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
-        return None
+def wrap_handler(handler: Handler, around: Around, on_message: OnMessage | None = None) -> Handler:
+    # Any: grpc's stubs type each behavior as optional and of one shape, a handler has exactly one.
+    behavior: Any
+    factory: Any
     if handler.request_streaming and handler.response_streaming:
         behavior, factory = handler.stream_stream, grpc.stream_stream_rpc_method_handler
     elif handler.request_streaming:
@@ -50,11 +55,12 @@ def wrap_handler(
                     yield response
 
         wrapped_behavior = iterated
-    return factory(
+    wrapped: Handler = factory(
         wrapped_behavior,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+    return wrapped
 
 
 def split_method(method: str) -> tuple[str, str]:
@@ -63,7 +69,7 @@ def split_method(method: str) -> tuple[str, str]:
     return service, name
 
 
-def method_type(handler: grpc.RpcMethodHandler) -> str:
+def method_type(handler: Handler) -> str:
     if handler.request_streaming and handler.response_streaming:
         return "bidi_stream"
     if handler.request_streaming:

@@ -18,7 +18,7 @@ from google.protobuf import message
 
 from .. import errors
 from ..codec import InvalidRequestError
-from ..security import statuses
+from ..security.limits import RequestTooLarge
 from .abort import abort
 
 # gRPC's own limit sits this far above ours, so a request a little too large gets our detailed answer.
@@ -27,11 +27,11 @@ GRPC_LIMIT_MARGIN_BYTES = 1024 * 1024
 
 async def decode(raw: bytes, context: Any, deserialize: Callable[[bytes], Any], limit: int) -> Any:
     if len(raw) > limit:
-        await abort(context, statuses.request_too_large(len(raw), limit))
+        await abort(context, errors.status_of(RequestTooLarge(len(raw), limit)))
     try:
         return deserialize(raw)
     except message.DecodeError as error:
-        await abort(context, errors.from_invalid_request(_undecodable(error)))
+        await abort(context, errors.status_of(_undecodable(error)))
 
 
 def _undecodable(error: message.DecodeError) -> InvalidRequestError:

@@ -6,9 +6,10 @@ of the gateway's per-RPC CPU. Here they run in the same order (outermost first:
 request id, metrics, authentication, in-flight limit, decoding) inside one
 context manager, and each method's wrapped handler is built once and reused: the
 call's metadata comes from its context. Steps a gateway has switched off
-(no credentials configured, no limits) cost nothing. When spans are not recorded,
-it also gives each RPC the cheap span whose ids the log lines carry (tracing.py
-does that when they are). Must not import the servicer or the backends.
+(no credentials configured, no limits) cost nothing. Outermost of all, every RPC
+but a health check gets a server span: recorded (tracing.py) when spans go
+somewhere, else the cheap unrecorded span whose ids the log lines carry, the hot
+path, which pays nothing for the other. Must not import the servicer or the backends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,7 @@ from grpc_health.v1 import health
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from .. import errors
 from ..observability.metrics import Metrics
 from ..observability.request_context import (
     REQUEST_ID_METADATA,
@@ -34,15 +37,15 @@ from ..observability.request_context import (
 )
 from ..observability.secrets import safe_metadata
 from ..observability.tracing import attach_unrecorded_span
-from ..security import statuses
 from ..security.auth import Authenticator, Unauthenticated
 from ..security.identity import current_caller, reset_caller, set_caller
-from ..security.limits import InFlightLimiter
+from ..security.limits import ConcurrencyLimitExceeded, InFlightLimiter
 from ..security.tls import peer_names
-from ._handlers import split_method, wrap_handler
+from ._handlers import Handler, split_method, wrap_handler
 from .abort import abort
 from .request_decoding import decode
 from .rpc_metrics import CountingContext, MethodMetrics, outcome
+from .tracing import MethodSpans
 
 rpc_log = logging.getLogger("dynamo_gateway_server.rpc")
 security_log = logging.getLogger("dynamo_gateway_server.security")
@@ -71,6 +74,11 @@ class _Method:
     authenticated: bool
     limited: bool
     traced: bool
+    """Gets an unrecorded span."""
+    spans: MethodSpans | None
+    """Records its spans (then `traced` is False)."""
+    end: Callable[[_Call, Any, BaseException | None], None]
+    """How its calls end: RpcInterceptor._end, after the outcome is put on a recorded span."""
 
 
 class _Call:
@@ -80,7 +88,7 @@ class _Call:
 
     def __init__(self, method: _Method) -> None:
         self.method = method
-        self.span: tuple[trace.Span, object] | None = None
+        self.span: tuple[trace.Span, Token[otel_context.Context]] | None = None
         self.request_token: Any = None
         self.started = 0.0
         self.caller_token: Any = None
@@ -88,21 +96,21 @@ class _Call:
 
 
 class RpcInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics, checks: RpcChecks, unrecorded_spans: bool = False) -> None:
-        """`unrecorded_spans`: give each RPC a non-recorded server span (when no TracingInterceptor records one)."""
+    def __init__(self, metrics: Metrics, checks: RpcChecks, tracer: trace.Tracer | None = None) -> None:
+        """`tracer`: records each RPC's server span; None (spans go nowhere): each gets an unrecorded one."""
         self._metrics = metrics
         self._checks = checks
-        self._unrecorded_spans = unrecorded_spans
+        self._tracer = tracer
         # Metadata keys the global propagator reads (W3C trace context and baggage by default).
         self._propagated = frozenset(propagate.get_global_textmap().fields)
         # method path -> (the handler grpc found, its wrapped twin); bounded by the server's methods.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
             return handler
@@ -112,17 +120,22 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             cached = self._wrapped[method] = (handler, self._wrap(method, handler))
         return cached[1]
 
-    def _wrap(self, path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, path: str, handler: Handler) -> Handler:
         checks = self._checks
         service, name = split_method(path)
         guarded = service in checks.guarded_services
+        spanned = service != health.SERVICE_NAME
+        tracer = self._tracer
+        spans = MethodSpans(tracer, path, self._propagated) if spanned and tracer is not None else None
         method = _Method(
             path=path,
             metrics=MethodMetrics(self._metrics, service, name, handler),
             response_streaming=handler.response_streaming,
             authenticated=service not in checks.open_services,
             limited=guarded,
-            traced=self._unrecorded_spans and service != health.SERVICE_NAME,
+            traced=spanned and tracer is None,
+            spans=spans,
+            end=self._end if spans is None else self._end_recorded,
         )
         if not handler.request_streaming and not handler.response_streaming:
             return self._unary(method, handler, checks.max_request_bytes if guarded else None)
@@ -133,19 +146,17 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             return self._around(method, context)
 
         sent = method.metrics.sent
-        return wrap_handler(handler, around, on_message=lambda _: sent.inc())  # type: ignore[return-value]
+        return wrap_handler(handler, around, on_message=lambda _: sent.inc())
 
-    def _unary(
-        self, method: _Method, handler: grpc.RpcMethodHandler, decode_limit: int | None
-    ) -> grpc.RpcMethodHandler:
+    def _unary(self, method: _Method, handler: Handler, decode_limit: int | None) -> Handler:
         """The common case without a context manager: the same steps as _around, written out.
 
         With `decode_limit`, gRPC hands over the raw bytes and they are decoded here,
         innermost, after every check (as _decoding does for streams, one coroutine less)."""
-        behavior = handler.unary_unary
-        deserialize = handler.request_deserializer
+        behavior: Any = handler.unary_unary  # grpc's stubs make it optional; a unary handler has it
+        deserialize = handler.request_deserializer or _raw
         sent = method.metrics.sent
-        begin, end = self._begin, self._end
+        begin, end = self._begin, method.end
 
         async def unary_unary(request: Any, context: Any) -> Any:
             call = await begin(method, context)
@@ -174,9 +185,9 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             if not method.response_streaming:
                 method.metrics.sent.inc()
         except BaseException as error:
-            self._end(call, context, error)
+            method.end(call, context, error)
             raise
-        self._end(call, context, None)
+        method.end(call, context, None)
 
     async def _begin(self, method: _Method, context: Any) -> _Call:
         """Outermost first: span, request id, metrics, authentication, in-flight slot.
@@ -188,6 +199,8 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         keys = [key for key, _ in metadata]
         if method.traced:
             call.span = self._enter_span(metadata, keys)
+        elif method.spans is not None:
+            call.span = method.spans.start(context, metadata, keys)
         caller_id = str(metadata[keys.index(REQUEST_ID_METADATA)][1]) if REQUEST_ID_METADATA in keys else None
         call.request_token = set_request_id(request_id_from(caller_id))
         if rpc_log.isEnabledFor(logging.DEBUG):
@@ -206,7 +219,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                     await self._refuse(refused, caller, context)
                 call.entered = caller
         except BaseException as error:
-            self._end(call, context, error)
+            method.end(call, context, error)
             raise
         return call
 
@@ -229,9 +242,20 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                     otel_context.detach(token)
                     span.end()
 
-    def _enter_span(self, metadata: tuple[Any, ...], keys: list[str]) -> tuple[trace.Span, object]:
-        # The caller's W3C context (traceparent and friends), as the recording interceptor would
-        # continue it; without any, a new trace.
+    def _end_recorded(self, call: _Call, context: Any, error: BaseException | None) -> None:
+        """_end, for a method whose spans are recorded: the outcome goes on the span first."""
+        spans = call.method.spans
+        try:
+            if spans is not None and call.span is not None:
+                spans.finish(call.span[0], outcome(context, error), context, error)
+        finally:
+            self._end(call, context, error)
+
+    def _enter_span(
+        self, metadata: tuple[Any, ...], keys: list[str]
+    ) -> tuple[trace.Span, Token[otel_context.Context]]:
+        # The caller's W3C context (traceparent and friends), continued as a recorded span would
+        # (tracing.py); without any, a new trace.
         parent = (
             None
             if self._propagated.isdisjoint(keys)
@@ -251,7 +275,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 "caller not authenticated",
                 extra={"failure": failure.failure, "method": method.path, "peer": context.peer()},
             )
-            await abort(context, statuses.unauthenticated(failure))
+            await abort(context, errors.status_of(failure))
         return set_caller(identity)
 
     async def _refuse(self, refused: str, caller: str, context: Any) -> None:
@@ -262,13 +286,13 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         security_log.warning(
             "concurrency limit reached", extra={"scope": refused, "limit": limit, "caller": caller}
         )
-        await abort(context, statuses.concurrency_limited(refused, limit))
+        await abort(context, errors.status_of(ConcurrencyLimitExceeded(refused, limit)))
 
 
-def _decoding(handler: grpc.RpcMethodHandler, limit: int) -> grpc.RpcMethodHandler:
+def _decoding(handler: Handler, limit: int) -> Handler:
     """A response stream taking raw bytes and decoding them itself (innermost, after every check)."""
-    deserialize = handler.request_deserializer
-    stream = handler.unary_stream
+    deserialize = handler.request_deserializer or _raw
+    stream: Any = handler.unary_stream  # grpc's stubs make it optional; a response stream has it
     if inspect.iscoroutinefunction(stream):
         # A stream written with context.write: keep it a coroutine (see _handlers.py).
 
@@ -286,3 +310,8 @@ def _decoding(handler: grpc.RpcMethodHandler, limit: int) -> grpc.RpcMethodHandl
     return grpc.unary_stream_rpc_method_handler(
         behavior, request_deserializer=None, response_serializer=handler.response_serializer
     )
+
+
+def _raw(data: bytes) -> bytes:
+    """A method without a deserializer takes the bytes as they came."""
+    return data

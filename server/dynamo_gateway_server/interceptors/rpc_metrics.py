@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from ..observability.metrics import Metrics
-from ._handlers import method_type
+from ._handlers import Handler, method_type
 
 _STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 _OK = grpc.StatusCode.OK.name
@@ -63,7 +63,7 @@ def outcome(context: Any, error: BaseException | None) -> str:
 class MethodMetrics:
     """The instruments of one method, their label children resolved once."""
 
-    def __init__(self, metrics: Metrics, service: str, method: str, handler: grpc.RpcMethodHandler) -> None:
+    def __init__(self, metrics: Metrics, service: str, method: str, handler: Handler) -> None:
         labels = (service, method, method_type(handler))
         self.started = metrics.rpc_started.labels(*labels)
         self.received = None if handler.request_streaming else metrics.rpc_received.labels(*labels)

@@ -1,13 +1,16 @@
 """Consumed capacity for every call, whether or not the caller asked for it.
 
-Owns: adding ReturnConsumedCapacity=TOTAL to requests that lack it, summing what
-DynamoDB reports per table, and taking it out of the response again when the
-caller did not ask. Pure functions on DynamoDB's request and response shapes.
+Owns ConsumedCapacityBackend, the stage that adds ReturnConsumedCapacity=TOTAL to
+requests that lack it and takes it out of the response again when the caller did
+not ask (so the metrics, which sit inside it, see every call's capacity), and
+summing what DynamoDB reports per table. Must not import gRPC or OpenTelemetry.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..backends import DynamoBackend
 
 # The operations that accept ReturnConsumedCapacity.
 SUPPORTED = frozenset(
@@ -59,3 +62,17 @@ def strip_unasked(response: dict[str, Any], caller_asked: bool) -> dict[str, Any
     stripped = dict(response)  # a copy: the backend may hand out a response it keeps
     del stripped["ConsumedCapacity"]
     return stripped
+
+
+class ConsumedCapacityBackend:
+    """Asks DynamoDB for the capacity every call consumed; the caller sees it only if it asked."""
+
+    def __init__(self, inner: DynamoBackend) -> None:
+        self.inner = inner
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        sent, caller_asked = with_capacity_requested(operation, params)
+        return strip_unasked(await self.inner.call(operation, sent), caller_asked)
+
+    async def close(self) -> None:
+        await self.inner.close()

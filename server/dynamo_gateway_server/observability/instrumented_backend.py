@@ -1,11 +1,13 @@
 """InstrumentedBackend: the backend seam, wrapped with a span, metrics and logs per DynamoDB call.
 
-It sits outermost in the chain (InstrumentedBackend -> resilience -> aws/memory),
-so one span and one duration cover a call with all its retries; retries and
-breaker changes reach the span through the resilience observer, which finds the
-call in CURRENT_CALL. It also asks DynamoDB for consumed capacity on every call
-(and hides it again from callers who did not ask) and feeds the partition
-detectors. Must not import gRPC or the servicer; telemetry failures never fail a call.
+It sits outside the retrying layer (see the chain in app.py), so one span and one
+duration cover a call with all its retries; retries and breaker changes reach
+the span through the resilience observer, which finds the call in CURRENT_CALL.
+It feeds the partition detectors and, after a keyed call on a table whose key
+schema is unknown, asks the shared cache to learn it in the background.
+It only observes: it never changes a request or an answer and never makes a call
+on the caller's time (asking for consumed capacity is capacity.py's stage). Must
+not import gRPC or the servicer; telemetry failures never fail a call.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from .. import failures, request_shape
 from ..backends import DynamoBackend
 from ..key_schema import KeySchemaCache, key_uses, schema_from_description
 from . import capacity, operations
@@ -40,7 +43,7 @@ _EXPRESSIONS = (
     "UpdateExpression",
     "ProjectionExpression",
 )
-# Operations whose requests name keys; their first success on a table triggers the schema lookup.
+# Operations whose requests name keys; their first success on a table starts the schema lookup.
 _KEYED = frozenset(
     {
         "GetItem",
@@ -97,6 +100,7 @@ class InstrumentedBackend:
     def __init__(
         self,
         inner: DynamoBackend,
+        schemas: KeySchemaCache,
         tracer: trace.Tracer,
         metrics: Metrics,
         keys: KeyRenderer,
@@ -112,7 +116,7 @@ class InstrumentedBackend:
         self._log_every = operation_log_every
         self._completed = itertools.count()
         self._hot_series: dict[str, set[str]] = {}
-        self.schemas = KeySchemaCache(inner)
+        self._schemas = schemas
         # False when spans are not recorded: nobody would see their attributes, so the span is
         # only made for its ids (log lines carry them), without the SDK.
         self._span_attributes = span_attributes
@@ -124,9 +128,9 @@ class InstrumentedBackend:
         self._detecting = detectors.hot.window > 0 or detectors.sequential.window > 1
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        tables = operations.tables_of(operation, params)
+        tables = request_shape.tables(operation, params)
         attributes = (
-            _safely(operations.request_attributes, operation, params, self.schemas.get, self._keys)
+            _safely(operations.request_attributes, operation, params, self._schemas.get, self._keys)
             if self._span_attributes
             else None
         )
@@ -134,7 +138,6 @@ class InstrumentedBackend:
             _safely(self._log_request, operation, tables, params)
         if self._detecting:
             _safely(self._observe_keys, operation, params)
-        sent, caller_asked = capacity.with_capacity_requested(operation, params)
         with (
             self._tracer.start_as_current_span(
                 operations.span_name(operation),
@@ -149,29 +152,23 @@ class InstrumentedBackend:
             token = CURRENT_CALL.set(CallContext(operation, tables, span))
             started = time.perf_counter()
             try:
-                response = await self.inner.call(operation, sent)
+                response = await self.inner.call(operation, params)
             except BaseException as error:
                 _safely(self._failed, operation, params, tables, span, error, time.perf_counter() - started)
                 raise
             finally:
                 CURRENT_CALL.reset(token)
             _safely(self._succeeded, operation, params, tables, span, response, time.perf_counter() - started)
-        if operation in _KEYED and not self._schemas_known(tables):
-            for table in tables:
-                await self.schemas.learn(table)
+        if operation in _KEYED:
+            for table in tables:  # a loop, not a generator: this runs on every call
+                if self._schemas.get(table) is None:
+                    self._schemas.learn_soon(table)
         elif operation == "DescribeTable" and (schema := schema_from_description(response.get("Table", {}))):
-            self.schemas.remember(params.get("TableName", ""), schema)
-        return capacity.strip_unasked(response, caller_asked)
+            self._schemas.remember(params.get("TableName", ""), schema)
+        return response
 
     async def close(self) -> None:
-        await self.schemas.close()
         await self.inner.close()
-
-    def _schemas_known(self, tables: tuple[str, ...]) -> bool:
-        for table in tables:  # a loop, not any(): this runs on every call
-            if self.schemas.get(table) is None:
-                return False
-        return True
 
     def _child(self, instrument: Any, *labels: str) -> Any:
         """instrument.labels(*labels), looked up once per label set."""
@@ -201,7 +198,7 @@ class InstrumentedBackend:
         seconds: float,
     ) -> None:
         m = self._metrics
-        self._count(operation, tables, operations.OK, seconds)
+        self._count(operation, tables, failures.OK, seconds)
         consumed = capacity.consumed_by_table(response)
         for table, units in consumed.items():
             self._child(m.consumed_capacity, m.table(table), operation).inc(units)
@@ -256,7 +253,7 @@ class InstrumentedBackend:
         return {
             "operation": operation,
             "table": ",".join(tables),
-            "status": operations.OK,
+            "status": failures.OK,
             "duration_ms": round(seconds * 1000, 3),
             "consumed_capacity": sum(consumed.values()),
         }
@@ -271,27 +268,27 @@ class InstrumentedBackend:
         seconds: float,
     ) -> None:
         m = self._metrics
-        status = operations.status_of(error)
+        status = failures.status_label(error)
         labels = self._count(operation, tables, status, seconds)
-        fields = {"operation": operation, "table": ",".join(tables), "status": status}
-        if status == operations.CANCELLED:
+        fields: dict[str, object] = {"operation": operation, "table": ",".join(tables), "status": status}
+        if status == failures.CANCELLED:
             log.debug("dynamodb call cancelled", extra=fields)
             return
-        error_type = m.error_type(operations.error_type(error))
+        error_type = m.error_type(failures.code_of(error))
         fields |= {"error_type": error_type, "duration_ms": round(seconds * 1000, 3)}
         for table in labels:
             m.errors.labels(error_type, table).inc()
-            if status == operations.THROTTLED:
+            if status == failures.THROTTLED:
                 m.throttles.labels(table, operation).inc()
         for table, count in operations.condition_failures(operation, params, error).items():
             m.conditional_check_failures.labels(m.table(table), operation).inc(count)
         span.set_attribute("dynamodb.error_code", error_type)
-        if status != operations.CONDITION_FAILED:
+        if status != failures.CONDITION_FAILED:
             # A failed condition is an answer the caller planned for, not a broken call.
             span.set_status(Status(StatusCode.ERROR, error_type))
-        if status in (operations.AUTH_ERROR, operations.SERVER_ERROR):
+        if status in (failures.AUTH_ERROR, failures.SERVER_ERROR):
             log.error("dynamodb call failed", extra=fields)
-        elif status == operations.THROTTLED:
+        elif status == failures.THROTTLED:
             log.warning("dynamodb throttled the call", extra=fields)
         elif self._sampled():
             log.info("dynamodb operation completed", extra=fields)
@@ -315,7 +312,7 @@ class InstrumentedBackend:
 
     def _observe_keys(self, operation: str, params: dict[str, Any]) -> None:
         hot = self._detectors.hot
-        for use in key_uses(operation, params, self.schemas.get):
+        for use in key_uses(operation, params, self._schemas.get):
             # The hash is only for the hot partition detector: none when that one is off.
             report = hot.record(use.table, self._keys.hash(use.partition)) if hot.window > 0 else None
             if report is not None:

@@ -1,18 +1,18 @@
 """What telemetry says about one DynamoDB call: span name, attributes, tables, items, outcome.
 
 Owns the per-operation knowledge (names as the spec gives them, which request
-fields become attributes, how each response counts items and unprocessed work, how
-an error is classified). Pure functions; must not import gRPC or OpenTelemetry.
+fields become attributes, how each response counts items and unprocessed work).
+What a failure means is failures.py's. Pure functions; must not import gRPC or OpenTelemetry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
 
-from ..backends import BackendError, BackendUnavailableError
+from .. import request_shape
+from ..backends import BackendError
 from ..key_schema import KeySchema, query_partition_value
 from .keys import KeyRenderer
 
@@ -31,53 +31,12 @@ SPAN_NAMES = {
 # Span attribute names are the spec's, under one namespace.
 ATTRIBUTE_PREFIX = "dynamodb."
 
-THROTTLE_CODES = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
-AUTH_CODES = frozenset(
-    {
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-        "IncompleteSignatureException",
-        "NoCredentials",
-    }
-)
-
-# The `status` label: a small fixed set, so error rates can leave out expected outcomes.
-OK = "ok"
-THROTTLED = "throttled"
-CONDITION_FAILED = "condition_failed"
-CLIENT_ERROR = "client_error"
-AUTH_ERROR = "auth_error"
-SERVER_ERROR = "server_error"
-CANCELLED = "cancelled"
-STATUSES = (OK, THROTTLED, CONDITION_FAILED, CLIENT_ERROR, AUTH_ERROR, SERVER_ERROR, CANCELLED)
-
 
 def span_name(operation: str) -> str:
     known = SPAN_NAMES.get(operation)
     if known:
         return known
     return "dynamodb." + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-
-
-def tables_of(operation: str, params: dict[str, Any]) -> tuple[str, ...]:
-    """Every table a request touches, in a stable order; batches and transactions may touch several."""
-    if "TableName" in params:
-        return (params["TableName"],)
-    if operation in ("BatchGetItem", "BatchWriteItem"):
-        return tuple(sorted(params.get("RequestItems", {})))
-    if operation in ("TransactGetItems", "TransactWriteItems"):
-        names = {
-            action.get("TableName", "")
-            for entry in params.get("TransactItems", ())
-            for action in entry.values()
-        }
-        return tuple(sorted(names))
-    return ("",)
 
 
 def request_attributes(
@@ -88,7 +47,7 @@ def request_attributes(
 ) -> dict[str, Any]:
     """The spec's attributes for the operation's span (key values rendered per the key mode)."""
     p = ATTRIBUTE_PREFIX
-    tables = tables_of(operation, params)
+    tables = request_shape.tables(operation, params)
     attributes: dict[str, Any] = {
         "db.system": "dynamodb",
         "db.operation": operation,
@@ -177,30 +136,6 @@ def unprocessed_items(operation: str, response: dict[str, Any]) -> dict[str, int
     return {}
 
 
-def error_type(error: BaseException) -> str:
-    if isinstance(error, BackendError):
-        return error.code
-    if isinstance(error, BackendUnavailableError):
-        return error.reason
-    return type(error).__name__
-
-
-def status_of(error: BaseException) -> str:
-    if isinstance(error, asyncio.CancelledError):
-        return CANCELLED
-    if isinstance(error, BackendUnavailableError):
-        return AUTH_ERROR if error.reason in AUTH_CODES else SERVER_ERROR
-    if not isinstance(error, BackendError):
-        return SERVER_ERROR  # a bug on our side of the seam; the servicer maps it to INTERNAL
-    if error.code in THROTTLE_CODES:
-        return THROTTLED
-    if error.code == "ConditionalCheckFailedException":
-        return CONDITION_FAILED
-    if error.code in AUTH_CODES:
-        return AUTH_ERROR
-    return SERVER_ERROR if error.http_status >= 500 else CLIENT_ERROR
-
-
 def condition_failures(operation: str, params: dict[str, Any], error: BaseException) -> dict[str, int]:
     """Failed conditions per table: the call's own, or each cancelled transaction item's."""
     if not isinstance(error, BackendError):
@@ -212,6 +147,7 @@ def condition_failures(operation: str, params: dict[str, Any], error: BaseExcept
     counts: dict[str, int] = {}
     for entry, reason in zip(params.get("TransactItems", ()), error.cancellation_reasons, strict=False):
         if reason.get("Code") == "ConditionalCheckFailed":
-            table = next(iter(entry.values()), {}).get("TableName", "")
+            action: dict[str, Any] = next(iter(entry.values()), {})
+            table = action.get("TableName", "")
             counts[table] = counts.get(table, 0) + 1
     return counts

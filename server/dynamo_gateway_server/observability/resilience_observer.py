@@ -14,7 +14,8 @@ import urllib.parse
 
 from opentelemetry import trace
 
-from . import operations
+from .. import failures
+from ..backends import BackendError, BackendUnavailableError
 from .instrumented_backend import CURRENT_CALL
 from .metrics import BREAKER_STATES, Metrics
 
@@ -34,15 +35,18 @@ class ResilienceObserver:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    def on_retry(self, operation: str, attempt: int, error_code: str, delay_s: float) -> None:
+    def on_retry(
+        self, operation: str, attempt: int, error: BackendError | BackendUnavailableError, delay_s: float
+    ) -> None:
         m = self._metrics
         call = CURRENT_CALL.get()
         tables = call.tables if call is not None else ("",)
-        error_type = m.error_type(error_code)
+        error_type = m.error_type(failures.code_of(error))
+        throttled = failures.status_label(error) == failures.THROTTLED
         for table in tables:
             label = m.table(table)
             m.retries.labels(operation, label, error_type).inc()
-            if error_code in operations.THROTTLE_CODES:
+            if throttled:
                 m.throttles.labels(label, operation).inc()
         span = call.span if call is not None else trace.get_current_span()
         span.add_event(

@@ -1,33 +1,30 @@
 """Telemetry: one gateway's tracer provider, metrics, detectors and observer, built from Settings.
 
-The facade app.py wires: server_interceptors() for the gRPC server (given the
-security layer's checks, which share the one RPC wrapper),
-instrument_backend() around the backend chain, resilience_observer for the
-resilience layer, start()/close() for the /metrics endpoint and span export.
-Must not import the servicer; holds no logic of its own.
+The facade app.py wires: the tracer (when spans are recorded) and metrics for
+the RPC interceptor, instrument_backend() for the telemetry stage of the backend
+chain, resilience_observer for the retrying stage and the breaker,
+start()/close() for the /metrics endpoint and span export. Must not import the
+servicer or gRPC; holds no logic of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
 
-import grpc
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from ..backends import DynamoBackend
 from ..config import Settings
+from ..key_schema import KeySchemaCache
 from .hot_partitions import HotPartitionDetector, SequentialKeyDetector
 from .instrumented_backend import Detectors, InstrumentedBackend
 from .keys import KeyRenderer
+from .logs import configure_logging
 from .metrics import Metrics, MetricsServer
 from .resilience_observer import ResilienceObserver
 from .secrets import SecretString
 from .tracing import SERVICE_NAME, build_tracer_provider, records_spans
-
-if TYPE_CHECKING:
-    from ..interceptors import RpcChecks
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +42,8 @@ class Telemetry:
         self._metrics_server = MetricsServer(self.metrics)
         self.metrics_port = 0
 
-    def server_interceptors(self, checks: RpcChecks) -> list[grpc.aio.ServerInterceptor]:
-        # Imported here: interceptors need grpc, the rest of observability does not.
-        from ..interceptors import RpcInterceptor, tracing_interceptor
-
-        # Outermost first: the span exists before the request id is logged, and metrics time the rest.
-        if self.records_spans:
-            return [tracing_interceptor(self.tracer_provider), RpcInterceptor(self.metrics, checks)]
-        return [RpcInterceptor(self.metrics, checks, unrecorded_spans=True)]
-
-    def instrument_backend(self, backend: DynamoBackend) -> InstrumentedBackend:
+    def instrument_backend(self, backend: DynamoBackend, schemas: KeySchemaCache) -> InstrumentedBackend:
+        """Spans, metrics, logs and partition detectors around `backend`; `schemas` is the shared cache."""
         s = self.settings
         detectors = Detectors(
             HotPartitionDetector(s.hot_partition_window, s.hot_partition_share, s.hot_partition_top_k),
@@ -62,6 +51,7 @@ class Telemetry:
         )
         return InstrumentedBackend(
             backend,
+            schemas,
             self.tracer,
             self.metrics,
             self.keys,
@@ -81,13 +71,6 @@ class Telemetry:
         self.tracer_provider.shutdown()
 
 
-def instrument_backend(telemetry: Telemetry, backend: DynamoBackend) -> DynamoBackend:
-    """The outermost link of the backend chain: InstrumentedBackend(resilience(aws or memory))."""
-    return telemetry.instrument_backend(backend)
-
-
 def configure_process_logging(settings: Settings) -> None:
     """For __main__: the process's log format and level, with the AWS secrets registered for scrubbing."""
-    from .logs import configure_logging
-
     configure_logging(settings.log_level, settings.log_format, environ=os.environ)

@@ -10,6 +10,7 @@ import the backends or the servicer.
 
 from __future__ import annotations
 
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -63,7 +64,7 @@ def unrecorded_span(parent: otel_context.Context | None = None) -> trace.NonReco
 
 def attach_unrecorded_span(
     parent: otel_context.Context | None = None,
-) -> tuple[trace.NonRecordingSpan, object]:
+) -> tuple[trace.NonRecordingSpan, Token[otel_context.Context]]:
     """Makes an unrecorded span (a child of `parent`, else of the current span) current: (span, token to detach)."""
     span = unrecorded_span(parent)
     return span, otel_context.attach(trace.set_span_in_context(span, parent))

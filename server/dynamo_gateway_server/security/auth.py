@@ -106,8 +106,10 @@ def parse_jwks(data: bytes, path: str = "") -> KeySet:
     where = f"JWKS file {path}".rstrip()
     try:
         document = json.loads(data)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise SecurityConfigError(f"{where}: not JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise SecurityConfigError(f"{where}: not JSON (not UTF-8 text)") from None
     keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list) or not keys:
         raise SecurityConfigError(f'{where}: expected {{"keys": [...]}} with at least one key')

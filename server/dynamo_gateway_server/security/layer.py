@@ -1,8 +1,8 @@
 """SecurityLayer: the security components of one gateway, built from Settings, and their reload loop.
 
-The facade app.py wires: rpc_checks() (what the RPC interceptor checks:
-authentication, in-flight limits, request decoding), add_port()
-(TLS when configured), guard_for() (the servicer's policy and input limits),
+The facade app.py wires: the authenticator and in-flight limiter (which the RPC
+interceptor runs), the services they guard and leave open, add_port()
+(TLS when configured), guard_for() (the servicer's policy and DynamoDB's input rules),
 start()/stop() for the loop that re-reads the policy, tokens and JWKS files, and
 reload_now() for SIGHUP. Builds everything in the constructor, so a gateway with
 an unusable security file fails before it listens. Holds no logic of its own.
@@ -13,23 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection
 
-from ..backends import DynamoBackend
 from ..config import Settings
+from ..key_schema import KeySchemaCache
 from .auth import Authenticator, JwtRules, JwtVerifier, parse_jwks, parse_tokens
 from .files import WatchedFile
 from .guard import RequestGuard
 from .limits import InFlightLimiter
 from .policy import Authorizer, parse_policy
 from .tls import CertificateFiles
-
-if TYPE_CHECKING:
-    from ..interceptors import RpcChecks
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +87,12 @@ class SecurityLayer:
             return (health.SERVICE_NAME, *REFLECTION_SERVICES)
         return (health.SERVICE_NAME,)
 
-    def rpc_checks(self) -> RpcChecks:
-        """What the gateway's RpcInterceptor asks of every RPC: who calls (unless the service is
-        open), whether there is room, then (innermost) decoding the bytes of the guarded service."""
-        from ..interceptors import RpcChecks
+    def guarded_and_open(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(services whose calls are checked and decoded, services any caller may use unauthenticated)."""
+        return frozenset((self.service_name,)), frozenset(self.open_services())
 
-        return RpcChecks(
-            authenticator=self.authenticator,
-            open_services=frozenset(self.open_services()),
-            limiter=self.limiter,
-            guarded_services=frozenset((self.service_name,)),
-            max_request_bytes=self.settings.max_request_bytes,
-        )
-
-    def grpc_receive_limit(self) -> int:
-        from ..interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
-
-        return self.settings.max_request_bytes + GRPC_LIMIT_MARGIN_BYTES
-
-    def guard_for(self, backend: DynamoBackend) -> RequestGuard:
-        return RequestGuard.for_backend(self.authorizer, backend)
+    def guard_for(self, schemas: KeySchemaCache) -> RequestGuard:
+        return RequestGuard(self.authorizer, schemas)
 
     def add_port(self, server: grpc.aio.Server, address: str) -> int:
         if self.tls is None:
@@ -118,7 +101,7 @@ class SecurityLayer:
 
     # ------------------------------------------------------------ reloads
 
-    def _watched(self) -> list[WatchedFile]:  # type: ignore[type-arg]
+    def _watched(self) -> list[WatchedFile[Any]]:  # Any: each file parses into a type of its own
         return [file for file in (self.policy, self.tokens, self.jwks) if file is not None]
 
     def reload_now(self) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from .. import request_shape
 from .files import SecurityConfigError, WatchedFile, first_line
 from .identity import Identity
 
@@ -92,14 +93,11 @@ class PermissionDenied(Exception):
 
 def accesses_of(operation: str, params: Mapping[str, Any]) -> list[Access]:
     """Every table (and index) a DynamoDB-shaped request touches, in request order, once each."""
-    found: dict[Access, None] = {}
-    if "TableName" in params:
-        found[Access(operation, params["TableName"], params.get("IndexName"))] = None
-    for table in params.get("RequestItems", {}):
-        found[Access(operation, table)] = None
-    for entry in params.get("TransactItems", ()):
-        for action in entry.values():
-            found[Access(operation, action.get("TableName", ""))] = None
+    found = {
+        Access(operation, part.table, part.index_name): None
+        for part in request_shape.walk(operation, params)
+        if part.kind == request_shape.TABLE
+    }
     return list(found)
 
 

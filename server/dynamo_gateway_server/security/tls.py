@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from .files import SecurityConfigError, Signature, read_file, signature_of
 
@@ -35,10 +36,8 @@ class _Loaded:
     subject: str
 
 
-def _public_key_bytes(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+def _public_key_bytes(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 class CertificateFiles:
@@ -133,7 +132,9 @@ class CertificateFiles:
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
-            self._current.configuration, self.fetch, require_client_authentication=self.mtls
+            self._current.configuration,
+            self.fetch,  # type: ignore[arg-type]  # grpc's stubs omit that the fetcher may return None: no change
+            require_client_authentication=self.mtls,
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from dynamo_gateway_server.backends import BackendError
 from dynamo_gateway_server.backends.aws import AwsBackend
-from dynamo_gateway_server.backends.lean import LeanBackend
+from dynamo_gateway_server.backends.json_protocol import JsonProtocolBackend
 from dynamo_gateway_server.tables import TableSpec, create_table_params
 from tests.support.backends import backend_options
 
@@ -176,7 +176,7 @@ async def _run(backend: Any, table: str, transactions: bool) -> list[Any]:
 
 async def test_lean_backend_answers_as_aiobotocore(emulator) -> None:
     options = backend_options(emulator.endpoint_url, max_concurrency=4)
-    sdk, lean = await AwsBackend.start(options), await LeanBackend.start(options)
+    sdk, lean = await AwsBackend.start(options), await JsonProtocolBackend.start(options)
     try:
         results = []
         for backend, table in ((sdk, "diff-sdk"), (lean, "diff-lean")):

@@ -1,4 +1,4 @@
-"""The lean backend: DynamoDB's JSON protocol spoken directly, signed with SigV4, over keep-alive HTTP/1.1.
+"""DynamoDB's JSON protocol spoken directly, signed with SigV4, over keep-alive HTTP/1.1 (the default client).
 
 The gateway already holds each request in DynamoDB's own shape, so the SDK's
 shape-driven serialisation, per-call handler chain and parsing are work it does
@@ -6,9 +6,9 @@ not need (they cost about 1 ms of CPU per call). This backend does only what the
 wire requires: JSON with binary values as base64, a SigV4 signature with a cached
 signing key, the CRC32 check, and DynamoDB's error body turned into BackendError.
 Credentials still come from botocore's standard chain (refreshing ones included)
-and the endpoint from its resolver, so configuration stays the SDK's. Select it
-with `--backend-client lean`; the differential test proves it answers as the
-aiobotocore backend does. Must not import gRPC.
+and the endpoint from its resolver, so configuration stays the SDK's. Selected by
+`--backend-client lean` (the default; the flag keeps its first name); the differential
+test proves it answers as the aiobotocore backend does. Must not import gRPC.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class _Signer:
         return headers
 
 
-class LeanBackend:
+class JsonProtocolBackend:
     """Sends each operation as one signed POST on a shared keep-alive connection pool."""
 
     def __init__(self, endpoint_url: str, region: str, credentials: Any, options: AwsBackendOptions) -> None:
@@ -174,7 +174,7 @@ class LeanBackend:
         self._exit_stack = contextlib.AsyncExitStack()
 
     @classmethod
-    async def start(cls, options: AwsBackendOptions) -> LeanBackend:
+    async def start(cls, options: AwsBackendOptions) -> JsonProtocolBackend:
         exit_stack = contextlib.AsyncExitStack()
         try:
             # The same keys, chain, profile or role as the aiobotocore backend, proven at startup.

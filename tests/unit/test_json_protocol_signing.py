@@ -9,7 +9,7 @@ from botocore import auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from dynamo_gateway_server.backends.lean import _decode_blobs, _encode_default, _Signer, host_header
+from dynamo_gateway_server.backends.json_protocol import _decode_blobs, _encode_default, _Signer, host_header
 
 NOW = datetime.datetime(2026, 11, 26, 12, 34, 56, tzinfo=datetime.UTC)
 
