@@ -45,16 +45,16 @@ class FixedAnswers(service_pb2_grpc.DynamoDBServiceServicer):
     def __init__(self, answers: dict[str, Any]) -> None:
         self._answers = answers
 
-    async def GetItem(self, request, context):  # type: ignore[override]
+    async def GetItem(self, request, context):  # type: ignore[override]  # untyped, as the generated base
         return self._answers["GetItem"]
 
-    async def PutItem(self, request, context):  # type: ignore[override]
+    async def PutItem(self, request, context):  # type: ignore[override]  # untyped, as the generated base
         return self._answers["PutItem"]
 
-    async def Query(self, request, context):  # type: ignore[override]
+    async def Query(self, request, context):  # type: ignore[override]  # untyped, as the generated base
         return self._answers["Query"]
 
-    async def BatchWriteItem(self, request, context):  # type: ignore[override]
+    async def BatchWriteItem(self, request, context):  # type: ignore[override]  # untyped, as the generated base
         return self._answers["BatchWriteItem"]
 
 

@@ -69,7 +69,7 @@ class StubProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream Protocol gets a Transport
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

@@ -256,10 +256,12 @@ async def start_gateway(settings: Settings, telemetry: Telemetry | None = None) 
     backend = await build_backend(settings)
     try:
         declared = load_tables_file(settings.tables_file) if settings.tables_file else []
-        # A table that existed already may have other keys than declared: its schema is learnt.
         created = await create_tables(backend, declared)
         gateway = Gateway(settings, backend, telemetry=telemetry, declared_tables=created)
         await gateway.start()
+        # A declared table that existed already may have other keys than declared: ask DynamoDB.
+        for table in declared:
+            gateway.schemas.learn_soon(table.name)
     except BaseException:
         await backend.close()
         telemetry.close()

@@ -21,6 +21,7 @@ from dynamo_gateway import GatewayClient, GatewayError, TransactPut, TransactUpd
 from dynamo_gateway.v1 import service_pb2
 from dynamo_gateway_server.interceptors.rpc import RpcChecks, RpcInterceptor
 from dynamo_gateway_server.interceptors.tracing import peer_attributes
+from dynamo_gateway_server.key_schema import KeySchema
 from dynamo_gateway_server.observability.keys import KeyRenderer
 from dynamo_gateway_server.observability.metrics import Metrics
 from dynamo_gateway_server.observability.tracing import SERVICE_NAME, build_tracer_provider
@@ -442,3 +443,20 @@ async def test_an_authentication_refusal_is_traced_and_counted(probe: Probe) -> 
 )
 def test_the_peer_becomes_net_peer_attributes(peer: str, attributes: dict) -> None:
     assert peer_attributes(peer) == attributes
+
+
+async def test_the_tables_file_teaches_key_schemas_at_startup(observe, table_factory, tmp_path) -> None:
+    # One declared table the gateway creates (its keys are as declared) and one that exists
+    # already with other keys than the file says (DynamoDB is asked, in the background).
+    existing = await table_factory(sort_key=False)  # keyed by pk alone
+    tables = tmp_path / "tables.yaml"
+    tables.write_text(
+        "tables:\n"
+        "  - {name: declared-new, attributes: {id: S, at: N}, key: {partition: id, sort: at}}\n"
+        f"  - {{name: {existing}, attributes: {{id: S}}, key: {{partition: id}}}}\n"
+    )
+    observed = await observe(tables_file=str(tables))
+    schemas = observed.gateway.schemas
+    assert schemas.get("declared-new") == KeySchema("id", "at")
+    await observed.learnt()
+    assert schemas.get(existing) == KeySchema("pk")

@@ -265,7 +265,7 @@ def test_new_token_prints_a_token_and_only_its_digest_for_the_file(tmp_path: pat
 def test_a_jwt_audience_list_needs_one_accepted_audience(jwt_issuer: JwtIssuer) -> None:
     # Kubernetes puts the audiences in a list.
     authenticator = _verifier(jwt_issuer)
-    assert authenticator.authenticate(bearer(jwt_issuer.token(aud=["api", AUDIENCE]))).method == "jwt"  # type: ignore[arg-type]
+    assert authenticator.authenticate(bearer(jwt_issuer.token(aud=["api", AUDIENCE]))).method == "jwt"  # type: ignore[arg-type]  # metadata as a plain list
     with pytest.raises(Unauthenticated) as refused:
-        authenticator.authenticate(bearer(jwt_issuer.token(aud=["api", "vault"])))  # type: ignore[arg-type]
+        authenticator.authenticate(bearer(jwt_issuer.token(aud=["api", "vault"])))  # type: ignore[arg-type]  # metadata as a plain list
     assert refused.value.failure == "audience"

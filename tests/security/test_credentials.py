@@ -92,7 +92,7 @@ async def test_assume_role_at_startup_then_refreshed_before_expiry(sts_proxy, aw
         second_key, _ = _issued(sts_proxy.actions("AssumeRole")[1])
         assert second_key != first_key
         assert sts_proxy.actions("PutItem")[-1].access_key == second_key
-        assert gateway.dynamodb.role.fetches == 2  # type: ignore[attr-defined]
+        assert gateway.dynamodb.role.fetches == 2  # type: ignore[attr-defined]  # the seam type has no role
     finally:
         await gateway.stop(0)
 

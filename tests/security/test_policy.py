@@ -373,7 +373,7 @@ def test_wildcards_and_explicit_operations() -> None:
         b"  - {callers: [anonymous], tables: ['arn:aws:dynamodb:*:*:table/shared'], operations: ['*']}\n"
     )
 
-    class Fixed(WatchedFile):  # type: ignore[type-arg]
+    class Fixed(WatchedFile):  # type: ignore[type-arg]  # any parsed value will do
         def __init__(self) -> None:
             self.value = policy
 

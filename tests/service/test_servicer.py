@@ -185,7 +185,7 @@ async def test_a_stalled_reader_stalls_the_scan_instead_of_buffering_it() -> Non
     servicer = DynamoDBServicer(backend, concurrency, batches)
     reader = StalledReader()
     request = service_pb2.ParallelScanRequest(table_name="tbl", total_segments=4)
-    scan = asyncio.create_task(servicer.ParallelScan(request, reader))  # type: ignore[arg-type]
+    scan = asyncio.create_task(servicer.ParallelScan(request, reader))  # type: ignore[arg-type]  # a fake context
     await _run_every_ready_task()  # no socket and no timer in play: the scan goes as far as it can
     # One page waiting to be written, a full queue, and one page per worker waiting for room
     # in it: that much and no more, although the table never ends.

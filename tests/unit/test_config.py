@@ -53,7 +53,7 @@ def test_unrelated_environment_is_ignored() -> None:
 def test_settings_are_frozen() -> None:
     settings = load_settings([], {})
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.port = 1  # type: ignore[misc]
+        settings.port = 1  # type: ignore[misc]  # the point: Settings is frozen
 
 
 # ---------------------------------------------------------------- each source

@@ -87,12 +87,12 @@ def request_attributes(
         attributes[p + "segment"] = int(params.get("Segment", 0))
         attributes[p + "total_segments"] = int(params.get("TotalSegments", 1))
     elif operation == "BatchGetItem":
-        requests = params.get("RequestItems", {}).values()
-        attributes[p + "item_count"] = sum(len(request.get("Keys", ())) for request in requests)
+        parts = request_shape.walk(operation, params)
+        attributes[p + "item_count"] = sum(part.kind == request_shape.KEY for part in parts)
     elif operation == "BatchWriteItem":
-        writes = [write for batch in params.get("RequestItems", {}).values() for write in batch]
-        attributes[p + "put_count"] = sum("PutRequest" in write for write in writes)
-        attributes[p + "delete_count"] = sum("DeleteRequest" in write for write in writes)
+        kinds = [part.kind for part in request_shape.walk(operation, params)]
+        attributes[p + "put_count"] = kinds.count(request_shape.ITEM)  # a put carries an item
+        attributes[p + "delete_count"] = kinds.count(request_shape.KEY)  # a delete, a key
     elif operation in ("TransactGetItems", "TransactWriteItems"):
         del attributes[p + "table"]
         attributes[p + "item_count"] = len(params.get("TransactItems", ()))
@@ -108,16 +108,20 @@ def items_returned(operation: str, params: dict[str, Any], response: dict[str, A
         return {params.get("TableName", ""): int(response.get("Count", len(response.get("Items", ()))))}
     if operation == "BatchGetItem":
         returned = response.get("Responses", {})
-        return {table: len(returned.get(table, ())) for table in params.get("RequestItems", {})}
+        return {table: len(returned.get(table, ())) for table in _action_tables(operation, params)}
     if operation == "TransactGetItems":
         counts: dict[str, int] = {}
-        for entry, result in zip(
-            params.get("TransactItems", ()), response.get("Responses", ()), strict=False
+        for table, result in zip(
+            _action_tables(operation, params), response.get("Responses", ()), strict=False
         ):
-            table = entry.get("Get", {}).get("TableName", "")
             counts[table] = counts.get(table, 0) + int(bool(result.get("Item")))
         return counts
     return {}
+
+
+def _action_tables(operation: str, params: dict[str, Any]) -> list[str]:
+    """The table of each of a batch's tables or a transaction's actions, in request order."""
+    return [part.table for part in request_shape.walk(operation, params) if part.kind == request_shape.TABLE]
 
 
 def unprocessed_items(operation: str, response: dict[str, Any]) -> dict[str, int]:
@@ -145,9 +149,7 @@ def condition_failures(operation: str, params: dict[str, Any], error: BaseExcept
     if error.code != "TransactionCanceledException":
         return {}
     counts: dict[str, int] = {}
-    for entry, reason in zip(params.get("TransactItems", ()), error.cancellation_reasons, strict=False):
+    for table, reason in zip(_action_tables(operation, params), error.cancellation_reasons, strict=False):
         if reason.get("Code") == "ConditionalCheckFailed":
-            action: dict[str, Any] = next(iter(entry.values()), {})
-            table = action.get("TableName", "")
             counts[table] = counts.get(table, 0) + 1
     return counts
