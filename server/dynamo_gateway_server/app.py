@@ -1,8 +1,11 @@
-"""Wiring only: builds the backend and the gRPC server, and runs their lifecycle.
+"""Wiring only: the request path's stages in order (Gateway.__init__), the gRPC server, their lifecycle.
 
-Startup: backend (one client per process) -> tables file -> servicer, health,
-reflection -> listen -> SERVING. Shutdown on SIGTERM/SIGINT: NOT_SERVING, stop
-accepting, let in-flight RPCs finish within the grace period, close the backend.
+Every stage is built here and handed what it shares with others (the key-schema
+cache, the breaker and its listeners); the server and every test build a gateway
+this way. Startup: DynamoDB's client (one per process) -> tables file -> stages,
+servicer, health, reflection -> listen -> SERVING. Shutdown on SIGTERM/SIGINT:
+NOT_SERVING, stop accepting, let in-flight RPCs finish within the grace period,
+close the client.
 """
 
 from __future__ import annotations

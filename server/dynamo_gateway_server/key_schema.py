@@ -61,9 +61,8 @@ class KeySchemaCache:
         self._clock = clock
         self._schemas: collections.OrderedDict[str, KeySchema] = collections.OrderedDict()
         self._retry_at: dict[str, float] = {}
-        self._lookups: dict[str, asyncio.Future[None]] = {}
-        # Lookups started by learn_soon, held so they are not collected mid-way and close() ends them.
-        self._background: set[asyncio.Task[None]] = set()
+        # Lookups in flight, one per table, shared by every caller that asks meanwhile.
+        self._lookups: dict[str, asyncio.Task[None]] = {}
 
     def get(self, table: str) -> KeySchema | None:
         return self._schemas.get(table)
@@ -84,25 +83,27 @@ class KeySchemaCache:
         )
 
     async def learn(self, table: str) -> None:
-        """Looks the schema up unless known or recently failed; concurrent callers share one lookup."""
-        if not self._worth_looking_up(table):
-            return
-        lookup = self._lookups.get(table)
-        if lookup is None:
-            lookup = self._lookups[table] = asyncio.ensure_future(self._lookup(table))
-            lookup.add_done_callback(lambda _: self._lookups.pop(table, None))
-        await asyncio.shield(lookup)
+        """Looks the schema up unless known or recently failed, and waits for the answer."""
+        if self._worth_looking_up(table):
+            await asyncio.shield(self._lookup_of(table))
 
     def learn_soon(self, table: str) -> None:
-        """Starts learning the schema in the background; the caller does not wait for it."""
-        if table in self._lookups or not self._worth_looking_up(table):
-            return
-        # A fresh context: the lookup must not inherit the caller's deadline or span.
-        task = asyncio.get_running_loop().create_task(
-            self.learn(table), name=f"key-schema:{table}", context=contextvars.Context()
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        """Starts looking the schema up, unless known or recently failed; the caller does not wait."""
+        if self._worth_looking_up(table):
+            self._lookup_of(table)
+
+    def _lookup_of(self, table: str) -> asyncio.Task[None]:
+        """The table's lookup in flight, started now if there is none (registered at once, so the
+        calls that come before it first runs share it)."""
+        lookup = self._lookups.get(table)
+        if lookup is None:
+            # A fresh context: the lookup is the gateway's, not bound by a caller's deadline or span.
+            lookup = asyncio.get_running_loop().create_task(
+                self._lookup(table), name=f"key-schema:{table}", context=contextvars.Context()
+            )
+            self._lookups[table] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(table, None))
+        return lookup
 
     async def _lookup(self, table: str) -> None:
         try:
@@ -123,11 +124,11 @@ class KeySchemaCache:
 
     async def settled(self) -> None:
         """Returns once no lookup is in flight (for tests that need a schema learnt first)."""
-        while self._background or self._lookups:
-            await asyncio.gather(*self._background, *self._lookups.values(), return_exceptions=True)
+        while self._lookups:
+            await asyncio.gather(*self._lookups.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        for lookup in [*self._background, *self._lookups.values()]:
+        for lookup in list(self._lookups.values()):
             lookup.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lookup
@@ -166,12 +167,14 @@ def key_uses(
 ) -> Iterator[KeyUse]:
     """Every (table, partition key) a request reads or writes, where the schema is known."""
     for part in request_shape.walk(operation, params):
-        schema = schemas(part.table)
-        if schema is None:
-            continue
         if part.kind == request_shape.TABLE:
-            if operation == "Query" and (value := query_partition_value(part.value, schema)) is not None:
-                yield KeyUse(part.table, value, None, False)
-        elif schema.partition in part.value:
+            # A table part carries a key only as a Query's key condition.
+            if operation == "Query" and (schema := schemas(part.table)) is not None:
+                value = query_partition_value(part.value, schema)
+                if value is not None:
+                    yield KeyUse(part.table, value, None, False)
+            continue
+        schema = schemas(part.table)
+        if schema is not None and schema.partition in part.value:
             sort = part.value.get(schema.sort) if schema.sort else None
             yield KeyUse(part.table, part.value[schema.partition], sort, part.writes)

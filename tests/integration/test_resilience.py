@@ -28,23 +28,11 @@ from dynamo_gateway_server.tables import TableSpec
 from tests.integration.conftest import create_table
 from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.builders import item_map, status_details
+from tests.support.clocks import ManualClock
 from tests.support.emulators import FaultPlan, FaultProxy
 from tests.support.tables import APP_TABLE
 
 Sleep = Callable[[float], Awaitable[Any]]
-
-
-class ManualClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class CountingBackend:

@@ -39,6 +39,7 @@ from dynamo_gateway_server.backends.json_protocol import JsonProtocolBackend
 from dynamo_gateway_server.backends.memory import free_loopback_port
 from tests.support.backends import backend_options
 from tests.support.certs import Issued, issue, server_cert
+from tests.support.clocks import ManualClock
 
 # Generous: only reached when a test is about to fail anyway.
 WAIT_S = 5.0
@@ -340,19 +341,6 @@ async def test_idle_connection_closed_by_the_server_is_not_reused() -> None:
         response = await pool.send(request())
     assert response.status == 200
     assert origin.accepts == 2
-
-
-class ManualClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def test_connection_idle_longer_than_max_idle_is_closed_not_reused() -> None:
