@@ -200,9 +200,8 @@ class Gateway:
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
-        service_pb2_grpc.add_DynamoDBServiceServicer_to_server(
-            DynamoDBServicer(self.backend, settings.scan_concurrency, batches, guard=self.guard), self.server
-        )
+        self.servicer = DynamoDBServicer(self.backend, settings.scan_concurrency, batches, guard=self.guard)
+        service_pb2_grpc.add_DynamoDBServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.security.reflection_enabled:
             enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
