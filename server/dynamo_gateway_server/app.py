@@ -16,7 +16,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from .backends.json_protocol import JsonProtocolBackend
 from .backends.memory import MemoryBackend
 from .batches import BatchRunner
 from .config import Settings
+from .input_rules import InputRules
 from .interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
 from .interceptors.rpc import RpcChecks, RpcInterceptor
 from .key_schema import KeySchema, KeySchemaCache
@@ -42,6 +43,7 @@ from .security.credentials import credential_options
 from .security.layer import SecurityLayer
 from .service import DynamoDBServicer
 from .tables import TableSpec, create_tables, load_tables_file
+from .ttl import TtlRules
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +113,15 @@ class Gateway:
         endpoint: str | None = None,
         clocks: Clocks = Clocks(),
         declared_tables: Iterable[TableSpec] = (),
+        created_tables: Collection[str] = (),
         around_retries: Callable[[DynamoBackend], DynamoBackend] | None = None,
     ) -> None:
         """`backend` is DynamoDB's client (lean, aiobotocore or the embedded engine), without retries.
 
         `endpoint` names what the circuit breaker guards (by default, from the settings);
-        `declared_tables` are the tables file's, whose key schemas are known from the start;
+        `declared_tables` are the tables file's (their declared rules, such as TTL, hold from the
+        start), `created_tables` the names of those this gateway created (their key schemas are
+        as declared; any other declared table's is asked of DynamoDB when the gateway starts);
         `around_retries` lets a test put its own stage right outside the retrying one.
         """
         self.settings = settings
@@ -156,8 +161,10 @@ class Gateway:
         # One key-schema cache for every stage that needs a table's key; its own lookups retry
         # like any call but are not counted as the caller's.
         self.schemas = KeySchemaCache(retrying)
-        for table in declared_tables:
-            self.schemas.remember(table.name, KeySchema(table.partition_key, table.sort_key))
+        self._declared = tuple(declared_tables)
+        for table in self._declared:
+            if table.name in created_tables:
+                self.schemas.remember(table.name, KeySchema(table.partition_key, table.sort_key))
         self.backend: DynamoBackend = ConsumedCapacityBackend(
             self.telemetry.instrument_backend(retrying, self.schemas)
         )
@@ -172,7 +179,10 @@ class Gateway:
                 settings.retry_max_delay_s,
             ),
         )
-        self.guard = self.security.guard_for(self.schemas)
+        # Before anything is sent: the policy, DynamoDB's own input rules, the declared TTL rules.
+        input_rules = InputRules(self.schemas.schema_of)
+        ttl_rules = TtlRules({t.name: t.ttl_attribute for t in self._declared if t.ttl_attribute})
+        self.guard = self.security.guard_for([input_rules.check, ttl_rules.check])
 
         # Every RPC, in one interceptor (one wrapper per call), outermost first: its server span
         # and request id, metrics, authentication, the in-flight limits, then decoding the
@@ -227,6 +237,10 @@ class Gateway:
         self.telemetry.start()  # before serving, so a busy metrics port stops startup cleanly
         await self.server.start()
         self.security.start()
+        # A declared table that existed already may have other keys than declared: ask DynamoDB
+        # (a created one's are known, so this asks nothing for it).
+        for table in self._declared:
+            self.schemas.learn_soon(table.name)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -259,11 +273,14 @@ async def start_gateway(settings: Settings, telemetry: Telemetry | None = None) 
     try:
         declared = load_tables_file(settings.tables_file) if settings.tables_file else []
         created = await create_tables(backend, declared)
-        gateway = Gateway(settings, backend, telemetry=telemetry, declared_tables=created)
+        gateway = Gateway(
+            settings,
+            backend,
+            telemetry=telemetry,
+            declared_tables=declared,
+            created_tables={table.name for table in created},
+        )
         await gateway.start()
-        # A declared table that existed already may have other keys than declared: ask DynamoDB.
-        for table in declared:
-            gateway.schemas.learn_soon(table.name)
     except BaseException:
         await backend.close()
         telemetry.close()

@@ -87,6 +87,11 @@ class KeySchemaCache:
         if self._worth_looking_up(table):
             await asyncio.shield(self._lookup_of(table))
 
+    async def schema_of(self, table: str) -> KeySchema | None:
+        """The table's schema, looked up first if need be (None: unknown, or DynamoDB did not say)."""
+        await self.learn(table)
+        return self.get(table)
+
     def learn_soon(self, table: str) -> None:
         """Starts looking the schema up, unless known or recently failed; the caller does not wait."""
         if self._worth_looking_up(table):

@@ -5,21 +5,18 @@ processes, exactly as deployed: the clients under test include synchronous ones,
 which would block an in-process grpc.aio server sharing their thread. Every
 process is killed when its context ends.
 
-moto and the gateway bind port 0 and say which port they got (moto on its first line
-of stdout, the gateway in its "serving on" log line); dynalite's command line cannot
-bind port 0, so it gets a port that was free a moment before.
+Every server binds port 0 and says which port it got: moto and dynalite (through
+tests/support/dynalite_launcher.js) on their first line of stdout, the gateway in its
+"serving on" log line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import pathlib
-import re
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -29,8 +26,8 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from dynamo_gateway_server.backends.memory import free_loopback_port
 from tests.support.emulators import ROOT, dynalite_args
+from tests.support.ports import LOGGED_PORT_ENV, logged_port
 
 # Emulators accept any keys; fixed ones keep a developer's real credentials out of the tests.
 EMULATOR_ENV = {
@@ -39,7 +36,6 @@ EMULATOR_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 START_TIMEOUT_S = 60.0
-_SERVING_ON = re.compile(r"serving on \S+:(\d+) ")
 _children = itertools.count(1)
 
 
@@ -47,20 +43,9 @@ def _failed(process: subprocess.Popen[bytes], log: pathlib.Path, what: str) -> R
     return RuntimeError(f"{process.args} {what}:\n{log.read_text()[-4000:]}")
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: pathlib.Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            raise _failed(process, log, f"exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        if time.monotonic() > deadline:
-            raise _failed(process, log, f"does not listen on {port}")
-        time.sleep(0.05)
-
-
 def _reported_port(process: subprocess.Popen[bytes], log: pathlib.Path) -> int:
-    """The port a child writes as its first line of stdout once it listens (moto_server.py)."""
+    """The port a child writes as its first line of stdout once it listens (moto_server.py,
+    dynalite_launcher.js)."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_S)
     if not ready:
@@ -69,22 +54,6 @@ def _reported_port(process: subprocess.Popen[bytes], log: pathlib.Path) -> int:
     if not line:  # end of file: it exited before it listened
         raise _failed(process, log, f"exited with {process.wait()} before it listened")
     return int(line)
-
-
-def _logged_port(process: subprocess.Popen[bytes], log: pathlib.Path) -> int:
-    """The port in the gateway's "serving on" log line (JSON lines, INFO), written once it serves."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        exited = process.poll() is not None  # read before the log: what it wrote before exiting counts
-        for line in log.read_text().splitlines():
-            with contextlib.suppress(ValueError, TypeError, KeyError):  # not a JSON log line
-                if found := _SERVING_ON.match(json.loads(line)["message"]):
-                    return int(found[1])
-        if exited:
-            raise _failed(process, log, f"exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise _failed(process, log, "logged no port it serves on")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -131,9 +100,8 @@ def emulator(kind: str, logs: pathlib.Path) -> Iterator[Emulator]:
             port = _reported_port(process, log)
             yield Emulator(kind, f"http://127.0.0.1:{port}", supports_transactions=True)
     elif kind == "dynalite":
-        port = free_loopback_port()
-        with _child(dynalite_args(port), log) as process:
-            _wait_for_port(port, process, log)
+        with _child(dynalite_args(0), log, stdout_pipe=True) as process:
+            port = _reported_port(process, log)
             yield Emulator(kind, f"http://127.0.0.1:{port}", supports_transactions=False)
     else:
         raise ValueError(kind)
@@ -164,10 +132,9 @@ def _wait_serving(target: str, timeout_s: float = 60) -> None:
 
 def _serving_gateway(args: list[str], log: pathlib.Path, *flags: str) -> Iterator[GatewayProcess]:
     """Runs the gateway's command line `args` on port 0, then `flags`, until the context ends."""
-    # INFO: the "serving on" line names the port; JSON, so that it reads back reliably.
-    args = [*args, "--port", "0", "--grace-period-s", "1", "--log-level", "INFO", *flags]
-    with _child(args, log, env={"DYNAMO_GATEWAY_LOG_FORMAT": "json"}) as process:
-        port = _logged_port(process, log)
+    args = [*args, "--port", "0", "--grace-period-s", "1", *flags]
+    with _child(args, log, env=LOGGED_PORT_ENV) as process:
+        port = logged_port(process, log, START_TIMEOUT_S)
         target = f"127.0.0.1:{port}"
         _wait_serving(target)
         yield GatewayProcess(target, port, log)

@@ -14,11 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from dynamo_gateway_server.backends.memory import free_loopback_port
+from tests.support.ports import LOGGED_PORT_ENV, logged_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"
+# The README's commands name this address; they run against the server's real one instead
+# (_run), so the tests need not own port 50051.
 README_ADDRESS = "127.0.0.1:50051"
+START_TIMEOUT_S = 90.0  # `make run` sets up the environment first
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -26,7 +29,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _wait_serving(address: str, process: subprocess.Popen[bytes], log: pathlib.Path) -> None:
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
@@ -54,21 +57,23 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 
 @pytest.fixture(scope="module")
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`make run`, verbatim, on a free port (the port comes from the environment, not the command)."""
-    port = free_loopback_port()
+    """`make run`, verbatim, on the port it binds (the port comes from the environment, not the command).
+
+    Port 0, for the server and its metrics endpoint: the server binds a free port and logs it.
+    """
     log = tmp_path_factory.mktemp("make-run") / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],
             cwd=ROOT,
-            env=_env(DYNAMO_GATEWAY_PORT=str(port), METRICS_PORT=str(free_loopback_port())),
+            env=_env(DYNAMO_GATEWAY_PORT="0", METRICS_PORT="0", **LOGGED_PORT_ENV),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so the whole group (make, server, engine) can be signalled
         )
-    address = f"127.0.0.1:{port}"
     try:
+        address = f"127.0.0.1:{logged_port(process, log, START_TIMEOUT_S)}"
         _wait_serving(address, process, log)
         yield address
     finally:
@@ -156,15 +161,19 @@ def _children(pid: int) -> list[int]:
 
 
 def test_sigterm_shuts_down_cleanly_and_stops_the_engine(tmp_path: pathlib.Path) -> None:
-    port = free_loopback_port()
-    command = [sys.executable, "-m", "dynamo_gateway_server", "--port", str(port), "--grace-period-s", "2"]
+    command = [sys.executable, "-m", "dynamo_gateway_server", "--port", "0", "--grace-period-s", "2"]
     log = tmp_path / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=_env(**LOGGED_PORT_ENV),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
-        _wait_serving(f"127.0.0.1:{port}", process, log)
+        _wait_serving(f"127.0.0.1:{logged_port(process, log)}", process, log)
         engine = _children(process.pid)
         assert engine, "the memory backend runs its engine as a child process"
         process.send_signal(signal.SIGTERM)

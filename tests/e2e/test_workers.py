@@ -1,4 +1,9 @@
-"""`--workers N`: several gateway processes share one port and stop together on SIGTERM."""
+"""`--workers N`: several gateway processes share one port and stop together on SIGTERM.
+
+Every server here binds a port no other process can take first: moto and the uvloop
+gateway bind port 0 and report theirs; workers share a port held for them
+(ports.reuseport_reservation).
+"""
 
 from __future__ import annotations
 
@@ -10,29 +15,31 @@ import sys
 import grpc
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
-from dynamo_gateway_server.backends.memory import free_loopback_port
+from tests.compat.servers import emulator
 from tests.e2e.test_readme import ROOT, _children, _env, _stop, _wait_serving
+from tests.support.ports import LOGGED_PORT_ENV, logged_port, reuseport_reservation
 
 
 def test_two_workers_share_the_port_and_stop_on_sigterm(tmp_path) -> None:
-    moto_port, port = free_loopback_port(), free_loopback_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # Not port 0: the parent binds nothing, so each worker would bind a port of its own (and
+    # the settings refuse workers > 1 on port 0). The reservation keeps the port for them.
+    with emulator("moto", tmp_path) as moto, reuseport_reservation() as port:
+        _two_workers_on(port, moto.endpoint_url, tmp_path)
+
+
+def _two_workers_on(port: int, endpoint_url: str, tmp_path) -> None:
     log = tmp_path / "workers.log"
     command = [
         sys.executable, "-m", "dynamo_gateway_server", "--backend", "aws", "--workers", "2",
-        "--endpoint-url", f"http://127.0.0.1:{moto_port}", "--port", str(port),
+        "--endpoint-url", endpoint_url, "--port", str(port),
         "--tables-file", str(ROOT / "examples" / "tables.yaml"), "--grace-period-s", "2",
     ]  # fmt: skip
     env = _env(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")
+    with log.open("wb") as output:
+        parent = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        with log.open("wb") as output:
-            parent = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-            )
         _wait_serving(f"127.0.0.1:{port}", parent, log)
         workers = _children(parent.pid)
         assert len(workers) == 2, log.read_text()
@@ -52,19 +59,22 @@ def test_two_workers_share_the_port_and_stop_on_sigterm(tmp_path) -> None:
             )
     finally:
         _stop(parent)
-        moto.kill()
-        moto.wait()
 
 
 def test_the_gateway_serves_on_uvloop(tmp_path) -> None:
-    port = free_loopback_port()
     log = tmp_path / "uvloop.log"
-    command = [sys.executable, "-m", "dynamo_gateway_server", "--port", str(port), "--event-loop", "uvloop"]
+    command = [sys.executable, "-m", "dynamo_gateway_server", "--port", "0", "--event-loop", "uvloop"]
     with log.open("wb") as output:
         server = subprocess.Popen(
-            command, cwd=ROOT, env=_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=_env(**LOGGED_PORT_ENV),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
+        port = logged_port(server, log)
         _wait_serving(f"127.0.0.1:{port}", server, log)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = service_pb2_grpc.DynamoDBServiceStub(channel)

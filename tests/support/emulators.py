@@ -1,6 +1,9 @@
 """DynamoDB-compatible servers the tests run on loopback: dynalite (npm) and a fault proxy.
 
-moto's server mode comes from the product itself (backends.memory.MotoServerProcess).
+Both bind port 0 and keep the port they got, so no other process can take it between
+choosing and binding it: dynalite through dynalite_launcher.js (its command line turns
+`--port 0` into 4567), which reports the port on its first line of stdout. moto's
+server mode comes from the product itself (backends.memory.MotoServerProcess).
 """
 
 from __future__ import annotations
@@ -10,55 +13,108 @@ import collections
 import json
 import pathlib
 import random
-import time
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 from aiohttp import web
 
-from dynamo_gateway_server.backends.memory import free_loopback_port
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DYNALITE_CLI = ROOT / "tools" / "node_modules" / "dynalite" / "cli.js"
+DYNALITE_LAUNCHER = pathlib.Path(__file__).with_name("dynalite_launcher.js")
+DYNALITE_START_TIMEOUT_S = 30.0
 
 
-def dynalite_args(port: int) -> list[str]:
-    """The command line of dynalite on a loopback port, with tables that change state at once."""
+def dynalite_args(port: int = 0) -> list[str]:
+    """The command line of dynalite on a loopback port, with tables that change state at once.
+
+    Port 0 binds a free port; the process writes the port it listens on as its first
+    line of stdout, and exits with 1 (and a line on stderr) when the port is taken.
+    """
     if not DYNALITE_CLI.exists():
         raise RuntimeError(f"{DYNALITE_CLI} is missing: run scripts/bootstrap.sh")
     return [
-        *("node", str(DYNALITE_CLI)),
+        *("node", str(DYNALITE_LAUNCHER)),
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"),
     ]
 
 
 class DynaliteProcess:
-    """dynalite on a fixed loopback port; restarted (empty) when it has died.
+    """dynalite on a loopback port; restarted (empty) on the same port when it has died.
 
     dynalite can crash or hang on some filter and deeply nested condition
     expressions, so the suite keeps one per session and revives it on demand.
+    The first start binds port 0; a revival binds the port it had, because
+    session fixtures (fault proxies, gateways) hold its endpoint URL.
     """
 
     def __init__(self) -> None:
-        # Chosen before the start, so racy: dynalite's command line cannot bind port 0
-        # (`--port 0` falls back to 4567), and a revived dynalite must keep its port anyway.
-        self.port = free_loopback_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # until the first start(); kept across restarts
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        self._stderr: IO[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self.port, "dynalite has no port before start()"
+        return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        """Starts dynalite on its port (the first time: one it picks) and returns once it listens."""
+        self._close_stderr()
+        # A file, not a pipe: nobody reads stderr while dynalite runs, and a full pipe would block it.
+        self._stderr = tempfile.TemporaryFile()
         self.process = await asyncio.create_subprocess_exec(
             *dynalite_args(self.port),
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr,
         )
-        await wait_for_port(
-            self.port, lambda: self.process is not None and self.process.returncode is not None
-        )
+        try:
+            bound = await self._reported_port(self.process)
+        except BaseException:
+            await self.stop()
+            raise
+        if self.port and bound != self.port:  # the launcher never falls back; a guard all the same
+            await self.stop()
+            raise RuntimeError(f"dynalite came back on port {bound}, not on its port {self.port}")
+        self.port = bound
+
+    async def _reported_port(self, process: asyncio.subprocess.Process) -> int:
+        """The port on the launcher's first line of stdout, written once it listens."""
+        assert process.stdout is not None
+        wanted = f"port {self.port}" if self.port else "a free port"
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), DYNALITE_START_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(
+                f"dynalite did not report listening on {wanted} within {DYNALITE_START_TIMEOUT_S:.0f} s"
+            ) from None
+        if not line:  # end of file: it exited before it listened
+            code = await process.wait()
+            stderr = self._stderr_tail()
+            taken = " (another process took it while dynalite was down)" if "EADDRINUSE" in stderr else ""
+            raise RuntimeError(
+                f"dynalite exited with code {code} before it listened on {wanted}{taken}; "
+                f"its stderr: {stderr or '(empty)'}"
+            )
+        try:
+            return int(line)
+        except ValueError:
+            raise RuntimeError(f"dynalite reported {line[:80]!r} instead of its port") from None
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace").strip()[-2000:]
+
+    def _close_stderr(self) -> None:
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     async def ensure_running(self) -> None:
         if self.process is None or self.process.returncode is not None:
@@ -69,23 +125,7 @@ class DynaliteProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
-
-
-async def wait_for_port(port: int, died=lambda: False, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if died():
-            raise RuntimeError(f"server for port {port} exited while starting")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on port {port}") from None
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
+        self._close_stderr()
 
 
 # Table-name prefix -> the DynamoDB error the fault proxy answers with, instead of forwarding.

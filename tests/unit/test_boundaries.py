@@ -24,6 +24,7 @@ PURE = (
     "dynamo_gateway_server.batches",
     "dynamo_gateway_server.security.guard",
     "dynamo_gateway_server.input_rules",
+    "dynamo_gateway_server.ttl",
     "dynamo_gateway_server.observability.operations",
     "dynamo_gateway_server.observability.capacity",
     "dynamo_gateway.taxonomy",

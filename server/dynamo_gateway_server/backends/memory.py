@@ -28,7 +28,7 @@ def free_loopback_port() -> int:
 
     Racy for starting a server (another process may bind it before the server does):
     servers bind port 0 and report theirs. What remains for this is a port that must
-    be known to be dead, and servers that cannot bind port 0 (dynalite's command line).
+    be known to be dead (tests of an unreachable DynamoDB).
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

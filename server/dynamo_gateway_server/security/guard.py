@@ -1,34 +1,30 @@
 """RequestGuard: what the servicer asks before a request goes to DynamoDB.
 
 First the policy (may this caller run this operation on every table the request
-touches?), then DynamoDB's input rules (input_rules.py: would DynamoDB take it?). Both
-look at the request in DynamoDB's shape, so what is checked is exactly what
-would be sent. Must not import gRPC.
+touches?), then the checks app.py hands in, in its order (DynamoDB's input rules,
+the tables' declared rules such as TTL). All look at the request in DynamoDB's
+shape, so what is checked is exactly what would be sent. Must not import gRPC.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..input_rules import InputRules
-from ..key_schema import KeySchema, KeySchemaCache
 from .identity import current_caller
 from .policy import Authorizer, PermissionDenied
 
 log = logging.getLogger(__name__)
 
+# Raises (the codec's InvalidRequestError) to refuse a request in DynamoDB's shape.
+RequestCheck = Callable[[str, dict[str, Any]], Awaitable[None]]
+
 
 class RequestGuard:
-    def __init__(self, authorizer: Authorizer, schemas: KeySchemaCache) -> None:
-        """`schemas`: the gateway's shared cache (app.py owns and closes it)."""
+    def __init__(self, authorizer: Authorizer, checks: Sequence[RequestCheck] = ()) -> None:
         self.authorizer = authorizer
-        self._schemas = schemas
-        self.input_rules = InputRules(self._schema_of)
-
-    async def _schema_of(self, table: str) -> KeySchema | None:
-        await self._schemas.learn(table)
-        return self._schemas.get(table)
+        self._checks = tuple(checks)
 
     async def __call__(self, operation: str, params: dict[str, Any]) -> None:
         caller = current_caller()
@@ -45,4 +41,5 @@ class RequestGuard:
                 },
             )
             raise
-        await self.input_rules.check(operation, params)
+        for check in self._checks:
+            await check(operation, params)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -20,10 +21,9 @@ from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings
-from ..key_schema import KeySchemaCache
 from .auth import Authenticator, JwtRules, JwtVerifier, parse_jwks, parse_tokens
 from .files import WatchedFile
-from .guard import RequestGuard
+from .guard import RequestCheck, RequestGuard
 from .limits import InFlightLimiter
 from .policy import Authorizer, parse_policy
 from .tls import CertificateFiles
@@ -91,8 +91,9 @@ class SecurityLayer:
         """(services whose calls are checked and decoded, services any caller may use unauthenticated)."""
         return frozenset((self.service_name,)), frozenset(self.open_services())
 
-    def guard_for(self, schemas: KeySchemaCache) -> RequestGuard:
-        return RequestGuard(self.authorizer, schemas)
+    def guard_for(self, checks: Sequence[RequestCheck]) -> RequestGuard:
+        """The policy, then `checks` in their order."""
+        return RequestGuard(self.authorizer, checks)
 
     def add_port(self, server: grpc.aio.Server, address: str) -> int:
         if self.tls is None:
