@@ -3,22 +3,25 @@
 DynamoDB takes any number in a TTL attribute and silently never expires an item
 whose value it cannot use: milliseconds or microseconds since the epoch (a date
 thousands of years ahead) or a time more than five years in the past. TtlRules
-refuses such values in every item a request writes (PutItem, BatchWriteItem's
-puts, TransactWriteItems' puts), naming the field, for the tables whose TTL
-attribute is declared (the tables file's `ttl_attribute`). Values written by an
-UpdateItem expression are not checked yet. Must not import gRPC; raises the
-codec's InvalidRequestError.
+refuses such values, naming the field, for the tables whose TTL attribute is
+declared (the tables file's `ttl_attribute`): in every item a request writes
+(PutItem, BatchWriteItem's puts, TransactWriteItems' puts) and in every update
+expression that SETs the attribute to a value (`expires_at = :t`, or
+`if_not_exists(expires_at, :t)`; arithmetic on the old value cannot be known
+before DynamoDB applies it). Must not import gRPC; raises the codec's
+InvalidRequestError.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .codec import InvalidRequestError
-from .request_shape import ITEM, walk
+from .request_shape import ITEM, TABLE, walk
 
 # Epoch seconds reach 10^11 in the year 5138, while milliseconds passed it in 1973:
 # anything larger is not seconds.
@@ -43,6 +46,45 @@ def ttl_problem(text: str, now_s: float) -> str | None:
     return None
 
 
+# An update expression's clauses: SET, REMOVE, ADD and DELETE are reserved words, so they cannot
+# be attribute names and mark clause boundaries wherever they stand, except inside a #name or
+# :value placeholder (which may well be called :set).
+_CLAUSE = re.compile(r"(?<![\w:#.])(SET|REMOVE|ADD|DELETE)\b", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
+_IF_NOT_EXISTS = re.compile(r"if_not_exists\s*\([^,()]+,\s*(:[A-Za-z0-9_]+)\s*\)", re.IGNORECASE)
+
+
+def _top_level_split(text: str) -> Iterator[str]:
+    """`text` split at the commas outside parentheses (a function's arguments stay together)."""
+    depth, start = 0, 0
+    for index, character in enumerate(text):
+        if character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+        elif character == "," and depth == 0:
+            yield text[start:index]
+            start = index + 1
+    yield text[start:]
+
+
+def set_values(expression: str, names: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """(attribute, value placeholder) for each SET action that sets a top-level attribute to a value."""
+    pieces = _CLAUSE.split(expression)
+    for keyword, clause in zip(pieces[1::2], pieces[2::2], strict=True):
+        if keyword.upper() != "SET":
+            continue
+        for action in _top_level_split(clause):
+            path, equals, value = action.partition("=")
+            if not equals:
+                continue
+            path, value = path.strip(), value.strip()
+            if _PLACEHOLDER.fullmatch(value):
+                yield names.get(path, path), value
+            elif found := _IF_NOT_EXISTS.fullmatch(value):
+                yield names.get(path, path), found.group(1)
+
+
 class TtlRules:
     """Checks the TTL attribute of the items a request writes, for the tables that declare one."""
 
@@ -55,10 +97,25 @@ class TtlRules:
         if not self._attributes:
             return  # no table declares one: nothing to look at
         for part in walk(operation, params):
-            attribute = self._attributes.get(part.table) if part.kind == ITEM else None
-            value = part.value.get(attribute) if attribute else None
-            if value is None or "N" not in value:
-                continue  # DynamoDB's TTL ignores anything but a number; so do we
-            problem = ttl_problem(value["N"], self._clock())
-            if problem is not None:
-                raise InvalidRequestError(f"{part.field}.{attribute}", problem)
+            attribute = self._attributes.get(part.table)
+            if attribute is None:
+                continue
+            if part.kind == ITEM:
+                self._check_value(part.value.get(attribute), f"{part.field}.{attribute}")
+            elif part.kind == TABLE and "UpdateExpression" in part.value:
+                self._check_update(part.value, attribute, f"{part.field}." if part.field else "")
+
+    def _check_update(self, holder: Mapping[str, Any], attribute: str, prefix: str) -> None:
+        names = holder.get("ExpressionAttributeNames", {})
+        values = holder.get("ExpressionAttributeValues", {})
+        for name, placeholder in set_values(holder["UpdateExpression"], names):
+            if name == attribute:
+                field = f"{prefix}expression_attribute_values[{placeholder}]"
+                self._check_value(values.get(placeholder), field)
+
+    def _check_value(self, value: Mapping[str, Any] | None, field: str) -> None:
+        if value is None or "N" not in value:
+            return  # DynamoDB's TTL ignores anything but a number; so do we
+        problem = ttl_problem(value["N"], self._clock())
+        if problem is not None:
+            raise InvalidRequestError(field, problem)

@@ -75,3 +75,39 @@ async def test_an_engine_that_cannot_listen_fails_to_start_with_its_exit_code() 
         taken.listen()
         with pytest.raises(RuntimeError, match=r"exited with code [1-9]\d* before it listened"):
             await MotoServerProcess.start(port=taken.getsockname()[1])
+
+
+def _crash_then_list(endpoint_url: str) -> tuple[int, int]:
+    """A request moto itself fails on (an attribute value with no type), then a ListTables on
+    the same connection: the status of each."""
+    address = urlsplit(endpoint_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    table = {
+        "TableName": "crash",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    try:
+        create = {**_HEADERS, "X-Amz-Target": "DynamoDB_20120810.CreateTable"}
+        connection.request("POST", "/", body=json.dumps(table).encode(), headers=create)
+        connection.getresponse().read()
+        put = {**_HEADERS, "X-Amz-Target": "DynamoDB_20120810.PutItem"}
+        item = b'{"TableName": "crash", "Item": {"pk": {"S": "a"}, "x": {}}}'
+        connection.request("POST", "/", body=item, headers=put)
+        crashed = connection.getresponse()
+        crashed.read()
+        connection.request("POST", "/", body=b"{}", headers=_HEADERS)
+        listed = connection.getresponse()
+        listed.read()
+        return crashed.status, listed.status
+    finally:
+        connection.close()
+
+
+async def test_a_request_moto_fails_on_is_a_500_and_the_connection_stays_usable(
+    engine: MotoServerProcess,
+) -> None:
+    # cheroot alone answered 500 and then closed the kept-alive connection without saying so:
+    # the next request on it broke.
+    assert await asyncio.to_thread(_crash_then_list, engine.endpoint_url) == (500, 200)

@@ -76,3 +76,15 @@ async def test_a_transaction_put_with_a_bad_ttl_is_refused(sessions) -> None:
         await client.transact_write([TransactPut(table, {"id": "c", "expires_at": 10**13})])
     assert refused.value.field_violations[0][0] == "transact_items[0].put.item.expires_at"
     assert await client.get_item(table, {"id": "c"}) is None
+
+
+async def test_an_update_that_sets_a_bad_ttl_is_refused(sessions) -> None:
+    client, table = sessions
+    in_a_day = int(time.time()) + 86_400
+    await client.update_item(table, {"id": "d"}, "SET expires_at = :t", values={":t": in_a_day})
+    with pytest.raises(InvalidParameterError) as refused:
+        await client.update_item(
+            table, {"id": "d"}, "SET #e = :t", names={"#e": "expires_at"}, values={":t": in_a_day * 1000}
+        )
+    assert refused.value.field_violations[0][0] == "expression_attribute_values[:t]"
+    assert await client.get_item(table, {"id": "d"}) == {"id": "d", "expires_at": in_a_day}

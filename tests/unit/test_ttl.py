@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dynamo_gateway_server.codec import InvalidRequestError
-from dynamo_gateway_server.ttl import LARGEST_SECONDS, OLDEST_S, TtlRules, ttl_problem
+from dynamo_gateway_server.ttl import LARGEST_SECONDS, OLDEST_S, TtlRules, set_values, ttl_problem
 
 NOW = 1_800_000_000.0  # 2027-01-15, in epoch seconds
 
@@ -82,3 +82,37 @@ async def test_what_the_rules_leave_alone() -> None:
     ]
     for operation, params in ignored:
         assert await _refused(rules, operation, params) is None, params
+
+
+@pytest.mark.parametrize(
+    ("expression", "names", "expected"),
+    [
+        ("SET expires_at = :t", {}, [("expires_at", ":t")]),
+        ("set #e = :t, hits = hits + :one", {"#e": "expires_at"}, [("expires_at", ":t")]),
+        ("REMOVE old SET a = :set, b = if_not_exists(b, :b) ADD n :add", {}, [("a", ":set"), ("b", ":b")]),
+        ("SET l = list_append(l, :more), expires_at = expires_at + :delta", {}, []),
+        ("ADD expires_at :n DELETE tags :gone", {}, []),
+    ],
+)
+def test_the_set_actions_that_set_a_value(
+    expression: str, names: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    assert list(set_values(expression, names)) == expected
+
+
+async def test_an_update_setting_the_ttl_is_checked_too() -> None:
+    rules = TtlRules({"sessions": "expires_at"}, clock=lambda: NOW)
+    update = {
+        "TableName": "sessions",
+        "Key": {"id": {"S": "a"}},
+        "UpdateExpression": "SET #e = if_not_exists(#e, :t), hits = :one",
+        "ExpressionAttributeNames": {"#e": "expires_at"},
+        "ExpressionAttributeValues": {":t": MS, ":one": {"N": "1"}},
+    }
+    refused = await _refused(rules, "UpdateItem", update)
+    assert refused is not None and refused.field == "expression_attribute_values[:t]"
+    in_transaction = {"TransactItems": [{"Update": {**update, "ExpressionAttributeValues": {":t": MS}}}]}
+    refused = await _refused(rules, "TransactWriteItems", in_transaction)
+    assert refused is not None and refused.field == "transact_items[0].update.expression_attribute_values[:t]"
+    fine = {**update, "ExpressionAttributeValues": {":t": LATER, ":one": MS}}  # :one is not the TTL
+    assert await _refused(rules, "UpdateItem", fine) is None

@@ -10,6 +10,11 @@ pool of threads. Must not import gRPC.
 Once it listens, the child writes the port it is bound to as the first line on stdout (port 0
 picks a free one: the parent learns it from that line instead of guessing one beforehand),
 then writes nothing more there.
+
+A request that makes moto itself fail (it has bugs on some malformed input) is answered
+500 the way Werkzeug's server answers it, and the connection stays usable: left to
+cheroot, the 500 would be followed by a silent close, and the client's next request on
+that kept-alive connection would fail as if sent into the void.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ import argparse
 import os
 import signal
 import sys
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from cheroot import wsgi
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.exceptions import InternalServerError
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # An idle connection is closed after this long. Well above any client's pause between two
 # calls on a busy pool; a long one keeps a quiet gateway's next call off a closing socket.
@@ -35,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     server = wsgi.Server(
         (args.host, args.port),
-        DomainDispatcherApplication(create_backend_app),
+        answering_failures(DomainDispatcherApplication(create_backend_app)),
         numthreads=THREADS,
         request_queue_size=128,
         timeout=IDLE_TIMEOUT_S,
@@ -49,6 +60,19 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(port))  # as moto.server does: some answers name the port
     _report_port(port)
     server.serve()
+
+
+def answering_failures(app: WsgiApp) -> WsgiApp:
+    """`app`, with an exception of its own turned into Werkzeug's 500 answer (logged to stderr)."""
+
+    def answered(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            return app(environ, start_response)
+        except Exception:  # moto's bug, not ours: answer as moto's own server would
+            traceback.print_exc(file=sys.stderr)
+            return InternalServerError()(environ, start_response)
+
+    return answered
 
 
 def _report_port(port: int) -> None:
