@@ -319,8 +319,11 @@ def measure(
     results: list[Result] = []
     stub_port, gateway_port = free_port(), free_port()
     stub_cmd = stub_command(stub_port, "--latency-ms", str(latency))
+    # The gateway's DynamoDB pool as large as the most callers of any run in the plan (the latency
+    # runs have 64 whatever --concurrency says), so no run queues on the pool.
+    pool = max(concurrency for _, concurrency, _ in plan(args, latency))
     gateway_cmd = gateway_command(
-        stub_port, gateway_port, "--max-concurrency", str(max(args.concurrency)),
+        stub_port, gateway_port, "--max-concurrency", str(pool),
         "--backend-client", args.backend_client, "--event-loop", args.event_loop,
     )  # fmt: skip
     with process(stub_cmd, stub_port) as stub, process(gateway_cmd, gateway_port, GATEWAY_ENV) as gateway:
