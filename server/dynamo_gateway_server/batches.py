@@ -190,8 +190,7 @@ class BatchRunner:
     async def _refuse_duplicates(self, entries: list[_Entry], list_name: str) -> None:
         seen: dict[tuple[str, str], int] = {}
         for entry in entries:
-            await self.key_schemas.learn(entry.table)
-            schema = self.key_schemas.get(entry.table)
+            schema = await self.key_schemas.schema_of(entry.table)
             if schema is None:
                 continue  # DynamoDB will say what is wrong with this table
             names = (schema.partition,) if schema.sort is None else (schema.partition, schema.sort)

@@ -94,8 +94,9 @@ class TtlRules:
         self._clock = clock
 
     async def check(self, operation: str, params: Mapping[str, Any]) -> None:
-        if not self._attributes:
-            return  # no table declares one: nothing to look at
+        table = params.get("TableName")
+        if not self._attributes or (table is not None and table not in self._attributes):
+            return  # no table this request can touch declares one: nothing to look at
         for part in walk(operation, params):
             attribute = self._attributes.get(part.table)
             if attribute is None:

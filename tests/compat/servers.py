@@ -27,7 +27,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.emulators import ROOT, dynalite_args
-from tests.support.ports import LOGGED_PORT_ENV, logged_port
+from tests.support.ports import LOGGED_PORT_ENV, failed_to_start, logged_port
 
 # Emulators accept any keys; fixed ones keep a developer's real credentials out of the tests.
 EMULATOR_ENV = {
@@ -39,20 +39,16 @@ START_TIMEOUT_S = 60.0
 _children = itertools.count(1)
 
 
-def _failed(process: subprocess.Popen[bytes], log: pathlib.Path, what: str) -> RuntimeError:
-    return RuntimeError(f"{process.args} {what}:\n{log.read_text()[-4000:]}")
-
-
 def _reported_port(process: subprocess.Popen[bytes], log: pathlib.Path) -> int:
     """The port a child writes as its first line of stdout once it listens (moto_server.py,
     dynalite_launcher.js)."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_S)
     if not ready:
-        raise _failed(process, log, f"reported no port within {START_TIMEOUT_S:.0f} s")
+        raise failed_to_start(process, log, f"reported no port within {START_TIMEOUT_S:.0f} s")
     line = process.stdout.readline()
     if not line:  # end of file: it exited before it listened
-        raise _failed(process, log, f"exited with {process.wait()} before it listened")
+        raise failed_to_start(process, log, f"exited with {process.wait()} before it listened")
     return int(line)
 
 

@@ -28,6 +28,21 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PATH": f"{TOOLS}{os.pathsep}{os.environ['PATH']}", **extra}
 
 
+def _spawn(command: list[str], log: pathlib.Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`command` from the repository root, its output in `log`, in a process group of its own (so
+    the whole group, engine included, can be signalled)."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _wait_serving(address: str, process: subprocess.Popen[bytes], log: pathlib.Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -62,16 +77,11 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Port 0, for the server and its metrics endpoint: the server binds a free port and logs it.
     """
     log = tmp_path_factory.mktemp("make-run") / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "run"],
-            cwd=ROOT,
-            env=_env(DYNAMO_GATEWAY_PORT="0", METRICS_PORT="0", **LOGGED_PORT_ENV),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so the whole group (make, server, engine) can be signalled
-        )
+    process = _spawn(
+        ["make", "--no-print-directory", "run"],
+        log,
+        _env(DYNAMO_GATEWAY_PORT="0", METRICS_PORT="0", **LOGGED_PORT_ENV),
+    )
     try:
         address = f"127.0.0.1:{logged_port(process, log, START_TIMEOUT_S)}"
         _wait_serving(address, process, log)
@@ -80,12 +90,12 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _stop(process)
 
 
-def readme_commands() -> list[str]:
-    """The grpcurl and grpc-health-probe lines of the README's quick start, in order."""
+def readme_commands(section_title: str = "Quick start") -> list[str]:
+    """The grpcurl and grpc-health-probe lines of a README section's first sh block, in order."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    section = text.split(f"## {section_title}\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, "the quick start has no sh block"
+    assert block, f"the README's {section_title} section has no sh block"
     return [
         line for line in block.group(1).splitlines() if line.startswith(("grpcurl ", "grpc-health-probe "))
     ]
@@ -121,6 +131,15 @@ def test_readme_quick_start_works_verbatim(make_run: str) -> None:
     assert '"segment_done": true' in scanned
     assert '"gsi1"' in table and '"lsi1"' in table
     assert "SERVING" in health
+
+
+def test_readme_ttl_example_is_refused_as_it_says(make_run: str) -> None:
+    (command,) = readme_commands("TTL")
+    result = _run(command, make_run)
+    assert result.returncode != 0
+    assert "InvalidArgument" in result.stderr
+    assert "invalid item.expires_at" in result.stderr and "milliseconds" in result.stderr
+    assert "Validation.InvalidParameter" in result.stderr
 
 
 def test_grpcurl_prints_error_details_decoded(make_run: str) -> None:
@@ -163,15 +182,7 @@ def _children(pid: int) -> list[int]:
 def test_sigterm_shuts_down_cleanly_and_stops_the_engine(tmp_path: pathlib.Path) -> None:
     command = [sys.executable, "-m", "dynamo_gateway_server", "--port", "0", "--grace-period-s", "2"]
     log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=_env(**LOGGED_PORT_ENV),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = _spawn(command, log, _env(**LOGGED_PORT_ENV))
     try:
         _wait_serving(f"127.0.0.1:{logged_port(process, log)}", process, log)
         engine = _children(process.pid)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 
 import grpc
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from tests.compat.servers import emulator
-from tests.e2e.test_readme import ROOT, _children, _env, _stop, _wait_serving
+from tests.e2e.test_readme import ROOT, _children, _env, _spawn, _stop, _wait_serving
 from tests.support.ports import LOGGED_PORT_ENV, logged_port, reuseport_reservation
 
 
@@ -35,10 +34,7 @@ def _two_workers_on(port: int, endpoint_url: str, tmp_path) -> None:
         "--tables-file", str(ROOT / "examples" / "tables.yaml"), "--grace-period-s", "2",
     ]  # fmt: skip
     env = _env(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")
-    with log.open("wb") as output:
-        parent = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    parent = _spawn(command, log, env)
     try:
         _wait_serving(f"127.0.0.1:{port}", parent, log)
         workers = _children(parent.pid)
@@ -64,15 +60,7 @@ def _two_workers_on(port: int, endpoint_url: str, tmp_path) -> None:
 def test_the_gateway_serves_on_uvloop(tmp_path) -> None:
     log = tmp_path / "uvloop.log"
     command = [sys.executable, "-m", "dynamo_gateway_server", "--port", "0", "--event-loop", "uvloop"]
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=_env(**LOGGED_PORT_ENV),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = _spawn(command, log, _env(**LOGGED_PORT_ENV))
     try:
         port = logged_port(server, log)
         _wait_serving(f"127.0.0.1:{port}", server, log)

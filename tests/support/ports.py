@@ -38,13 +38,14 @@ def logged_port(process: subprocess.Popen[bytes], log: pathlib.Path, timeout_s: 
                 if found := _SERVING_ON.match(json.loads(line)["message"]):
                     return int(found[1])
         if exited:
-            raise _failed(process, log, f"exited with {process.returncode}")
+            raise failed_to_start(process, log, f"exited with {process.returncode}")
         if time.monotonic() > deadline:
-            raise _failed(process, log, "logged no port it serves on")
+            raise failed_to_start(process, log, "logged no port it serves on")
         time.sleep(0.05)
 
 
-def _failed(process: subprocess.Popen[bytes], log: pathlib.Path, what: str) -> RuntimeError:
+def failed_to_start(process: subprocess.Popen[bytes], log: pathlib.Path, what: str) -> RuntimeError:
+    """What went wrong with a child, with the tail of its log."""
     return RuntimeError(f"{process.args} {what}:\n{log.read_text(errors='replace')[-4000:]}")
 
 
