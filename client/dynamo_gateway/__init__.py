@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         TypeMismatchError,
         UnauthenticatedError,
         ValidationError,
+        VersionConflictError,
         WriteConflictError,
     )
     from .values import from_attribute_value, from_item, to_attribute_value
@@ -121,6 +122,7 @@ _EXPORTS = {
     "TypeMismatchError": "errors",
     "UnauthenticatedError": "errors",
     "ValidationError": "errors",
+    "VersionConflictError": "errors",
     "WriteConflictError": "errors",
     "from_attribute_value": "values",
     "from_item": "values",
@@ -193,6 +195,7 @@ __all__ = [
     "TypeMismatchError",
     "UnauthenticatedError",
     "ValidationError",
+    "VersionConflictError",
     "WriteConflictError",
     "from_attribute_value",
     "from_item",

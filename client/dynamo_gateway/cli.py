@@ -21,15 +21,15 @@ import os
 import pathlib
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import grpc
 from google.protobuf import json_format
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
-from .client import CHANNEL_OPTIONS, return_value
-from .errors import GatewayError, call_stream, call_unary
+from .client import CHANNEL_OPTIONS, fill_expected_version, return_value
+from .errors import GatewayError, VersionConflictError, call_stream, call_unary
 from .json_codec import ItemJson, JsonInputError
 from .transfer import STATE_SUFFIX, TransferError, export_table, import_table, open_source, state_path_of
 
@@ -39,7 +39,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # the gateway refused for a reason not listed below
 EXIT_USAGE = 2  # bad arguments or input (nothing was sent)
 EXIT_NOT_FOUND = 3  # get: no such item; any command: no such table
-EXIT_CONDITION = 4  # a condition or transaction check failed
+EXIT_CONDITION = 4  # a condition, version or transaction check failed
 EXIT_INVALID = 5  # the gateway or DynamoDB refused the request as invalid
 EXIT_RETRY = 6  # throttled, unavailable or out of time: the same command may work later
 EXIT_PARTIAL = 7  # import: some lines could not be written
@@ -50,7 +50,7 @@ EXIT_CODES = {
     EXIT_ERROR: "the gateway refused the request (other reasons)",
     EXIT_USAGE: "bad arguments or input; nothing was sent",
     EXIT_NOT_FOUND: "no such item (get) or table",
-    EXIT_CONDITION: "a condition expression or transaction check failed",
+    EXIT_CONDITION: "a condition expression, expected version or transaction check failed",
     EXIT_INVALID: "the request is invalid (validation by the gateway or DynamoDB)",
     EXIT_RETRY: "throttled, unavailable or deadline exceeded: retry later",
     EXIT_PARTIAL: "import finished, but some lines could not be written (see --rejects)",
@@ -102,6 +102,16 @@ def _read_argument(text: str) -> str:
     return text
 
 
+def _expected_version(text: str) -> int | Literal["absent"]:
+    """--expect-version: an integer version, or the word absent (no versioned item yet)."""
+    if text == "absent":
+        return "absent"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an integer version nor 'absent'") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dgw",
@@ -141,6 +151,15 @@ def _parser() -> argparse.ArgumentParser:
         if values:
             sub.add_argument("--values", help='expression attribute values, e.g. {":v": 1}')
 
+    def versioned(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--expect-version",
+            type=_expected_version,
+            metavar="N|absent",
+            help="on a table that declares a version attribute: write only if the item holds version N"
+            " (absent: no versioned item yet); the gateway sets the next version (exit 4 if not)",
+        )
+
     get = commands.add_parser("get", help="print one item (exit 3 if there is none)")
     get.add_argument("table")
     get.add_argument("key", help="the full primary key as JSON (or @FILE, or - for stdin)")
@@ -154,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("--condition", help="condition expression")
     put.add_argument("--return-old", action="store_true", help="print the item it replaced")
     expressions(put)
+    versioned(put)
 
     update = commands.add_parser("update", help="edit one item with an update expression")
     update.add_argument("table")
@@ -164,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         "--return", dest="return_values", choices=["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]
     )
     expressions(update)
+    versioned(update)
 
     delete = commands.add_parser("delete", help="delete one item")
     delete.add_argument("table")
@@ -171,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--condition", help="condition expression")
     delete.add_argument("--return-old", action="store_true", help="print the deleted item")
     expressions(delete)
+    versioned(delete)
 
     query = commands.add_parser("query", help="print the items of a key condition, one per line")
     query.add_argument("table")
@@ -273,6 +295,7 @@ class Cli:
     async def _write(self, method: Any, request: Any, what: str, show_attributes: bool) -> int:
         """Fills request.<what> ("item" or "key") from the argument of that name and the
         expressions, sends it, and prints the attributes it returned when show_attributes."""
+        fill_expected_version(request, self.args.expect_version)
         self._fill(getattr(request, what), getattr(self.args, what), what)
         self._expressions(request)
         response = await self.call(method, request)
@@ -478,6 +501,20 @@ async def _run(args: argparse.Namespace) -> int:
         return int(await getattr(cli, command)())
 
 
+def _error_line(error: GatewayError) -> str:
+    """`<reason>: <message>`; a version conflict adds the version the item has, which a
+    read-modify-write script starts again from."""
+    line = f"{error.reason or error.code.name}: {error.message}"
+    if isinstance(error, VersionConflictError):
+        if error.current_version is not None:
+            line += f" (current version {error.current_version})"
+        elif error.current_item is not None:
+            line += " (the item has no version)"
+        else:
+            line += " (no item exists)"
+    return line
+
+
 def _fail(code: int, message: str) -> NoReturn:
     print(f"dgw: {message}", file=sys.stderr)
     raise SystemExit(code)
@@ -490,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, TransferError) as error:
         _fail(EXIT_USAGE, str(error))
     except GatewayError as error:
-        _fail(exit_code_of(error), f"{error.reason or error.code.name}: {error.message}")
+        _fail(exit_code_of(error), _error_line(error))
     except KeyboardInterrupt:
         if args.command == "export":
             state = state_path_of(pathlib.Path(args.output))

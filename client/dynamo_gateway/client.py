@@ -3,6 +3,10 @@
 Queries and scans are async iterators that follow pages; ParallelScan is an async
 iterator of per-segment pages with resume keys. Errors arrive as the typed
 exceptions of errors.py. Everything the stub offers stays reachable via `.stub`.
+
+Writes take expected_version on tables whose tables-file entry declares a version
+attribute: an int (the item holds this version) or "absent" (no versioned item yet);
+a mismatch raises VersionConflictError with the item as it is.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -54,6 +58,7 @@ class TransactPut:
     names: Mapping[str, str] | None = None
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
+    expected_version: int | Literal["absent"] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class TransactUpdate:
     names: Mapping[str, str] | None = None
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
+    expected_version: int | Literal["absent"] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,16 +81,20 @@ class TransactDelete:
     names: Mapping[str, str] | None = None
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
+    expected_version: int | Literal["absent"] | None = None
 
 
 @dataclass(frozen=True)
 class TransactConditionCheck:
+    """Checks condition, expected_version or both (the gateway ANDs them) without writing."""
+
     table: str
     key: Mapping[str, Any]
-    condition: str
+    condition: str | None = None
     names: Mapping[str, str] | None = None
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
+    expected_version: int | Literal["absent"] | None = None
 
 
 TransactAction = TransactPut | TransactUpdate | TransactDelete | TransactConditionCheck
@@ -114,6 +124,28 @@ def _select(name: str | None) -> options_pb2.Select.ValueType:
     return (
         options_pb2.SELECT_UNSPECIFIED if name is None else options_pb2.Select.Value(f"SELECT_{name.upper()}")
     )
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def fill_expected_version(message: Any, expected: int | Literal["absent"] | None) -> None:
+    """Sets message.expected_version (an ExpectedVersion) from expected; None leaves it unset.
+
+    Checked here, before anything is sent: True would otherwise pass as version 1.
+    """
+    if expected is None:
+        return
+    if isinstance(expected, bool) or not isinstance(expected, int | str):
+        raise TypeError(f'expected_version must be an int or "absent", not {type(expected).__name__}')
+    if isinstance(expected, str):
+        if expected != "absent":
+            raise ValueError(f'expected_version must be an int or "absent", not {expected!r}')
+        message.expected_version.absent = True
+    elif expected not in _INT64:
+        raise ValueError(f"expected_version {expected} is out of range (a signed 64-bit integer)")
+    else:
+        message.expected_version.version = expected
 
 
 def _expressions(
@@ -194,6 +226,7 @@ class GatewayClient:
         values: Mapping[str, Any] | None = None,
         return_old: bool = False,
         return_old_on_failure: bool = False,
+        expected_version: int | Literal["absent"] | None = None,
     ) -> Item | None:
         """Writes item; returns the replaced item when return_old is set and there was one."""
         request = service_pb2.PutItemRequest(
@@ -202,6 +235,7 @@ class GatewayClient:
             return_values=return_value("ALL_OLD" if return_old else None),
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
+        fill_expected_version(request, expected_version)
         fill_item(request.item, item)
         _expressions(request, names, values)
         response = await self._call(self.stub.PutItem, request)
@@ -218,6 +252,7 @@ class GatewayClient:
         values: Mapping[str, Any] | None = None,
         return_values: str | None = None,
         return_old_on_failure: bool = False,
+        expected_version: int | Literal["absent"] | None = None,
     ) -> Item | None:
         """Applies the update expression; return_values is DynamoDB's (e.g. "ALL_NEW")."""
         request = service_pb2.UpdateItemRequest(
@@ -227,6 +262,7 @@ class GatewayClient:
             return_values=return_value(return_values),
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
+        fill_expected_version(request, expected_version)
         fill_item(request.key, key)
         _expressions(request, names, values)
         response = await self._call(self.stub.UpdateItem, request)
@@ -242,6 +278,7 @@ class GatewayClient:
         values: Mapping[str, Any] | None = None,
         return_old: bool = False,
         return_old_on_failure: bool = False,
+        expected_version: int | Literal["absent"] | None = None,
     ) -> Item | None:
         """Deletes the item; returns it when return_old is set and there was one."""
         request = service_pb2.DeleteItemRequest(
@@ -250,6 +287,7 @@ class GatewayClient:
             return_values=return_value("ALL_OLD" if return_old else None),
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
+        fill_expected_version(request, expected_version)
         fill_item(request.key, key)
         _expressions(request, names, values)
         response = await self._call(self.stub.DeleteItem, request)
@@ -440,9 +478,10 @@ class GatewayClient:
     async def transact_write(
         self, actions: Sequence[TransactAction], *, client_request_token: str | None = None
     ) -> None:
-        """Applies every action or none (TransactionCanceledError says why)."""
+        """Applies every action or none (TransactionCanceledError says why; VersionConflictError's
+        .action_index names the action whose expected_version did not match)."""
         request = service_pb2.TransactWriteItemsRequest(client_request_token=client_request_token or "")
-        for action in actions:
+        for index, action in enumerate(actions):
             entry = request.transact_items.add()
             if isinstance(action, TransactPut):
                 target: Any = entry.put
@@ -455,8 +494,13 @@ class GatewayClient:
                 target = entry.delete
                 fill_item(target.key, action.key)
             else:
+                if action.condition is None and action.expected_version is None:
+                    raise ValueError(
+                        f"action {index}: a condition check needs a condition or an expected_version"
+                    )
                 target = entry.condition_check
                 fill_item(target.key, action.key)
+            fill_expected_version(target, action.expected_version)
             target.table_name = action.table
             target.condition_expression = action.condition or ""
             if action.return_old_on_failure:

@@ -6,7 +6,9 @@
     |                        AssumeRoleFailedError
     +-- ValidationError: InvalidKeyError, InvalidExpressionError, MissingRequiredKeyError,
     |                    TypeMismatchError, InvalidParameterError
-    +-- ConditionalCheckError: ConditionFailedError (.item), WriteConflictError
+    +-- ConditionalCheckError: ConditionFailedError (.item), WriteConflictError,
+    |                          VersionConflictError (.current_item, .current_version,
+    |                          .expected_version, .key, .action_index)
     +-- ThroughputError: ProvisionedThroughputExceededError, RequestLimitExceededError, ThrottlingError
     +-- ItemError: ItemNotFoundError, ItemTooLargeError, ItemCollectionSizeLimitExceededError
     +-- TransactionError: TransactionCanceledError (.reasons), TransactionConflictError (.reasons),
@@ -152,6 +154,26 @@ class WriteConflictError(ConditionalCheckError):
     """A single-item write that met a transaction in flight on the same item."""
 
     REASON = "ConditionalCheck.TransactionConflict"
+
+
+class VersionConflictError(ConditionalCheckError):
+    """A versioned write (expected_version) found another version than it expected: start the
+    read-modify-write again from .current_item and .current_version rather than retrying as is."""
+
+    REASON = "ConditionalCheck.VersionConflict"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The key of the item the write was for.
+        self.key: Item = {}
+        # The version the write expected; None when it expected no item ("absent").
+        self.expected_version: int | None = None
+        # The item's version as DynamoDB checked it; None when no versioned item exists.
+        self.current_version: int | None = None
+        # The item as DynamoDB checked it; None when none exists.
+        self.current_item: Item | None = None
+        # In a transact_write: the position of the action whose version did not match.
+        self.action_index = 0
 
 
 class ThroughputError(GatewayError):
@@ -312,9 +334,10 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     condition = errors_pb2.ConditionalCheckFailure()
     cancellation = errors_pb2.TransactionCancellation()
     outcome = errors_pb2.OutcomeUnknown()
+    conflict = errors_pb2.VersionConflict()
     seen: set[str] = set()
     for detail in status.details if status else ():
-        for target in (info, bad_request, retry, condition, cancellation, outcome):
+        for target in (info, bad_request, retry, condition, cancellation, outcome, conflict):
             if detail.Unpack(target):  # False (and target untouched) for a detail of another type
                 seen.add(target.DESCRIPTOR.full_name)
     cls = BY_REASON.get(info.reason) or _BY_CODE.get(code, GatewayError)
@@ -329,6 +352,12 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     result.status = status
     if isinstance(result, ConditionFailedError):
         result.item = from_item(condition.item) if condition.item else None
+    if isinstance(result, VersionConflictError):
+        result.key = from_item(conflict.key)
+        result.expected_version = conflict.expected_version if conflict.HasField("expected_version") else None
+        result.current_version = conflict.current_version if conflict.HasField("current_version") else None
+        result.current_item = from_item(conflict.current_item) if conflict.current_item else None
+        result.action_index = conflict.action_index
     if isinstance(result, TransactionError):
         result.reasons = [
             CancellationReason(r.code, r.message, from_item(r.item) if r.item else None)

@@ -53,6 +53,8 @@ LEAVES: tuple[Leaf, ...] = (
     Leaf("ConditionalCheck", "ConditionFailed", "FAILED_PRECONDITION", False),
     # A single-item write that collided with a transaction in flight.
     Leaf("ConditionalCheck", "TransactionConflict", "ABORTED", True),
+    # A versioned write expected another version than the item has: re-read, then write again.
+    Leaf("ConditionalCheck", "VersionConflict", "FAILED_PRECONDITION", False),
     *_leaves(
         "Throughput",
         "RESOURCE_EXHAUSTED",

@@ -44,6 +44,7 @@ from .security.layer import SecurityLayer
 from .service import DynamoDBServicer
 from .tables import TableSpec, create_tables, load_tables_file
 from .ttl import TtlRules
+from .versions import VersionedWrites
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class Gateway:
         self.schemas = KeySchemaCache(retrying)
         self._declared = tuple(declared_tables)
         for table in self._declared:
-            if table.name in created_tables:
+            if table.name in created_tables and table.create:
                 self.schemas.remember(table.name, KeySchema(table.partition_key, table.sort_key))
         self.backend: DynamoBackend = ConsumedCapacityBackend(
             self.telemetry.instrument_backend(retrying, self.schemas)
@@ -182,7 +183,11 @@ class Gateway:
         # Before anything is sent: the policy, DynamoDB's own input rules, the declared TTL rules.
         input_rules = InputRules(self.schemas.schema_of)
         ttl_rules = TtlRules({t.name: t.ttl_attribute for t in self._declared if t.ttl_attribute})
-        self.guard = self.security.guard_for([input_rules.check, ttl_rules.check])
+        # Versioned writes: the stage that single and transactional writes go through, after the guard.
+        writes = VersionedWrites(
+            self.backend, self.schemas, {t.name: t.version for t in self._declared if t.version}
+        )
+        self.guard = self.security.guard_for([input_rules.check, ttl_rules.check, writes.check])
 
         # Every RPC, in one interceptor (one wrapper per call), outermost first: its server span
         # and request id, metrics, authentication, the in-flight limits, then decoding the
@@ -210,7 +215,14 @@ class Gateway:
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
-        self.servicer = DynamoDBServicer(self.backend, settings.scan_concurrency, batches, guard=self.guard)
+        self.servicer = DynamoDBServicer(
+            self.backend,
+            settings.scan_concurrency,
+            batches,
+            guard=self.guard,
+            writes=writes,
+            declared={t.name: t for t in self._declared},
+        )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.security.reflection_enabled:

@@ -724,6 +724,62 @@ def transact_write_items_response(wire: Mapping[str, Any]) -> service_pb2.Transa
     return response
 
 
+# ---------------------------------------------------------------- versioned writes
+
+# Action position (0 for a single write) -> the version it expects; None: no versioned item yet.
+ExpectedVersions = dict[int, int | None]
+
+
+def _expected_version(expected: service_pb2.ExpectedVersion, field: str) -> int | None:
+    kind = expected.WhichOneof("expected")
+    if kind == "version":
+        return expected.version
+    if kind == "absent" and expected.absent:
+        return None
+    raise InvalidRequestError(
+        field, "set version (the version the item has now) or absent: true (no item yet)"
+    )
+
+
+def expected_versions(request: Any) -> ExpectedVersions:
+    """The expected_version of a write request, or of each action of a TransactWriteItems."""
+    if isinstance(request, service_pb2.TransactWriteItemsRequest):
+        found: ExpectedVersions = {}
+        for index, entry in enumerate(request.transact_items):
+            kind = entry.WhichOneof("action")
+            action = getattr(entry, kind) if kind else None
+            if action is not None and action.HasField("expected_version"):
+                field = f"transact_items[{index}].{kind}.expected_version"
+                found[index] = _expected_version(action.expected_version, field)
+        return found
+    if request.HasField("expected_version"):
+        return {0: _expected_version(request.expected_version, "expected_version")}
+    return {}
+
+
+def fill_versions(response: Any, versions: Mapping[int, int], return_values_unknown: bool) -> None:
+    """What a versioned write adds to its response: the new version(s), and whether ReturnValues is known."""
+    if isinstance(response, service_pb2.TransactWriteItemsResponse):
+        response.versions.update(versions)
+        return
+    if 0 in versions:
+        response.version = versions[0]
+    response.return_values_unknown = return_values_unknown
+
+
+def fill_declarations(target: table_pb2.TableDescription, declared: Any) -> None:
+    """The tables file's rules for a table (a tables.TableSpec), as DescribeTable shows them."""
+    if declared.version is not None:
+        version = declared.version
+        target.declarations.version_attribute = version.attribute
+        target.declarations.version_start = version.start
+        target.declarations.version_increment = version.increment
+        target.declarations.version_required = version.required
+        target.declarations.version_log_attribute = version.log_attribute
+    if declared.ttl_attribute:
+        target.declarations.ttl_attribute = declared.ttl_attribute
+
+
 # ---------------------------------------------------------------- describe table
 
 

@@ -38,6 +38,7 @@ from .observability.request_context import current_request_id
 from .security.auth import Unauthenticated
 from .security.limits import ConcurrencyLimitExceeded, RequestTooLarge
 from .security.policy import PermissionDenied
+from .versions import VersionConflictError
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,23 @@ def from_outcome_unknown(error: OutcomeUnknownError, table: str = "") -> status_
     )
 
 
+def from_version_conflict(error: VersionConflictError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["ConditionalCheck.VersionConflict"]
+    detail = errors_pb2.VersionConflict(table_name=error.table, action_index=error.action_index)
+    codec.fill_item(detail.key, error.key)
+    codec.fill_item(detail.current_item, error.current_item or {})
+    if error.expected is not None:
+        detail.expected_version = error.expected
+    if error.current_version is not None:
+        detail.current_version = error.current_version
+    metadata = {
+        "table": error.table,
+        "expected_version": "absent" if error.expected is None else str(error.expected),
+        "current_version": "" if error.current_version is None else str(error.current_version),
+    }
+    return make_status(leaf, str(error), [error_info(leaf, **metadata), detail])
+
+
 def internal(request_id: str) -> status_pb2.Status:
     """For bugs: says nothing of the cause (it is in the log under the request id)."""
     leaf = BY_REASON["Service.Internal"]
@@ -217,4 +235,5 @@ _RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] =
     DeadlineExceededError: from_deadline,
     CircuitOpenError: from_circuit_open,
     OutcomeUnknownError: from_outcome_unknown,
+    VersionConflictError: from_version_conflict,
 }

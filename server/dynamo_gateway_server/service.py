@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -20,7 +20,10 @@ from . import codec, errors
 from .backends import BackendError, DynamoBackend
 from .batches import BatchResult, BatchRunner
 from .interceptors.abort import abort
+from .key_schema import KeySchemaCache
 from .resilience import call_deadline
+from .tables import TableSpec
+from .versions import VersionedWrites, WriteAnswer
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +66,32 @@ def _with_unprocessed(
 _BATCH_GET_RESPONSE = _with_unprocessed(codec.batch_get_item_response)
 _BATCH_WRITE_RESPONSE = _with_unprocessed(codec.batch_write_item_response)
 
+_WriteResponse = TypeVar(
+    "_WriteResponse",
+    service_pb2.PutItemResponse,
+    service_pb2.UpdateItemResponse,
+    service_pb2.DeleteItemResponse,
+    service_pb2.TransactWriteItemsResponse,
+)
 
-def _describe_table_response(
-    answers: tuple[dict[str, Any], dict[str, Any] | None],
-) -> service_pb2.DescribeTableResponse:
-    table, time_to_live = answers
-    return codec.describe_table_response(table["Table"], time_to_live)
+
+def _versioned(
+    to_response: Callable[[dict[str, Any]], _WriteResponse],
+) -> Callable[[WriteAnswer], _WriteResponse]:
+    """A write response that also says what the versioned-write stage added (the new version)."""
+
+    def convert(answer: WriteAnswer) -> _WriteResponse:
+        response = to_response(answer.response)
+        codec.fill_versions(response, answer.versions, answer.return_values_unknown)
+        return response
+
+    return convert
+
+
+_PUT_ITEM_RESPONSE = _versioned(codec.put_item_response)
+_UPDATE_ITEM_RESPONSE = _versioned(codec.update_item_response)
+_DELETE_ITEM_RESPONSE = _versioned(codec.delete_item_response)
+_TRANSACT_WRITE_RESPONSE = _versioned(codec.transact_write_items_response)
 
 
 class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
@@ -78,11 +101,21 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         scan_concurrency: int,
         batches: BatchRunner,
         guard: RequestGuard = _allow_everything,
+        writes: VersionedWrites | None = None,
+        declared: Mapping[str, TableSpec] | None = None,
     ) -> None:
+        """`writes` sends the single and transactional writes (versioned where they say so);
+        `declared` is the tables file's entries by name, which DescribeTable shows."""
         self._backend = backend
         self._scan_concurrency = scan_concurrency
         self._batches = batches
         self._guard = guard
+        self._writes = writes or VersionedWrites(backend, KeySchemaCache(backend), {})
+        self._declared = dict(declared or {})
+
+    def _write(self, operation: str, request: Any) -> Callable[[dict[str, Any]], Awaitable[WriteAnswer]]:
+        """Sends a write through the versioned-write stage, with the versions the request expects."""
+        return lambda params: self._writes.send(operation, params, codec.expected_versions(request))
 
     async def _unary(
         self,
@@ -116,7 +149,14 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         request: service_pb2.PutItemRequest,
         context: grpc.aio.ServicerContext[service_pb2.PutItemRequest, service_pb2.PutItemResponse],
     ) -> service_pb2.PutItemResponse:
-        return await self._unary(context, "PutItem", request, codec.put_item_request, codec.put_item_response)
+        return await self._unary(
+            context,
+            "PutItem",
+            request,
+            codec.put_item_request,
+            _PUT_ITEM_RESPONSE,
+            self._write("PutItem", request),
+        )
 
     async def UpdateItem(
         self,
@@ -124,7 +164,12 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         context: grpc.aio.ServicerContext[service_pb2.UpdateItemRequest, service_pb2.UpdateItemResponse],
     ) -> service_pb2.UpdateItemResponse:
         return await self._unary(
-            context, "UpdateItem", request, codec.update_item_request, codec.update_item_response
+            context,
+            "UpdateItem",
+            request,
+            codec.update_item_request,
+            _UPDATE_ITEM_RESPONSE,
+            self._write("UpdateItem", request),
         )
 
     async def DeleteItem(
@@ -133,7 +178,12 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         context: grpc.aio.ServicerContext[service_pb2.DeleteItemRequest, service_pb2.DeleteItemResponse],
     ) -> service_pb2.DeleteItemResponse:
         return await self._unary(
-            context, "DeleteItem", request, codec.delete_item_request, codec.delete_item_response
+            context,
+            "DeleteItem",
+            request,
+            codec.delete_item_request,
+            _DELETE_ITEM_RESPONSE,
+            self._write("DeleteItem", request),
         )
 
     async def Query(
@@ -207,7 +257,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             "TransactWriteItems",
             request,
             codec.transact_write_items_request,
-            codec.transact_write_items_response,
+            _TRANSACT_WRITE_RESPONSE,
+            self._write("TransactWriteItems", request),
         )
 
     async def DescribeTable(
@@ -222,9 +273,19 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             "DescribeTable",
             request,
             codec.describe_table_request,
-            _describe_table_response,
+            self._describe_table_response,
             self._describe_table,
         )
+
+    def _describe_table_response(
+        self, answers: tuple[dict[str, Any], dict[str, Any] | None]
+    ) -> service_pb2.DescribeTableResponse:
+        table, time_to_live = answers
+        response = codec.describe_table_response(table["Table"], time_to_live)
+        declared = self._declared.get(response.table.table_name)
+        if declared is not None:
+            codec.fill_declarations(response.table, declared)
+        return response
 
     async def _describe_table(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         # Annotated because mypy types gather() as Any when an argument's type holds Any (dict[str, Any]).

@@ -1,7 +1,10 @@
 """Declarative tables file: parses it and creates the tables it describes.
 
-The file is YAML (see examples/tables.yaml). Creating is idempotent: a table that
-already exists is left as it is. Talks to DynamoDB only through the backend seam.
+The file is YAML (see examples/tables.yaml). Each entry describes a table to create
+and the rules the gateway enforces on it (TTL attribute, versioned writes); an
+entry with `create: false` only declares rules for a table made elsewhere.
+Creating is idempotent: a table that already exists is left as it is. Talks to
+DynamoDB only through the backend seam.
 """
 
 from __future__ import annotations
@@ -36,6 +39,20 @@ class IndexSpec:
 
 
 @dataclass(frozen=True)
+class VersionSpec:
+    """Optimistic locking: the attribute that holds each item's version, and how it counts."""
+
+    attribute: str
+    # The version a write that creates an item stores, and what each later write adds.
+    start: int = 1
+    increment: int = 1
+    # Every Put, Update and Delete must say which version it expects.
+    required: bool = False
+    # Where the gateway records which of its writes made the latest versions (versions.py).
+    log_attribute: str = "_version_log"
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     attributes: dict[str, str]
@@ -45,6 +62,9 @@ class TableSpec:
     local_indexes: tuple[IndexSpec, ...] = ()
     ttl_attribute: str | None = None
     stream_view_type: str | None = None
+    version: VersionSpec | None = None
+    # False: the table is made elsewhere; the entry only declares its rules.
+    create: bool = True
 
 
 def load_tables_file(path: str | pathlib.Path) -> list[TableSpec]:
@@ -84,9 +104,52 @@ def _index_spec(entry: Any, where: str, table_partition_key: str | None) -> Inde
     return IndexSpec(str(_require(entry, "name", where)), partition, key.get("sort"), projection, non_key)
 
 
+def _version_spec(entry: Any, where: str) -> VersionSpec | None:
+    declared = entry.get("version")
+    if declared is None:
+        return None
+    if isinstance(declared, str):
+        declared = {"attribute": declared}  # `version: v` is the short form
+    if not isinstance(declared, dict) or not isinstance(declared.get("attribute"), str):
+        raise TablesFileError(f"{where}: version needs an 'attribute' (the attribute holding the version)")
+    unknown = sorted(set(declared) - {"attribute", "start", "increment", "required", "log_attribute"})
+    if unknown:
+        raise TablesFileError(f"{where}: version has unknown settings {unknown}")
+    spec = VersionSpec(**declared)
+    if not isinstance(spec.start, int) or isinstance(spec.start, bool):
+        raise TablesFileError(f"{where}: version.start must be an integer")
+    if not isinstance(spec.increment, int) or isinstance(spec.increment, bool) or spec.increment < 1:
+        raise TablesFileError(f"{where}: version.increment must be a positive integer")
+    if not isinstance(spec.required, bool):
+        raise TablesFileError(f"{where}: version.required must be true or false")
+    if not isinstance(spec.log_attribute, str) or spec.log_attribute in ("", spec.attribute):
+        raise TablesFileError(f"{where}: version.log_attribute must name another attribute")
+    return spec
+
+
+def _declaration_only(entry: dict[str, Any], name: str, where: str) -> TableSpec:
+    """An entry for a table made elsewhere: its rules, no keys (they are asked of DynamoDB)."""
+    ttl = entry.get("ttl_attribute")
+    if ttl is not None and not isinstance(ttl, str):
+        raise TablesFileError(f"{where}: ttl_attribute must be an attribute name")
+    return TableSpec(
+        name=name,
+        attributes={},
+        partition_key="",
+        ttl_attribute=ttl,
+        version=_version_spec(entry, where),
+        create=False,
+    )
+
+
 def _table_spec(entry: Any, where: str) -> TableSpec:
     name = str(_require(entry, "name", where))
     where = f"{where} ({name})"
+    create = entry.get("create", True)
+    if not isinstance(create, bool):
+        raise TablesFileError(f"{where}: create must be true or false")
+    if not create:
+        return _declaration_only(entry, name, where)
     attributes = _require(entry, "attributes", where)
     if not isinstance(attributes, dict) or any(
         not isinstance(t, str) or t not in _ATTRIBUTE_TYPES for t in attributes.values()
@@ -122,6 +185,7 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
         local_indexes=lsis,
         ttl_attribute=entry.get("ttl_attribute"),
         stream_view_type=stream,
+        version=_version_spec(entry, where),
     )
 
 
@@ -165,6 +229,8 @@ async def create_tables(backend: DynamoBackend, specs: list[TableSpec]) -> list[
     """Creates the tables that do not exist yet; returns those it created (their keys are as declared)."""
     created = []
     for spec in specs:
+        if not spec.create:
+            continue
         try:
             await backend.call("CreateTable", create_table_params(spec))
         except BackendError as error:

@@ -14,14 +14,14 @@ InvalidRequestError.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .codec import InvalidRequestError
 from .request_shape import ITEM, TABLE, walk
+from .update_expression import set_values
 
 # Epoch seconds reach 10^11 in the year 5138, while milliseconds passed it in 1973:
 # anything larger is not seconds.
@@ -44,45 +44,6 @@ def ttl_problem(text: str, now_s: float) -> str | None:
     if value < Decimal(now_s - OLDEST_S):
         return f"{text} is more than five years in the past; DynamoDB's TTL ignores such items"
     return None
-
-
-# An update expression's clauses: SET, REMOVE, ADD and DELETE are reserved words, so they cannot
-# be attribute names and mark clause boundaries wherever they stand, except inside a #name or
-# :value placeholder (which may well be called :set).
-_CLAUSE = re.compile(r"(?<![\w:#.])(SET|REMOVE|ADD|DELETE)\b", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
-_IF_NOT_EXISTS = re.compile(r"if_not_exists\s*\([^,()]+,\s*(:[A-Za-z0-9_]+)\s*\)", re.IGNORECASE)
-
-
-def _top_level_split(text: str) -> Iterator[str]:
-    """`text` split at the commas outside parentheses (a function's arguments stay together)."""
-    depth, start = 0, 0
-    for index, character in enumerate(text):
-        if character == "(":
-            depth += 1
-        elif character == ")":
-            depth -= 1
-        elif character == "," and depth == 0:
-            yield text[start:index]
-            start = index + 1
-    yield text[start:]
-
-
-def set_values(expression: str, names: Mapping[str, str]) -> Iterator[tuple[str, str]]:
-    """(attribute, value placeholder) for each SET action that sets a top-level attribute to a value."""
-    pieces = _CLAUSE.split(expression)
-    for keyword, clause in zip(pieces[1::2], pieces[2::2], strict=True):
-        if keyword.upper() != "SET":
-            continue
-        for action in _top_level_split(clause):
-            path, equals, value = action.partition("=")
-            if not equals:
-                continue
-            path, value = path.strip(), value.strip()
-            if _PLACEHOLDER.fullmatch(value):
-                yield names.get(path, path), value
-            elif found := _IF_NOT_EXISTS.fullmatch(value):
-                yield names.get(path, path), found.group(1)
 
 
 class TtlRules:

@@ -1,7 +1,8 @@
 """The client's error seam over real gRPC calls: the status trailer decoded from both the sync
 stubs' errors and grpc.aio's, a trailer that disagrees with its call ignored, and call_stream
-mapping a stream's failure and cancelling the call when closed early. A bare grpc.aio server
-on loopback stands in for the gateway, so only the client's side is under test."""
+mapping a stream's failure and cancelling the call when closed early, and a version conflict's
+detail decoded into VersionConflictError. A bare grpc.aio server on loopback stands in for the
+gateway, so only the client's side is under test."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from dynamo_gateway import errors
+from dynamo_gateway.v1 import errors_pb2, value_pb2
 
 SERVICE = "test.Errors"
 MESSAGE = "The conditional request failed"
@@ -28,6 +30,37 @@ def _condition_failed(code: int = code_pb2.FAILED_PRECONDITION, message: str = M
     return status_pb2.Status(code=code, message=message, details=[info])
 
 
+CONFLICT_MESSAGE = "expected version 3, the item has version 5"
+
+
+def _version_conflict(**fields: Any) -> status_pb2.Status:
+    """What the gateway sends for a versioned write that found another version."""
+    info, conflict = any_pb2.Any(), any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason="ConditionalCheck.VersionConflict", domain="dynamo-gateway"))
+    conflict.Pack(errors_pb2.VersionConflict(table_name="app", **fields))
+    return status_pb2.Status(
+        code=code_pb2.FAILED_PRECONDITION, message=CONFLICT_MESSAGE, details=[info, conflict]
+    )
+
+
+KEY = {"pk": value_pb2.AttributeValue(s="user#1")}
+# A transaction's third action expected version 3 of an item that holds version 5.
+CONFLICT_IN_TRANSACTION = _version_conflict(
+    key=KEY,
+    expected_version=3,
+    current_version=5,
+    current_item={**KEY, "v": value_pb2.AttributeValue(n="5"), "name": value_pb2.AttributeValue(s="Ada")},
+    action_index=2,
+)
+# A write that expected version 0 of an item that does not exist (0 is a version, not "unset").
+CONFLICT_NO_ITEM = _version_conflict(key=KEY, expected_version=0)
+# A write that expected no item ("absent") and found one written before versioning.
+CONFLICT_UNVERSIONED = _version_conflict(key=KEY, current_item=KEY)
+# The ErrorInfo without the VersionConflict detail (a gateway older than its reason, say).
+CONFLICT_NO_DETAIL = status_pb2.Status(
+    code=code_pb2.FAILED_PRECONDITION, message=CONFLICT_MESSAGE, details=CONFLICT_NO_ITEM.details[:1]
+)
+
 # What the server ends each call with: (status code, message, the google.rpc.Status of its trailer).
 ENDINGS: dict[bytes, tuple[grpc.StatusCode, str, status_pb2.Status | None]] = {
     b"agrees": (grpc.StatusCode.FAILED_PRECONDITION, MESSAGE, _condition_failed()),
@@ -35,6 +68,14 @@ ENDINGS: dict[bytes, tuple[grpc.StatusCode, str, status_pb2.Status | None]] = {
     b"other code": (grpc.StatusCode.UNAVAILABLE, MESSAGE, _condition_failed()),
     b"other message": (grpc.StatusCode.FAILED_PRECONDITION, "upstream said no", _condition_failed()),
     b"no trailer": (grpc.StatusCode.UNAVAILABLE, "no healthy upstream", None),
+    b"conflict in transaction": (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        CONFLICT_MESSAGE,
+        CONFLICT_IN_TRANSACTION,
+    ),
+    b"conflict, no item": (grpc.StatusCode.FAILED_PRECONDITION, CONFLICT_MESSAGE, CONFLICT_NO_ITEM),
+    b"conflict, unversioned": (grpc.StatusCode.FAILED_PRECONDITION, CONFLICT_MESSAGE, CONFLICT_UNVERSIONED),
+    b"conflict, no detail": (grpc.StatusCode.FAILED_PRECONDITION, CONFLICT_MESSAGE, CONFLICT_NO_DETAIL),
 }
 
 
@@ -145,6 +186,53 @@ async def test_a_trailer_that_disagrees_with_its_call_is_ignored(
         error = errors.from_rpc_error(rpc_error)
         assert type(error) is expected  # chosen by the call's own code, as without details
         assert (error.code, error.message, error.reason, error.status) == (code, message, "", None)
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected", "current_version", "current_item", "action_index"),
+    [
+        (b"conflict in transaction", 3, 5, {"pk": "user#1", "v": 5, "name": "Ada"}, 2),
+        (b"conflict, no item", 0, None, None, 0),
+        (b"conflict, unversioned", None, None, {"pk": "user#1"}, 0),
+    ],
+)
+async def test_a_version_conflict_is_decoded_with_its_detail(
+    served: tuple[str, Server],
+    ending: bytes,
+    expected: int | None,
+    current_version: int | None,
+    current_item: dict[str, Any] | None,
+    action_index: int,
+) -> None:
+    target, _ = served
+    for rpc_error in await _both(target, ending):
+        error = errors.from_rpc_error(rpc_error)
+        assert type(error) is errors.VersionConflictError
+        assert isinstance(error, errors.ConditionalCheckError)
+        assert (error.code, error.message, error.reason, error.retryable) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            CONFLICT_MESSAGE,
+            "ConditionalCheck.VersionConflict",
+            False,
+        )
+        assert error.key == {"pk": "user#1"}
+        assert error.expected_version == expected
+        assert error.current_version == current_version
+        assert error.current_item == current_item
+        assert error.action_index == action_index
+
+
+async def test_a_version_conflict_without_its_detail_still_has_the_class(served: tuple[str, Server]) -> None:
+    target, _ = served
+    for rpc_error in await _both(target, b"conflict, no detail"):
+        error = errors.from_rpc_error(rpc_error)
+        assert type(error) is errors.VersionConflictError
+        assert (error.key, error.expected_version, error.current_version, error.current_item) == (
+            {},
+            None,
+            None,
+            None,
+        )
 
 
 async def test_call_stream_yields_the_messages_then_raises_the_typed_error(

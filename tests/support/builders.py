@@ -30,6 +30,8 @@ def status_details(error: Any) -> dict[str, Any]:
         "google.rpc.RetryInfo": error_details_pb2.RetryInfo,
         "dynamo_gateway.v1.ConditionalCheckFailure": errors_pb2.ConditionalCheckFailure,
         "dynamo_gateway.v1.TransactionCancellation": errors_pb2.TransactionCancellation,
+        "dynamo_gateway.v1.VersionConflict": errors_pb2.VersionConflict,
+        "dynamo_gateway.v1.OutcomeUnknown": errors_pb2.OutcomeUnknown,
     }
     details: dict[str, Any] = {}
     for key, value in error.trailing_metadata() or ():

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from dynamo_gateway_server.codec import InvalidRequestError
-from dynamo_gateway_server.ttl import LARGEST_SECONDS, OLDEST_S, TtlRules, set_values, ttl_problem
+from dynamo_gateway_server.ttl import LARGEST_SECONDS, OLDEST_S, TtlRules, ttl_problem
+from dynamo_gateway_server.update_expression import set_values
 
 NOW = 1_800_000_000.0  # 2027-01-15, in epoch seconds
 

@@ -41,6 +41,8 @@ LEAF_CODES = {
     "Validation.InvalidParameter": "ValidationException",
     "ConditionalCheck.ConditionFailed": "ConditionalCheckFailedException",
     "ConditionalCheck.TransactionConflict": "TransactionConflictException",
+    # Only a write with an expected_version meets it, which boto3's API cannot send; the nearest.
+    "ConditionalCheck.VersionConflict": "ConditionalCheckFailedException",
     "Throughput.ProvisionedThroughputExceeded": "ProvisionedThroughputExceededException",
     "Throughput.RequestLimitExceeded": "RequestLimitExceeded",
     "Throughput.ThrottlingException": "ThrottlingException",

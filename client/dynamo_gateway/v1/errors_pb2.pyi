@@ -157,6 +157,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """"Caller.ConcurrencyLimitExceeded": RESOURCE_EXHAUSTED, retryable. Too many of the caller's (or
     everyone's) calls in flight; the gateway never queues them.
     """
+    ERROR_REASON_CONDITIONAL_CHECK_VERSION_CONFLICT: _ErrorReason.ValueType  # 34
+    """"ConditionalCheck.VersionConflict": FAILED_PRECONDITION, not retryable. A versioned write
+    expected another version than the item has; a VersionConflict detail carries the item as it
+    is and its version: read-modify-write again from there.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons an ErrorInfo gives, and the error details sent in google.rpc.Status beside it.
@@ -309,6 +314,11 @@ ERROR_REASON_CALLER_CONCURRENCY_LIMIT_EXCEEDED: ErrorReason.ValueType  # 33
 """"Caller.ConcurrencyLimitExceeded": RESOURCE_EXHAUSTED, retryable. Too many of the caller's (or
 everyone's) calls in flight; the gateway never queues them.
 """
+ERROR_REASON_CONDITIONAL_CHECK_VERSION_CONFLICT: ErrorReason.ValueType  # 34
+""""ConditionalCheck.VersionConflict": FAILED_PRECONDITION, not retryable. A versioned write
+expected another version than the item has; a VersionConflict detail carries the item as it
+is and its version: read-modify-write again from there.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final
@@ -355,6 +365,102 @@ class ConditionalCheckFailure(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConditionalCheckFailure: _TypeAlias = ConditionalCheckFailure  # noqa: Y015
+
+@_typing.final
+class VersionConflict(_message.Message):
+    """Sent with FAILED_PRECONDITION (reason ConditionalCheck.VersionConflict) when a versioned
+    write expected another version than the item has.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class KeyEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _value_pb2.AttributeValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _value_pb2.AttributeValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class CurrentItemEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _value_pb2.AttributeValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _value_pb2.AttributeValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TABLE_NAME_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    CURRENT_ITEM_FIELD_NUMBER: _builtins.int
+    ACTION_INDEX_FIELD_NUMBER: _builtins.int
+    table_name: _builtins.str
+    expected_version: _builtins.int
+    """The version the write expected; unset when it expected no item."""
+    current_version: _builtins.int
+    """The item's version as DynamoDB checked it; unset when no versioned item exists."""
+    action_index: _builtins.int
+    """In a TransactWriteItems: the position of the action whose version did not match."""
+    @_builtins.property
+    def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
+        """The key of the item the write was for."""
+
+    @_builtins.property
+    def current_item(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
+        """The item as DynamoDB checked it; empty when none exists."""
+
+    def __init__(
+        self,
+        *,
+        table_name: _builtins.str = ...,
+        key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
+        expected_version: _builtins.int | None = ...,
+        current_version: _builtins.int | None = ...,
+        current_item: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
+        action_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_current_version", b"_current_version", "_expected_version", b"_expected_version", "current_version", b"current_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_current_version", b"_current_version", "_expected_version", b"_expected_version", "action_index", b"action_index", "current_item", b"current_item", "current_version", b"current_version", "expected_version", b"expected_version", "key", b"key", "table_name", b"table_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__current_version: _TypeAlias = _typing.Literal["current_version"]  # noqa: Y015
+    _WhichOneofArgType__current_version: _TypeAlias = _typing.Literal["_current_version", b"_current_version"]  # noqa: Y015
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__current_version) -> _WhichOneofReturnType__current_version | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___VersionConflict: _TypeAlias = VersionConflict  # noqa: Y015
 
 @_typing.final
 class CancellationReason(_message.Message):

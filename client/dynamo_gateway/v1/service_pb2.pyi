@@ -150,6 +150,41 @@ class GetItemResponse(_message.Message):
 Global___GetItemResponse: _TypeAlias = GetItemResponse  # noqa: Y015
 
 @_typing.final
+class ExpectedVersion(_message.Message):
+    """What a versioned write expects of the item's version, on a table whose tables-file entry
+    declares a version attribute (DescribeTable's declarations say which). The gateway ANDs
+    the matching condition with the request's own, sets the next version (Put: in the item;
+    Update: in the update expression) and answers a mismatch with FAILED_PRECONDITION, reason
+    ConditionalCheck.VersionConflict and a VersionConflict detail holding the item as it is.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    ABSENT_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The item exists and holds this version."""
+    absent: _builtins.bool
+    """No versioned item exists under this key yet (true is the only valid value): the write
+    creates the item with the declared start version.
+    """
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        absent: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["absent", b"absent", "expected", b"expected", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absent", b"absent", "expected", b"expected", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_expected: _TypeAlias = _typing.Literal["version", "absent"]  # noqa: Y015
+    _WhichOneofArgType_expected: _TypeAlias = _typing.Literal["expected", b"expected"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_expected) -> _WhichOneofReturnType_expected | None: ...
+
+Global___ExpectedVersion: _TypeAlias = ExpectedVersion  # noqa: Y015
+
+@_typing.final
 class PutItemRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -224,6 +259,7 @@ class PutItemRequest(_message.Message):
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     RETURN_ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values: _options_pb2.ReturnValue.ValueType
@@ -237,6 +273,12 @@ class PutItemRequest(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """On a table that declares a version attribute: the version the item must have now
+        (see ExpectedVersion). The gateway adds the condition and sets the next version.
+        """
+
     def __init__(
         self,
         *,
@@ -249,10 +291,11 @@ class PutItemRequest(_message.Message):
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
         return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -286,6 +329,14 @@ class PutItemResponse(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    RETURN_VALUES_UNKNOWN_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The item's version after this write, when the request carried an expected_version."""
+    return_values_unknown: _builtins.bool
+    """True when DynamoDB's answer was lost and the gateway confirmed by reading the item that the
+    write was applied, but could not know the values return_values asked for (they are empty).
+    """
     @_builtins.property
     def attributes(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
         """The old item, when return_values asked for it and one existed."""
@@ -300,12 +351,16 @@ class PutItemResponse(_message.Message):
         attributes: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         consumed_capacity: _options_pb2.ConsumedCapacity | None = ...,
         item_collection_metrics: _options_pb2.ItemCollectionMetrics | None = ...,
+        version: _builtins.int | None = ...,
+        return_values_unknown: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "attributes", b"attributes", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "return_values_unknown", b"return_values_unknown", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
+    _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
 
 Global___PutItemResponse: _TypeAlias = PutItemResponse  # noqa: Y015
 
@@ -385,6 +440,7 @@ class UpdateItemRequest(_message.Message):
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     RETURN_ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     update_expression: _builtins.str
     condition_expression: _builtins.str
@@ -398,6 +454,12 @@ class UpdateItemRequest(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """On a table that declares a version attribute: the version the item must have now
+        (see ExpectedVersion). The gateway adds the condition and sets the next version.
+        """
+
     def __init__(
         self,
         *,
@@ -411,10 +473,11 @@ class UpdateItemRequest(_message.Message):
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
         return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -448,6 +511,14 @@ class UpdateItemResponse(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    RETURN_VALUES_UNKNOWN_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The item's version after this write, when the request carried an expected_version."""
+    return_values_unknown: _builtins.bool
+    """True when DynamoDB's answer was lost and the gateway confirmed by reading the item that the
+    write was applied, but could not know the values return_values asked for (they are empty).
+    """
     @_builtins.property
     def attributes(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
         """The attributes return_values asked for."""
@@ -462,12 +533,16 @@ class UpdateItemResponse(_message.Message):
         attributes: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         consumed_capacity: _options_pb2.ConsumedCapacity | None = ...,
         item_collection_metrics: _options_pb2.ItemCollectionMetrics | None = ...,
+        version: _builtins.int | None = ...,
+        return_values_unknown: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "attributes", b"attributes", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "return_values_unknown", b"return_values_unknown", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
+    _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
 
 Global___UpdateItemResponse: _TypeAlias = UpdateItemResponse  # noqa: Y015
 
@@ -546,6 +621,7 @@ class DeleteItemRequest(_message.Message):
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     RETURN_ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values: _options_pb2.ReturnValue.ValueType
@@ -559,6 +635,12 @@ class DeleteItemRequest(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """On a table that declares a version attribute: the version the item must have now
+        (see ExpectedVersion). The gateway adds the condition and sets the next version.
+        """
+
     def __init__(
         self,
         *,
@@ -571,10 +653,11 @@ class DeleteItemRequest(_message.Message):
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
         return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -608,6 +691,11 @@ class DeleteItemResponse(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
+    RETURN_VALUES_UNKNOWN_FIELD_NUMBER: _builtins.int
+    return_values_unknown: _builtins.bool
+    """True when DynamoDB's answer was lost and the gateway confirmed by reading the item that the
+    write was applied, but could not know the values return_values asked for (they are empty).
+    """
     @_builtins.property
     def attributes(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
         """The deleted item, when return_values asked for it and one existed."""
@@ -622,10 +710,11 @@ class DeleteItemResponse(_message.Message):
         attributes: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         consumed_capacity: _options_pb2.ConsumedCapacity | None = ...,
         item_collection_metrics: _options_pb2.ItemCollectionMetrics | None = ...,
+        return_values_unknown: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "return_values_unknown", b"return_values_unknown"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1983,6 +2072,7 @@ class ConditionCheck(_message.Message):
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
@@ -1992,6 +2082,10 @@ class ConditionCheck(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """The version the item must have (see ExpectedVersion)."""
+
     def __init__(
         self,
         *,
@@ -2001,10 +2095,11 @@ class ConditionCheck(_message.Message):
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2082,6 +2177,7 @@ class Put(_message.Message):
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
@@ -2091,6 +2187,10 @@ class Put(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """The version the item must have (see ExpectedVersion)."""
+
     def __init__(
         self,
         *,
@@ -2100,10 +2200,11 @@ class Put(_message.Message):
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2181,6 +2282,7 @@ class Delete(_message.Message):
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
@@ -2190,6 +2292,10 @@ class Delete(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """The version the item must have (see ExpectedVersion)."""
+
     def __init__(
         self,
         *,
@@ -2199,10 +2305,11 @@ class Delete(_message.Message):
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2281,6 +2388,7 @@ class Update(_message.Message):
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     update_expression: _builtins.str
     condition_expression: _builtins.str
@@ -2291,6 +2399,10 @@ class Update(_message.Message):
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def expression_attribute_values(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expected_version(self) -> Global___ExpectedVersion:
+        """The version the item must have (see ExpectedVersion)."""
+
     def __init__(
         self,
         *,
@@ -2301,10 +2413,11 @@ class Update(_message.Message):
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
+        expected_version: Global___ExpectedVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2401,21 +2514,49 @@ class TransactWriteItemsResponse(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class VersionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.int
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.int = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def consumed_capacity(self) -> _containers.RepeatedCompositeFieldContainer[_options_pb2.ConsumedCapacity]: ...
     @_builtins.property
     def item_collection_metrics(self) -> _containers.MessageMap[_builtins.str, Global___ItemCollectionMetricsList]: ...
+    @_builtins.property
+    def versions(self) -> _containers.ScalarMap[_builtins.int, _builtins.int]:
+        """For each action that carried an expected_version (Put or Update), by its position: the
+        item's version after the transaction.
+        """
+
     def __init__(
         self,
         *,
         consumed_capacity: _abc.Iterable[_options_pb2.ConsumedCapacity] | None = ...,
         item_collection_metrics: _abc.Mapping[_builtins.str, Global___ItemCollectionMetricsList] | None = ...,
+        versions: _abc.Mapping[_builtins.int, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "item_collection_metrics", b"item_collection_metrics", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

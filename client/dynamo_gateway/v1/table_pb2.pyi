@@ -280,6 +280,7 @@ class TableDescription(_message.Message):
     TIME_TO_LIVE_FIELD_NUMBER: _builtins.int
     STREAM_SPECIFICATION_FIELD_NUMBER: _builtins.int
     CREATION_DATE_TIME_FIELD_NUMBER: _builtins.int
+    DECLARATIONS_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     table_arn: _builtins.str
     table_status: _builtins.str
@@ -305,6 +306,12 @@ class TableDescription(_message.Message):
     def time_to_live(self) -> Global___TimeToLive: ...
     @_builtins.property
     def stream_specification(self) -> Global___StreamSpecification: ...
+    @_builtins.property
+    def declarations(self) -> Global___TableDeclarations:
+        """What the gateway's tables file declares for this table (not DynamoDB's): the rules every
+        caller's writes follow.
+        """
+
     def __init__(
         self,
         *,
@@ -322,11 +329,56 @@ class TableDescription(_message.Message):
         time_to_live: Global___TimeToLive | None = ...,
         stream_specification: Global___StreamSpecification | None = ...,
         creation_date_time: _builtins.float = ...,
+        declarations: Global___TableDeclarations | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["provisioned_throughput", b"provisioned_throughput", "stream_specification", b"stream_specification", "time_to_live", b"time_to_live"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["declarations", b"declarations", "provisioned_throughput", b"provisioned_throughput", "stream_specification", b"stream_specification", "time_to_live", b"time_to_live"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attribute_definitions", b"attribute_definitions", "billing_mode", b"billing_mode", "creation_date_time", b"creation_date_time", "global_secondary_indexes", b"global_secondary_indexes", "item_count", b"item_count", "key_schema", b"key_schema", "local_secondary_indexes", b"local_secondary_indexes", "provisioned_throughput", b"provisioned_throughput", "stream_specification", b"stream_specification", "table_arn", b"table_arn", "table_name", b"table_name", "table_size_bytes", b"table_size_bytes", "table_status", b"table_status", "time_to_live", b"time_to_live"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attribute_definitions", b"attribute_definitions", "billing_mode", b"billing_mode", "creation_date_time", b"creation_date_time", "declarations", b"declarations", "global_secondary_indexes", b"global_secondary_indexes", "item_count", b"item_count", "key_schema", b"key_schema", "local_secondary_indexes", b"local_secondary_indexes", "provisioned_throughput", b"provisioned_throughput", "stream_specification", b"stream_specification", "table_arn", b"table_arn", "table_name", b"table_name", "table_size_bytes", b"table_size_bytes", "table_status", b"table_status", "time_to_live", b"time_to_live"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TableDescription: _TypeAlias = TableDescription  # noqa: Y015
+
+@_typing.final
+class TableDeclarations(_message.Message):
+    """The rules a table's tables-file entry declares; empty when it declares none."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_ATTRIBUTE_FIELD_NUMBER: _builtins.int
+    VERSION_START_FIELD_NUMBER: _builtins.int
+    VERSION_INCREMENT_FIELD_NUMBER: _builtins.int
+    VERSION_REQUIRED_FIELD_NUMBER: _builtins.int
+    VERSION_LOG_ATTRIBUTE_FIELD_NUMBER: _builtins.int
+    TTL_ATTRIBUTE_FIELD_NUMBER: _builtins.int
+    version_attribute: _builtins.str
+    """The attribute that holds each item's version; empty when writes are not versioned."""
+    version_start: _builtins.int
+    """The version a versioned write that creates an item stores."""
+    version_increment: _builtins.int
+    """What each versioned write adds to the version."""
+    version_required: _builtins.bool
+    """True when every write must carry an expected_version (and BatchWriteItem is refused)."""
+    version_log_attribute: _builtins.str
+    """The map attribute where the gateway records which of its writes made the latest versions
+    (version -> write token), so that it can tell whether a write whose answer was lost applied.
+    """
+    ttl_attribute: _builtins.str
+    """The attribute the gateway checks as the table's TTL (epoch seconds)."""
+    def __init__(
+        self,
+        *,
+        version_attribute: _builtins.str = ...,
+        version_start: _builtins.int = ...,
+        version_increment: _builtins.int = ...,
+        version_required: _builtins.bool = ...,
+        version_log_attribute: _builtins.str = ...,
+        ttl_attribute: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ttl_attribute", b"ttl_attribute", "version_attribute", b"version_attribute", "version_increment", b"version_increment", "version_log_attribute", b"version_log_attribute", "version_required", b"version_required", "version_start", b"version_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableDeclarations: _TypeAlias = TableDeclarations  # noqa: Y015

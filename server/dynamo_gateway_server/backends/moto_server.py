@@ -15,6 +15,12 @@ A request that makes moto itself fail (it has bugs on some malformed input) is a
 500 the way Werkzeug's server answers it, and the connection stays usable: left to
 cheroot, the 500 would be followed by a silent close, and the client's next request on
 that kept-alive connection would fail as if sent into the void.
+
+Requests run one at a time: moto's DynamoDB checks a condition and then writes without a
+lock, so two threads could both pass `version = :expected` and both write (a lost update,
+seen in tests/integration/test_versions.py's fault test). DynamoDB applies each write
+atomically; so does this server. moto is pure Python under one GIL: threads never ran it
+in parallel anyway, they only overlap the sockets' waiting.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -46,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     server = wsgi.Server(
         (args.host, args.port),
-        answering_failures(DomainDispatcherApplication(create_backend_app)),
+        answering_failures(one_at_a_time(DomainDispatcherApplication(create_backend_app))),
         numthreads=THREADS,
         request_queue_size=128,
         timeout=IDLE_TIMEOUT_S,
@@ -60,6 +67,17 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(port))  # as moto.server does: some answers name the port
     _report_port(port)
     server.serve()
+
+
+def one_at_a_time(app: WsgiApp) -> WsgiApp:
+    """`app`, serving one request at a time (each answer is complete when the app returns it)."""
+    lock = threading.Lock()
+
+    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with lock:
+            return app(environ, start_response)
+
+    return serialized
 
 
 def answering_failures(app: WsgiApp) -> WsgiApp:
