@@ -31,6 +31,7 @@ from .backends.json_protocol import JsonProtocolBackend
 from .backends.memory import MemoryBackend
 from .batches import BatchRunner
 from .config import Settings
+from .expired_items import ExpiredItemsHidden
 from .input_rules import InputRules
 from .interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
 from .interceptors.rpc import RpcChecks, RpcInterceptor
@@ -169,8 +170,13 @@ class Gateway:
         self.backend: DynamoBackend = ConsumedCapacityBackend(
             self.telemetry.instrument_backend(retrying, self.schemas)
         )
+        # Callers' reads leave out items past their declared TTL; the gateway's own reads do not.
+        ttl_attributes = {t.name: t.ttl_attribute for t in self._declared if t.ttl_attribute}
+        reads = ExpiredItemsHidden(
+            self.backend, ttl_attributes, count_hidden=self.telemetry.metrics.count_expired_hidden
+        )
         batches = BatchRunner(
-            self.backend,
+            reads,
             self.schemas,
             max_items=settings.batch_max_items,
             concurrency=settings.batch_concurrency,
@@ -182,7 +188,7 @@ class Gateway:
         )
         # Before anything is sent: the policy, DynamoDB's own input rules, the declared TTL rules.
         input_rules = InputRules(self.schemas.schema_of)
-        ttl_rules = TtlRules({t.name: t.ttl_attribute for t in self._declared if t.ttl_attribute})
+        ttl_rules = TtlRules(ttl_attributes)
         # Versioned writes: the stage that single and transactional writes go through, after the guard.
         writes = VersionedWrites(
             self.backend, self.schemas, {t.name: t.version for t in self._declared if t.version}
@@ -216,12 +222,13 @@ class Gateway:
             ],
         )
         self.servicer = DynamoDBServicer(
-            self.backend,
+            reads,
             settings.scan_concurrency,
             batches,
             guard=self.guard,
             writes=writes,
             declared={t.name: t for t in self._declared},
+            set_expiries=ttl_rules.set_expiries,
         )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

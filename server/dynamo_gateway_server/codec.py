@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -778,6 +779,65 @@ def fill_declarations(target: table_pb2.TableDescription, declared: Any) -> None
         target.declarations.version_log_attribute = version.log_attribute
     if declared.ttl_attribute:
         target.declarations.ttl_attribute = declared.ttl_attribute
+
+
+# ---------------------------------------------------------------- expiry options
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When an item a write makes expires: `at_s` (epoch seconds) or `after_s` seconds from now."""
+
+    field: str  # where the caller set it, e.g. "transact_items[1].put.expires_in"
+    at_s: Decimal | None = None
+    after_s: Decimal | None = None
+
+
+def _expiry(holder: Any, field: str) -> Expiry | None:
+    has_at, has_in = holder.HasField("expires_at"), holder.HasField("expires_in")
+    if has_at and has_in:
+        raise InvalidRequestError(f"{field}expires_in", "set expires_at or expires_in, not both")
+    if has_at:
+        at = holder.expires_at
+        return Expiry(f"{field}expires_at", at_s=Decimal(at.seconds) + Decimal(at.nanos) / 10**9)
+    if has_in:
+        after = holder.expires_in
+        seconds = Decimal(after.seconds) + Decimal(after.nanos) / 10**9
+        if seconds <= 0:
+            raise InvalidRequestError(f"{field}expires_in", "must be a positive duration")
+        return Expiry(f"{field}expires_in", after_s=seconds)
+    return None
+
+
+def expiries(request: Any) -> dict[str, Expiry]:
+    """The expiry options of a write, keyed by where request_shape.walk() finds what they apply
+    to: a put's item ("item", "transact_items[0].put.item", ...) or an update ("", ...)."""
+    found: dict[str, Expiry] = {}
+
+    def add(holder: Any, field: str, target: str) -> None:
+        expiry = _expiry(holder, field)
+        if expiry is not None:
+            found[target] = expiry
+
+    if isinstance(request, service_pb2.PutItemRequest):
+        add(request, "", "item")
+    elif isinstance(request, service_pb2.UpdateItemRequest):
+        add(request, "", "")
+    elif isinstance(request, service_pb2.TransactWriteItemsRequest):
+        for index, entry in enumerate(request.transact_items):
+            kind = entry.WhichOneof("action")
+            where = f"transact_items[{index}].{kind}"
+            if kind == "put":
+                add(entry.put, f"{where}.", f"{where}.item")
+            elif kind == "update":
+                add(entry.update, f"{where}.", where)
+    elif isinstance(request, service_pb2.BatchWriteItemRequest):
+        for table, writes in request.request_items.items():
+            for position, write in enumerate(writes.requests):
+                if write.WhichOneof("request") == "put_request":
+                    where = f"request_items[{table}].requests[{position}].put_request"
+                    add(write.put_request, f"{where}.", f"{where}.item")
+    return found
 
 
 # ---------------------------------------------------------------- describe table

@@ -19,6 +19,7 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from . import codec, errors
 from .backends import BackendError, DynamoBackend
 from .batches import BatchResult, BatchRunner
+from .expired_items import including_expired
 from .interceptors.abort import abort
 from .key_schema import KeySchemaCache
 from .resilience import call_deadline
@@ -28,9 +29,13 @@ from .versions import VersionedWrites, WriteAnswer
 log = logging.getLogger(__name__)
 
 _SCAN_DONE = object()
+# The RPCs whose writes may carry expiry options (expires_at, expires_in).
+_EXPIRING = frozenset({"PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"})
 
 # Called with each request in DynamoDB's shape before it is sent: raises to refuse it (policy, limits).
 RequestGuard = Callable[[str, dict[str, Any]], Awaitable[None]]
+# Sets the TTL attribute where a write's expiry options say (ttl.TtlRules.set_expiries).
+SetExpiries = Callable[[str, dict[str, Any], Mapping[str, codec.Expiry]], None]
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
@@ -103,15 +108,27 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         guard: RequestGuard = _allow_everything,
         writes: VersionedWrites | None = None,
         declared: Mapping[str, TableSpec] | None = None,
+        set_expiries: SetExpiries | None = None,
     ) -> None:
-        """`writes` sends the single and transactional writes (versioned where they say so);
-        `declared` is the tables file's entries by name, which DescribeTable shows."""
+        """`backend` serves reads (and the batches' calls); `writes` sends the single and
+        transactional writes (versioned where they say so); `declared` is the tables file's
+        entries by name, which DescribeTable shows; `set_expiries` applies expiry options."""
         self._backend = backend
+        self._set_expiries = set_expiries
         self._scan_concurrency = scan_concurrency
         self._batches = batches
         self._guard = guard
         self._writes = writes or VersionedWrites(backend, KeySchemaCache(backend), {})
         self._declared = dict(declared or {})
+
+    def _apply_expiries(self, operation: str, request: Any, params: dict[str, Any]) -> None:
+        found = codec.expiries(request)
+        if not found:
+            return
+        if self._set_expiries is None:
+            field = next(iter(found.values())).field
+            raise codec.InvalidRequestError(field, "this gateway declares no TTL attributes")
+        self._set_expiries(operation, params, found)
 
     def _write(self, operation: str, request: Any) -> Callable[[dict[str, Any]], Awaitable[WriteAnswer]]:
         """Sends a write through the versioned-write stage, with the versions the request expects."""
@@ -129,8 +146,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     ) -> _Response:
         """The RPC edge of every unary call: params, guard, one backend call (or `send`), response."""
         try:
-            with call_deadline(context.time_remaining()):
+            with (
+                call_deadline(context.time_remaining()),
+                including_expired(getattr(request, "include_expired", False)),
+            ):
                 params = to_params(request)
+                if operation in _EXPIRING:
+                    self._apply_expiries(operation, request, params)
                 await self._guard(operation, params)
                 answer = await (self._backend.call(operation, params) if send is None else send(params))
                 return to_response(answer)
@@ -322,8 +344,9 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._scan_concurrency)
         segments = iter(starts.items())
         task_name = f"parallel-scan:{request.table_name}"
-        # Tasks copy the context when created: the workers inherit the stream's deadline.
-        with call_deadline(context.time_remaining()):
+        # Tasks copy the context when created: the workers inherit the stream's deadline and
+        # whether it shows expired items.
+        with call_deadline(context.time_remaining()), including_expired(request.include_expired):
             workers = [
                 asyncio.create_task(self._scan_segments(params, segments, pages), name=task_name)
                 for _ in range(min(self._scan_concurrency, len(starts)))

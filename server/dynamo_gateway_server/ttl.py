@@ -1,5 +1,8 @@
 """TTL rules: a table's declared TTL attribute holds epoch seconds that DynamoDB will act on.
 
+Sets it from a write's expiry options (expires_at, expires_in: `set_expiries`) and
+checks what callers write into it themselves (`check`).
+
 DynamoDB takes any number in a TTL attribute and silently never expires an item
 whose value it cannot use: milliseconds or microseconds since the epoch (a date
 thousands of years ahead) or a time more than five years in the past. TtlRules
@@ -14,14 +17,15 @@ InvalidRequestError.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .codec import InvalidRequestError
+from .codec import Expiry, InvalidRequestError
 from .request_shape import ITEM, TABLE, walk
-from .update_expression import set_values
+from .update_expression import set_values, top_level_attributes, unused_placeholder, with_actions
 
 # Epoch seconds reach 10^11 in the year 5138, while milliseconds passed it in 1973:
 # anything larger is not seconds.
@@ -81,3 +85,48 @@ class TtlRules:
         problem = ttl_problem(value["N"], self._clock())
         if problem is not None:
             raise InvalidRequestError(field, problem)
+
+    def set_expiries(self, operation: str, params: dict[str, Any], expiries: Mapping[str, Expiry]) -> None:
+        """Sets the TTL attribute of each item (or update) a write's expiry option applies to.
+
+        `expiries` is keyed by where walk() finds the item or the update (codec.expiries).
+        """
+        now = self._clock()
+        for part in walk(operation, params):
+            expiry = expiries.get(part.field)
+            if expiry is None or part.kind not in (ITEM, TABLE):
+                continue
+            attribute = self._attributes.get(part.table)
+            if attribute is None:
+                raise InvalidRequestError(
+                    expiry.field, f"table {part.table} declares no ttl_attribute in the gateway's tables file"
+                )
+            at = expiry.at_s if expiry.at_s is not None else Decimal(now) + (expiry.after_s or 0)
+            seconds = str(math.ceil(at))  # never before the time asked for
+            problem = ttl_problem(seconds, now)
+            if problem is not None:
+                raise InvalidRequestError(expiry.field, problem)
+            if part.kind == ITEM:
+                if attribute in part.value:
+                    raise InvalidRequestError(
+                        expiry.field,
+                        f"the item also sets {attribute}, the TTL attribute: set one or the other",
+                    )
+                part.value[attribute] = {"N": seconds}  # type: ignore[index]  # the codec's own dict
+            else:
+                _set_in_update(part.value, attribute, seconds, expiry.field)
+
+
+def _set_in_update(holder: Any, attribute: str, seconds: str, field: str) -> None:
+    """Adds `SET <attribute> = seconds` to an update's expression, with placeholders of its own."""
+    names = dict(holder.get("ExpressionAttributeNames", {}))
+    values = dict(holder.get("ExpressionAttributeValues", {}))
+    if attribute in top_level_attributes(holder.get("UpdateExpression", ""), names):
+        raise InvalidRequestError(
+            field, f"the update expression also names {attribute}, the TTL attribute: set one or the other"
+        )
+    name, value = unused_placeholder("#dgw_ttl", names), unused_placeholder(":dgw_ttl", values)
+    names[name], values[value] = attribute, {"N": seconds}
+    holder["UpdateExpression"] = with_actions(holder.get("UpdateExpression", ""), [f"{name} = {value}"])
+    holder["ExpressionAttributeNames"] = names
+    holder["ExpressionAttributeValues"] = values

@@ -1,4 +1,4 @@
-"""Reading and extending DynamoDB update expressions without a full parser.
+"""Reading and extending DynamoDB expressions without a full parser.
 
 Enough of the grammar for the stages that look into update expressions: its
 clauses (SET, REMOVE, ADD, DELETE, each at most once), the actions of a clause,
@@ -79,3 +79,12 @@ def with_actions(expression: str, sets: Sequence[str] = (), removes: Sequence[st
         rebuilt.append(f"{keyword} {actions}")
     rebuilt.extend(f"{keyword} {', '.join(actions)}" for keyword, actions in extra.items() if actions)
     return " ".join(rebuilt)
+
+
+def unused_placeholder(base: str, taken: Mapping[str, object]) -> str:
+    """`base`, or `base` with a number, whichever the caller's placeholders do not use yet."""
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}{number}"
+    return candidate

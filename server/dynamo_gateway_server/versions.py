@@ -47,7 +47,7 @@ from .codec import InvalidRequestError
 from .failures import is_retryable
 from .key_schema import KeySchemaCache
 from .tables import VersionSpec
-from .update_expression import top_level_attributes, with_actions
+from .update_expression import top_level_attributes, unused_placeholder, with_actions
 
 # Versions the log keeps: enough for the writes that can land while the gateway reads back.
 LOG_LENGTH = 8
@@ -141,15 +141,6 @@ def _carried_log(item: Mapping[str, Any], spec: VersionSpec, next_version: int, 
     return {"M": entries}
 
 
-def _fresh(base: str, taken: Mapping[str, Any]) -> str:
-    """A placeholder name the caller has not used."""
-    candidate, number = base, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{base}{number}"
-    return candidate
-
-
 @dataclass(frozen=True)
 class VersionedAction:
     """One write, rewritten to be versioned: what to compare once DynamoDB has answered."""
@@ -183,12 +174,12 @@ def rewrite(
     values = dict(params.get("ExpressionAttributeValues", {}))
 
     def name(base: str, attribute: str) -> str:
-        placeholder = _fresh(base, names)
+        placeholder = unused_placeholder(base, names)
         names[placeholder] = attribute
         return placeholder
 
     def value(base: str, wire: dict[str, Any]) -> str:
-        placeholder = _fresh(base, values)
+        placeholder = unused_placeholder(base, values)
         values[placeholder] = wire
         return placeholder
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -217,3 +218,20 @@ def test_bad_settings_fail_fast_with_a_clear_message() -> None:
     assert result.returncode == 2
     assert "backend must be one of memory, aws" in result.stderr
     assert shlex.quote("Traceback") not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_readme_versioned_writes_answer_as_it_says(make_run: str) -> None:
+    create, update, stale_delete = readme_commands("Versioned writes")
+    created = _run(create, make_run)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout) == {"version": "1"}
+    updated = _run(update, make_run)
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout) == {"version": "2"}
+    refused = _run(stale_delete, make_run)
+    assert refused.returncode != 0
+    assert "FailedPrecondition" in refused.stderr
+    assert "ConditionalCheck.VersionConflict" in refused.stderr
+    assert (
+        "dynamo_gateway.v1.VersionConflict" in refused.stderr and '"current_version": "2"' in refused.stderr
+    )

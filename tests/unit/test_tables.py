@@ -13,6 +13,7 @@ from dynamo_gateway_server.tables import (
     IndexSpec,
     TablesFileError,
     TableSpec,
+    VersionSpec,
     create_table_params,
     create_tables,
     load_tables_file,
@@ -29,6 +30,7 @@ APP_SPEC = TableSpec(
     local_indexes=(IndexSpec("lsi1", "pk", "created_at", "KEYS_ONLY", ()),),
     ttl_attribute="expires_at",
     stream_view_type="NEW_AND_OLD_IMAGES",
+    version=VersionSpec("version"),
 )
 
 APP_PARAMS = {
@@ -265,6 +267,120 @@ def test_unhashable_attribute_type_raises_tables_file_error(tmp_path: pathlib.Pa
     _error(tmp_path, "tables:\n  - name: t\n    attributes: {pk: [S]}\n    key: {partition: pk}\n")
 
 
+# ---------------------------------------------------------------- versions and declaration-only entries
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("", None),
+        (
+            "    version: v\n",
+            VersionSpec("v", start=1, increment=1, required=False, log_attribute="_version_log"),
+        ),
+        (
+            "    version: {attribute: rev, start: 0, increment: 10, required: true, log_attribute: rev_log}\n",
+            VersionSpec("rev", start=0, increment=10, required=True, log_attribute="rev_log"),
+        ),
+        ("    version: {attribute: rev, start: -5}\n", VersionSpec("rev", start=-5)),
+    ],
+    ids=["none", "short-form", "full", "negative-start"],
+)
+def test_version(tmp_path: pathlib.Path, declared: str, expected: VersionSpec | None) -> None:
+    (spec,) = _load(tmp_path, "tables:\n" + GOOD_TABLE + declared)
+    assert spec.version == expected
+
+
+@pytest.mark.parametrize(
+    ("version", "fragment"),
+    [
+        ("{attribute: v, step: 2, every: 1}", "version has unknown settings ['every', 'step']"),
+        ("{start: 1}", "version needs an 'attribute'"),
+        ("{attribute: 5}", "version needs an 'attribute'"),
+        ("[v]", "version needs an 'attribute'"),
+        ("{attribute: v, start: '1'}", "version.start must be an integer"),
+        ("{attribute: v, start: 1.5}", "version.start must be an integer"),
+        ("{attribute: v, start: true}", "version.start must be an integer"),
+        ("{attribute: v, increment: 0}", "version.increment must be a positive integer"),
+        ("{attribute: v, increment: -1}", "version.increment must be a positive integer"),
+        ("{attribute: v, increment: true}", "version.increment must be a positive integer"),
+        ("{attribute: v, required: 'yes'}", "version.required must be true or false"),
+        ("{attribute: v, log_attribute: v}", "version.log_attribute must name another attribute"),
+        ("{attribute: v, log_attribute: ''}", "version.log_attribute must name another attribute"),
+        ("{attribute: v, log_attribute: 3}", "version.log_attribute must name another attribute"),
+    ],
+)
+def test_malformed_version(tmp_path: pathlib.Path, version: str, fragment: str) -> None:
+    # The second entry, and a declaration-only one: the message still names which.
+    text = f"tables:\n{GOOD_TABLE}  - name: ext\n    create: false\n    version: {version}\n"
+    message = _error(tmp_path, text)
+    assert f"tables[1] (ext): {fragment}" in message
+
+
+@pytest.mark.parametrize(
+    ("entry", "refused_for"),
+    [
+        pytest.param(
+            "ttl_attribute: [expires_at]",
+            "ttl_attribute",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="tables._table_spec takes any ttl_attribute for a table it creates (only a "
+                "create: false entry checks it is a name): a list reaches UpdateTimeToLive and TtlRules",
+            ),
+        ),
+        pytest.param(
+            "version: ''",
+            "version",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="tables._version_spec accepts an empty version attribute (it refuses an empty "
+                "log_attribute): every versioned write would then fail in DynamoDB",
+            ),
+        ),
+        pytest.param(
+            "version: pk",
+            "version",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="tables._version_spec accepts the partition key as the version attribute: a "
+                "versioned Put would overwrite the item's key with the version number",
+            ),
+        ),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(tmp_path: pathlib.Path, entry: str, refused_for: str) -> None:
+    assert refused_for in _error(tmp_path, "tables:\n" + GOOD_TABLE + f"    {entry}\n")
+
+
+def test_a_declaration_only_entry_needs_no_keys(tmp_path: pathlib.Path) -> None:
+    specs = _load(
+        tmp_path,
+        "tables:\n"
+        "  - {name: ext, create: false, version: v, ttl_attribute: expires_at}\n"
+        "  - {name: bare, create: false}\n"
+        "  - {name: t, create: true, attributes: {pk: S}, key: {partition: pk}}\n",
+    )
+    assert specs == [
+        TableSpec("ext", {}, "", ttl_attribute="expires_at", version=VersionSpec("v"), create=False),
+        TableSpec("bare", {}, "", create=False),
+        TableSpec("t", {"pk": "S"}, "pk"),  # create: true is the default
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ("{name: ext, create: 'no'}", "create must be true or false"),
+        ("{name: ext, create: 0}", "create must be true or false"),
+        ("{name: ext, create: false, ttl_attribute: [a]}", "ttl_attribute must be an attribute name"),
+        ("{name: ext, create: false, version: {start: 2}}", "version needs an 'attribute'"),
+    ],
+)
+def test_malformed_declaration_only_entry(tmp_path: pathlib.Path, entry: str, fragment: str) -> None:
+    assert f"tables[0] (ext): {fragment}" in _error(tmp_path, f"tables:\n  - {entry}\n")
+
+
 # ---------------------------------------------------------------- create_tables
 
 
@@ -332,3 +448,14 @@ async def test_nothing_to_create() -> None:
     backend = FakeBackend()
     await create_tables(backend, [])
     assert backend.calls == []
+
+
+async def test_declaration_only_tables_are_not_created() -> None:
+    backend = FakeBackend()
+    made_elsewhere = TableSpec(
+        "ext", {}, "", ttl_attribute="expires_at", version=VersionSpec("v"), create=False
+    )
+    created = await create_tables(backend, [made_elsewhere, PLAIN])
+    # Not created, and its TTL is not switched on either: the table is someone else's.
+    assert backend.calls == [("CreateTable", create_table_params(PLAIN))]
+    assert created == [PLAIN]

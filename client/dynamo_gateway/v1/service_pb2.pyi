@@ -8,7 +8,9 @@ from dynamo_gateway.v1 import options_pb2 as _options_pb2
 from dynamo_gateway.v1 import table_pb2 as _table_pb2
 from dynamo_gateway.v1 import value_pb2 as _value_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -72,10 +74,15 @@ class GetItemRequest(_message.Message):
     PROJECTION_EXPRESSION_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     consistent_read: _builtins.bool
     projection_expression: _builtins.str
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
+    include_expired: _builtins.bool
+    """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
+    them only within a few days); true shows them, as DynamoDB does.
+    """
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
         """The full primary key: partition key, and sort key if the table has one."""
@@ -91,10 +98,11 @@ class GetItemRequest(_message.Message):
         projection_expression: _builtins.str = ...,
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
+        include_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "expression_attribute_names", b"expression_attribute_names", "key", b"key", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "expression_attribute_names", b"expression_attribute_names", "include_expired", b"include_expired", "key", b"key", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -260,6 +268,8 @@ class PutItemRequest(_message.Message):
     RETURN_ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values: _options_pb2.ReturnValue.ValueType
@@ -279,6 +289,15 @@ class PutItemRequest(_message.Message):
         (see ExpectedVersion). The gateway adds the condition and sets the next version.
         """
 
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """On a table whose tables file declares a TTL attribute: when the item expires, as a time
+        (expires_at) or from now (expires_in, by the gateway's clock); the gateway sets the TTL
+        attribute to epoch seconds. Set at most one.
+        """
+
+    @_builtins.property
+    def expires_in(self) -> _duration_pb2.Duration: ...
     def __init__(
         self,
         *,
@@ -292,10 +311,12 @@ class PutItemRequest(_message.Message):
         return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_in: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -441,6 +462,8 @@ class UpdateItemRequest(_message.Message):
     RETURN_ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     update_expression: _builtins.str
     condition_expression: _builtins.str
@@ -460,6 +483,15 @@ class UpdateItemRequest(_message.Message):
         (see ExpectedVersion). The gateway adds the condition and sets the next version.
         """
 
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """On a table whose tables file declares a TTL attribute: when the item expires, as a time
+        (expires_at) or from now (expires_in, by the gateway's clock); the gateway sets the TTL
+        attribute to epoch seconds. Set at most one.
+        """
+
+    @_builtins.property
+    def expires_in(self) -> _duration_pb2.Duration: ...
     def __init__(
         self,
         *,
@@ -474,10 +506,12 @@ class UpdateItemRequest(_message.Message):
         return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_in: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -799,6 +833,7 @@ class QueryRequest(_message.Message):
     SCAN_INDEX_FORWARD_FIELD_NUMBER: _builtins.int
     EXCLUSIVE_START_KEY_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     index_name: _builtins.str
     """A global or local secondary index; empty queries the table."""
@@ -812,6 +847,10 @@ class QueryRequest(_message.Message):
     scan_index_forward: _builtins.bool
     """Ascending sort key order when unset or true."""
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
+    include_expired: _builtins.bool
+    """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
+    them only within a few days); true shows them, as DynamoDB does.
+    """
     @_builtins.property
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -836,10 +875,11 @@ class QueryRequest(_message.Message):
         scan_index_forward: _builtins.bool | None = ...,
         exclusive_start_key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
+        include_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "scan_index_forward", b"scan_index_forward"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "consistent_read", b"consistent_read", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "consistent_read", b"consistent_read", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__scan_index_forward: _TypeAlias = _typing.Literal["scan_index_forward"]  # noqa: Y015
     _WhichOneofArgType__scan_index_forward: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward"]  # noqa: Y015
@@ -983,6 +1023,7 @@ class ScanRequest(_message.Message):
     SEGMENT_FIELD_NUMBER: _builtins.int
     TOTAL_SEGMENTS_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     index_name: _builtins.str
     """A global or local secondary index; empty scans the table."""
@@ -997,6 +1038,10 @@ class ScanRequest(_message.Message):
     total_segments: _builtins.int
     """Segments of a parallel scan; 0 scans the whole table in one segment."""
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
+    include_expired: _builtins.bool
+    """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
+    them only within a few days); true shows them, as DynamoDB does.
+    """
     @_builtins.property
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -1021,10 +1066,11 @@ class ScanRequest(_message.Message):
         segment: _builtins.int = ...,
         total_segments: _builtins.int = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
+        include_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "index_name", b"index_name", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "segment", b"segment", "select", b"select", "table_name", b"table_name", "total_segments", b"total_segments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "segment", b"segment", "select", b"select", "table_name", b"table_name", "total_segments", b"total_segments"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1192,6 +1238,7 @@ class ParallelScanRequest(_message.Message):
     TOTAL_SEGMENTS_FIELD_NUMBER: _builtins.int
     SEGMENTS_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     index_name: _builtins.str
     filter_expression: _builtins.str
@@ -1203,6 +1250,10 @@ class ParallelScanRequest(_message.Message):
     total_segments: _builtins.int
     """Segments to split the table into (1 to 1,000,000)."""
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
+    include_expired: _builtins.bool
+    """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
+    them only within a few days); true shows them, as DynamoDB does.
+    """
     @_builtins.property
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -1228,10 +1279,11 @@ class ParallelScanRequest(_message.Message):
         total_segments: _builtins.int = ...,
         segments: _abc.Iterable[Global___SegmentStart] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
+        include_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "index_name", b"index_name", "page_limit", b"page_limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "segments", b"segments", "select", b"select", "table_name", b"table_name", "total_segments", b"total_segments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "page_limit", b"page_limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "segments", b"segments", "select", b"select", "table_name", b"table_name", "total_segments", b"total_segments"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1382,7 +1434,12 @@ class BatchGetItemRequest(_message.Message):
 
     REQUEST_ITEMS_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
+    include_expired: _builtins.bool
+    """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
+    them only within a few days); true shows them, as DynamoDB does.
+    """
     @_builtins.property
     def request_items(self) -> _containers.MessageMap[_builtins.str, Global___KeysAndAttributes]:
         """Table name to the keys to read from it."""
@@ -1392,10 +1449,11 @@ class BatchGetItemRequest(_message.Message):
         *,
         request_items: _abc.Mapping[_builtins.str, Global___KeysAndAttributes] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
+        include_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_items", b"request_items", "return_consumed_capacity", b"return_consumed_capacity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_expired", b"include_expired", "request_items", b"request_items", "return_consumed_capacity", b"return_consumed_capacity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1563,16 +1621,29 @@ class PutRequest(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     ITEM_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def item(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """On a table whose tables file declares a TTL attribute: when the item expires, as a time
+        (expires_at) or from now (expires_in, by the gateway's clock); the gateway sets the TTL
+        attribute to epoch seconds. Set at most one.
+        """
+
+    @_builtins.property
+    def expires_in(self) -> _duration_pb2.Duration: ...
     def __init__(
         self,
         *,
         item: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_in: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "expires_in", b"expires_in", "item", b"item"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1913,7 +1984,12 @@ class TransactGetItemsRequest(_message.Message):
 
     TRANSACT_ITEMS_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
+    include_expired: _builtins.bool
+    """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
+    them only within a few days); true shows them, as DynamoDB does.
+    """
     @_builtins.property
     def transact_items(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransactGetItem]: ...
     def __init__(
@@ -1921,10 +1997,11 @@ class TransactGetItemsRequest(_message.Message):
         *,
         transact_items: _abc.Iterable[Global___TransactGetItem] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
+        include_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["return_consumed_capacity", b"return_consumed_capacity", "transact_items", b"transact_items"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_expired", b"include_expired", "return_consumed_capacity", b"return_consumed_capacity", "transact_items", b"transact_items"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2178,6 +2255,8 @@ class Put(_message.Message):
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
@@ -2191,6 +2270,15 @@ class Put(_message.Message):
     def expected_version(self) -> Global___ExpectedVersion:
         """The version the item must have (see ExpectedVersion)."""
 
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """On a table whose tables file declares a TTL attribute: when the item expires, as a time
+        (expires_at) or from now (expires_in, by the gateway's clock); the gateway sets the TTL
+        attribute to epoch seconds. Set at most one.
+        """
+
+    @_builtins.property
+    def expires_in(self) -> _duration_pb2.Duration: ...
     def __init__(
         self,
         *,
@@ -2201,10 +2289,12 @@ class Put(_message.Message):
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_in: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2389,6 +2479,8 @@ class Update(_message.Message):
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     update_expression: _builtins.str
     condition_expression: _builtins.str
@@ -2403,6 +2495,15 @@ class Update(_message.Message):
     def expected_version(self) -> Global___ExpectedVersion:
         """The version the item must have (see ExpectedVersion)."""
 
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """On a table whose tables file declares a TTL attribute: when the item expires, as a time
+        (expires_at) or from now (expires_in, by the gateway's clock); the gateway sets the TTL
+        attribute to epoch seconds. Set at most one.
+        """
+
+    @_builtins.property
+    def expires_in(self) -> _duration_pb2.Duration: ...
     def __init__(
         self,
         *,
@@ -2414,10 +2515,12 @@ class Update(_message.Message):
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_in: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -132,6 +132,12 @@ class Metrics:
             ("table",),
             registry=r,
         )
+        self.expired_items_hidden = Counter(
+            "dynamo_gateway_expired_items_hidden",
+            "Items past their TTL that reads left out (DynamoDB had not deleted them yet)",
+            ("table", "operation"),
+            registry=r,
+        )
         # --- gRPC server (the names the usual Grafana gRPC dashboards expect).
         grpc_labels = ("grpc_service", "grpc_method", "grpc_type")
         self.rpc_started = Counter("grpc_server_started", "RPCs started", grpc_labels, registry=r)
@@ -152,6 +158,9 @@ class Metrics:
             "grpc_server_msg_received", "Messages received from callers", grpc_labels, registry=r
         )
         self.rpc_sent = Counter("grpc_server_msg_sent", "Messages sent to callers", grpc_labels, registry=r)
+
+    def count_expired_hidden(self, table: str, operation: str, count: int) -> None:
+        self.expired_items_hidden.labels(self.table(table), operation).inc(count)
 
     def set_breaker_state(self, endpoint: str, state: str) -> None:
         for known in BREAKER_STATES:
