@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import pathlib
+import re
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, NoReturn
@@ -28,7 +30,7 @@ from google.protobuf import json_format
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
-from .client import CHANNEL_OPTIONS, fill_expected_version, return_value
+from .client import CHANNEL_OPTIONS, fill_expected_version, fill_expiry, return_value
 from .errors import GatewayError, VersionConflictError, call_stream, call_unary
 from .json_codec import ItemJson, JsonInputError
 from .transfer import STATE_SUFFIX, TransferError, export_table, import_table, open_source, state_path_of
@@ -112,6 +114,26 @@ def _expected_version(text: str) -> int | Literal["absent"]:
         raise argparse.ArgumentTypeError(f"{text!r} is neither an integer version nor 'absent'") from None
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhd]?)")
+_SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> datetime.timedelta:
+    """--expires-in: seconds as a number, or a number with s, m, h or d (90s, 15m, 2h, 7d)."""
+    match = _DURATION.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError
+        duration = datetime.timedelta(seconds=float(match[1]) * _SECONDS_PER_UNIT[match[2]])
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)"
+        ) from None
+    if duration <= datetime.timedelta(0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    return duration
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dgw",
@@ -151,6 +173,23 @@ def _parser() -> argparse.ArgumentParser:
         if values:
             sub.add_argument("--values", help='expression attribute values, e.g. {":v": 1}')
 
+    def expiring(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--expires-in",
+            type=_duration,
+            metavar="DURATION",
+            help="on a table that declares a TTL attribute: the item expires this long from now"
+            " (by the gateway's clock; seconds, or 90s, 15m, 2h, 7d); the gateway sets the attribute",
+        )
+
+    def with_expired(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--include-expired",
+            action="store_true",
+            help="on a table that declares a TTL attribute: also items whose time has passed"
+            " (DynamoDB deletes them only within a few days)",
+        )
+
     def versioned(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--expect-version",
@@ -166,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--consistent", action="store_true", help="strongly consistent read")
     get.add_argument("--projection", help="projection expression")
     expressions(get, values=False)
+    with_expired(get)
 
     put = commands.add_parser("put", help="create or replace one item")
     put.add_argument("table")
@@ -174,6 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("--return-old", action="store_true", help="print the item it replaced")
     expressions(put)
     versioned(put)
+    expiring(put)
 
     update = commands.add_parser("update", help="edit one item with an update expression")
     update.add_argument("table")
@@ -185,6 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     expressions(update)
     versioned(update)
+    expiring(update)
 
     delete = commands.add_parser("delete", help="delete one item")
     delete.add_argument("table")
@@ -207,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
         "--page-size", type=int, default=0, help="items per request (default: DynamoDB's 1 MB)"
     )
     expressions(query)
+    with_expired(query)
 
     scan = commands.add_parser("scan", help="print every item of a table or index, one per line")
     scan.add_argument("table")
@@ -217,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--limit", type=int, help="stop after this many items")
     scan.add_argument("--page-size", type=int, default=0)
     expressions(scan)
+    with_expired(scan)
 
     describe = commands.add_parser("describe", help="print a table's description as JSON")
     describe.add_argument("table")
@@ -231,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--resume", action="store_true", help=f"continue an interrupted export (from OUTPUT{STATE_SUFFIX})"
     )
+    with_expired(export)
     progress_flags(export)
 
     load = commands.add_parser("import", help="put every line of a JSON Lines file into a table")
@@ -281,7 +326,10 @@ class Cli:
     async def get(self) -> int:
         a = self.args
         request = service_pb2.GetItemRequest(
-            table_name=a.table, consistent_read=a.consistent, projection_expression=a.projection or ""
+            table_name=a.table,
+            consistent_read=a.consistent,
+            projection_expression=a.projection or "",
+            include_expired=a.include_expired,
         )
         self._fill(request.key, a.key, "key")
         self._expressions(request)
@@ -296,6 +344,7 @@ class Cli:
         """Fills request.<what> ("item" or "key") from the argument of that name and the
         expressions, sends it, and prints the attributes it returned when show_attributes."""
         fill_expected_version(request, self.args.expect_version)
+        fill_expiry(request, getattr(self.args, "expires_in", None))  # put and update have it
         self._fill(getattr(request, what), getattr(self.args, what), what)
         self._expressions(request)
         response = await self.call(method, request)
@@ -362,6 +411,7 @@ class Cli:
             consistent_read=a.consistent,
             scan_index_forward=not a.backward,
             limit=a.page_size,
+            include_expired=a.include_expired,
         )
         self._expressions(request)
         return await self._print_limited(self._paged(self.stub.Query, request))
@@ -373,6 +423,7 @@ class Cli:
             "index_name": a.index or "",
             "filter_expression": a.filter or "",
             "projection_expression": a.projection or "",
+            "include_expired": a.include_expired,
         }
         if a.segments > 1:
             request: Any = service_pb2.ParallelScanRequest(
@@ -415,6 +466,7 @@ class Cli:
             page_size=a.page_size,
             resume=a.resume,
             progress=a.progress,
+            include_expired=a.include_expired,
         )
         note = f" ({result.resumed_items} before resuming)" if a.resume else ""
         print(f"dgw: exported {result.items} items{note} to {output} ({result.bytes} bytes)", file=sys.stderr)

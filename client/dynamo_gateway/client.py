@@ -7,13 +7,22 @@ exceptions of errors.py. Everything the stub offers stays reachable via `.stub`.
 Writes take expected_version on tables whose tables-file entry declares a version
 attribute: an int (the item holds this version) or "absent" (no versioned item yet);
 a mismatch raises VersionConflictError with the item as it is.
+
+Writes that make items (put_item, update_item, TransactPut, TransactUpdate, batch_write's
+puts) take expires_in or expires_at on tables whose tables-file entry declares a TTL
+attribute: the gateway sets that attribute to epoch seconds. Reads leave out items whose
+TTL has passed there (DynamoDB deletes them only within a few days); include_expired=True
+shows them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 import grpc
@@ -59,6 +68,9 @@ class TransactPut:
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
     expected_version: int | Literal["absent"] | None = None
+    # When the item expires (see fill_expiry); set at most one.
+    expires_in: datetime.timedelta | float | None = None
+    expires_at: datetime.datetime | float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,9 @@ class TransactUpdate:
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
     expected_version: int | Literal["absent"] | None = None
+    # When the item expires (see fill_expiry); set at most one.
+    expires_in: datetime.timedelta | float | None = None
+    expires_at: datetime.datetime | float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,58 @@ def fill_expected_version(message: Any, expected: int | Literal["absent"] | None
         message.expected_version.version = expected
 
 
+_NANOS_PER_SECOND = 1_000_000_000
+
+
+def _nanoseconds(name: str, seconds: float) -> int:
+    """A number of seconds as whole nanoseconds (a float is taken at its exact value)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{name} must be a finite number of seconds, not {seconds!r}")
+    return round(Fraction(seconds) * _NANOS_PER_SECOND)
+
+
+def fill_expiry(
+    message: Any,
+    expires_in: datetime.timedelta | float | None = None,
+    expires_at: datetime.datetime | float | None = None,
+) -> None:
+    """Sets message.expires_in (a Duration) or message.expires_at (a Timestamp); None leaves it unset.
+
+    expires_in: a timedelta or a number of seconds, counted from the gateway's clock when it
+    writes; it must be positive. expires_at: a timezone-aware datetime or epoch seconds.
+    Checked here, before anything is sent: setting both, a naive datetime (its timezone is
+    ambiguous) and a non-positive expires_in raise ValueError, other types TypeError.
+    """
+    if expires_in is not None and expires_at is not None:
+        raise ValueError("set expires_in or expires_at, not both")
+    if expires_in is not None:
+        if isinstance(expires_in, datetime.timedelta):
+            if expires_in <= datetime.timedelta(0):
+                raise ValueError(f"expires_in must be positive, not {expires_in!r}")
+            message.expires_in.FromTimedelta(expires_in)
+            return
+        if isinstance(expires_in, datetime.datetime):
+            raise TypeError("expires_in is a timedelta or seconds; pass a datetime as expires_at")
+        nanos = _nanoseconds("expires_in", expires_in)
+        if nanos <= 0:
+            raise ValueError(f"expires_in must be positive, not {expires_in!r} seconds")
+        message.expires_in.FromNanoseconds(nanos)
+    elif expires_at is not None:
+        if isinstance(expires_at, datetime.datetime):
+            if expires_at.utcoffset() is None:
+                raise ValueError(
+                    f"expires_at {expires_at.isoformat()} is naive, an ambiguous timezone:"
+                    " give it a tzinfo (e.g. datetime.UTC)"
+                )
+            message.expires_at.FromDatetime(expires_at)
+            return
+        if isinstance(expires_at, datetime.timedelta):
+            raise TypeError("expires_at is a datetime or epoch seconds; pass a timedelta as expires_in")
+        message.expires_at.FromNanoseconds(_nanoseconds("expires_at", expires_at))
+
+
 def _expressions(
     message: Any,
     names: Mapping[str, str] | None,
@@ -206,10 +273,14 @@ class GatewayClient:
         consistent_read: bool = False,
         projection: str | None = None,
         names: Mapping[str, str] | None = None,
+        include_expired: bool = False,
     ) -> Item | None:
-        """The item with this key, or None."""
+        """The item with this key, or None (also when its TTL has passed, unless include_expired)."""
         request = service_pb2.GetItemRequest(
-            table_name=table, consistent_read=consistent_read, projection_expression=projection or ""
+            table_name=table,
+            consistent_read=consistent_read,
+            projection_expression=projection or "",
+            include_expired=include_expired,
         )
         fill_item(request.key, key)
         _expressions(request, names)
@@ -227,8 +298,12 @@ class GatewayClient:
         return_old: bool = False,
         return_old_on_failure: bool = False,
         expected_version: int | Literal["absent"] | None = None,
+        expires_in: datetime.timedelta | float | None = None,
+        expires_at: datetime.datetime | float | None = None,
     ) -> Item | None:
-        """Writes item; returns the replaced item when return_old is set and there was one."""
+        """Writes item; returns the replaced item when return_old is set and there was one.
+
+        expires_in / expires_at (at most one; see fill_expiry) set the table's TTL attribute."""
         request = service_pb2.PutItemRequest(
             table_name=table,
             condition_expression=condition or "",
@@ -236,6 +311,7 @@ class GatewayClient:
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
         fill_expected_version(request, expected_version)
+        fill_expiry(request, expires_in, expires_at)
         fill_item(request.item, item)
         _expressions(request, names, values)
         response = await self._call(self.stub.PutItem, request)
@@ -253,8 +329,12 @@ class GatewayClient:
         return_values: str | None = None,
         return_old_on_failure: bool = False,
         expected_version: int | Literal["absent"] | None = None,
+        expires_in: datetime.timedelta | float | None = None,
+        expires_at: datetime.datetime | float | None = None,
     ) -> Item | None:
-        """Applies the update expression; return_values is DynamoDB's (e.g. "ALL_NEW")."""
+        """Applies the update expression; return_values is DynamoDB's (e.g. "ALL_NEW").
+
+        expires_in / expires_at (at most one; see fill_expiry) also set the table's TTL attribute."""
         request = service_pb2.UpdateItemRequest(
             table_name=table,
             update_expression=update,
@@ -263,6 +343,7 @@ class GatewayClient:
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
         )
         fill_expected_version(request, expected_version)
+        fill_expiry(request, expires_in, expires_at)
         fill_item(request.key, key)
         _expressions(request, names, values)
         response = await self._call(self.stub.UpdateItem, request)
@@ -310,7 +391,9 @@ class GatewayClient:
         consistent_read: bool = False,
         page_size: int | None = None,
         exclusive_start_key: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
     ) -> Page:
+        """One page of a Query; items whose TTL has passed are left out unless include_expired."""
         request = service_pb2.QueryRequest(
             table_name=table,
             index_name=index or "",
@@ -321,6 +404,7 @@ class GatewayClient:
             limit=page_size or 0,
             consistent_read=consistent_read,
             scan_index_forward=forward,
+            include_expired=include_expired,
         )
         _expressions(request, names, values)
         if exclusive_start_key:
@@ -328,7 +412,7 @@ class GatewayClient:
         return _page(await self._call(self.stub.Query, request))
 
     async def query(self, table: str, key_condition: str, **options: Any) -> AsyncIterator[Item]:
-        """Every matching item, following pages. Options as for query_page."""
+        """Every matching item, following pages. Options (include_expired too) as for query_page."""
         async for page in _pages(self.query_page, table, key_condition, **options):
             for item in page.items:
                 yield item
@@ -348,7 +432,9 @@ class GatewayClient:
         segment: int = 0,
         total_segments: int = 0,
         exclusive_start_key: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
     ) -> Page:
+        """One page of a Scan; items whose TTL has passed are left out unless include_expired."""
         request = service_pb2.ScanRequest(
             table_name=table,
             index_name=index or "",
@@ -359,6 +445,7 @@ class GatewayClient:
             consistent_read=consistent_read,
             segment=segment,
             total_segments=total_segments,
+            include_expired=include_expired,
         )
         _expressions(request, names, values)
         if exclusive_start_key:
@@ -366,7 +453,8 @@ class GatewayClient:
         return _page(await self._call(self.stub.Scan, request))
 
     async def scan(self, table: str, **options: Any) -> AsyncIterator[Item]:
-        """Every item of the table (or index), following pages. Options as for scan_page."""
+        """Every item of the table (or index), following pages. Options (include_expired too) as
+        for scan_page."""
         async for page in _pages(self.scan_page, table, **options):
             for item in page.items:
                 yield item
@@ -385,11 +473,13 @@ class GatewayClient:
         page_size: int | None = None,
         resume_from: Mapping[int, Mapping[str, Any] | None] | None = None,
         timeout_s: float | None = None,
+        include_expired: bool = False,
     ) -> AsyncIterator[SegmentPage]:
         """Pages of all segments as the server scans them concurrently.
 
         resume_from maps each unfinished segment to its last resume_key (None: from
-        the start); segments left out are not scanned again.
+        the start); segments left out are not scanned again. Items whose TTL has passed
+        are left out unless include_expired.
         """
         request = service_pb2.ParallelScanRequest(
             table_name=table,
@@ -399,6 +489,7 @@ class GatewayClient:
             consistent_read=consistent_read,
             page_limit=page_size or 0,
             total_segments=total_segments,
+            include_expired=include_expired,
         )
         _expressions(request, names, values)
         for segment, key in (resume_from or {}).items():
@@ -423,9 +514,11 @@ class GatewayClient:
         keys_by_table: Mapping[str, Sequence[Mapping[str, Any]]],
         *,
         consistent_read: bool = False,
+        include_expired: bool = False,
     ) -> tuple[dict[str, list[Item]], dict[str, list[Item]]]:
-        """One BatchGetItem call: (items by table, unprocessed keys by table)."""
-        request = service_pb2.BatchGetItemRequest()
+        """One BatchGetItem call: (items by table, unprocessed keys by table). Items whose TTL
+        has passed are left out unless include_expired."""
+        request = service_pb2.BatchGetItemRequest(include_expired=include_expired)
         for table, keys in keys_by_table.items():
             entry = request.request_items[table]
             entry.consistent_read = consistent_read
@@ -442,12 +535,25 @@ class GatewayClient:
         self,
         puts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         deletes: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+        *,
+        expires_in: datetime.timedelta | float | None = None,
+        expires_at: datetime.datetime | float | None = None,
     ) -> BatchWriteResult:
-        """One BatchWriteItem call (at most 25 writes); returns what DynamoDB left unprocessed."""
+        """One BatchWriteItem call (at most 25 writes); returns what DynamoDB left unprocessed.
+
+        expires_in / expires_at (at most one; see fill_expiry) apply to every put of the call
+        (not to deletes); puts that need other expiries go in calls of their own. The gateway
+        hands unprocessed puts back as it sent them, with the TTL attribute already set: send
+        them again without expires_in / expires_at.
+        """
+        expiry = service_pb2.PutRequest()  # checked once, copied into every put
+        fill_expiry(expiry, expires_in, expires_at)
         request = service_pb2.BatchWriteItemRequest()
         for table, items in (puts or {}).items():
             for item in items:
-                fill_item(request.request_items[table].requests.add().put_request.item, item)
+                put = request.request_items[table].requests.add().put_request
+                put.MergeFrom(expiry)
+                fill_item(put.item, item)
         for table, keys in (deletes or {}).items():
             for key in keys:
                 fill_item(request.request_items[table].requests.add().delete_request.key, key)
@@ -465,9 +571,12 @@ class GatewayClient:
 
     # ------------------------------------------------------------ transactions
 
-    async def transact_get(self, gets: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Item | None]:
-        """Reads (table, key) pairs atomically; None where no item exists."""
-        request = service_pb2.TransactGetItemsRequest()
+    async def transact_get(
+        self, gets: Sequence[tuple[str, Mapping[str, Any]]], *, include_expired: bool = False
+    ) -> list[Item | None]:
+        """Reads (table, key) pairs atomically; None where no item exists (or its TTL has passed,
+        unless include_expired)."""
+        request = service_pb2.TransactGetItemsRequest(include_expired=include_expired)
         for table, key in gets:
             get = request.transact_items.add().get
             get.table_name = table
@@ -485,9 +594,11 @@ class GatewayClient:
             entry = request.transact_items.add()
             if isinstance(action, TransactPut):
                 target: Any = entry.put
+                fill_expiry(target, action.expires_in, action.expires_at)
                 fill_item(target.item, action.item)
             elif isinstance(action, TransactUpdate):
                 target = entry.update
+                fill_expiry(target, action.expires_in, action.expires_at)
                 target.update_expression = action.update
                 fill_item(target.key, action.key)
             elif isinstance(action, TransactDelete):

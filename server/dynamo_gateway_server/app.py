@@ -50,6 +50,8 @@ from .versions import VersionedWrites
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["DynamoDBService"].full_name
+# How long startup waits for DynamoDB to describe one declared table's TTL.
+TTL_LOOKUP_TIMEOUT_S = 5.0
 
 
 async def build_backend(settings: Settings) -> DynamoBackend:
@@ -138,7 +140,9 @@ class Gateway:
         self._health_updates: set[asyncio.Task[None]] = set()
 
         # The backend chain, from the caller's side to DynamoDB's:
-        #   [BatchRunner, batch RPCs only] -> ConsumedCapacityBackend -> InstrumentedBackend
+        #   reads and batches: [BatchRunner, batch RPCs only] -> ExpiredItemsHidden -> ...
+        #   single and transactional writes: VersionedWrites -> ...
+        #   ... ConsumedCapacityBackend -> InstrumentedBackend
         #   -> ResilientBackend (retries in the deadline, circuit breaker) -> DynamoDB's client.
         # The servicer runs the request guard (policy, limits) before any of it.
         self.breaker = CircuitBreaker(
@@ -171,7 +175,9 @@ class Gateway:
             self.telemetry.instrument_backend(retrying, self.schemas)
         )
         # Callers' reads leave out items past their declared TTL; the gateway's own reads do not.
-        ttl_attributes = {t.name: t.ttl_attribute for t in self._declared if t.ttl_attribute}
+        # One map for both TTL stages; start() adds what DynamoDB says of the other declared tables.
+        self.ttl_attributes = {t.name: t.ttl_attribute for t in self._declared if t.ttl_attribute}
+        ttl_attributes = self.ttl_attributes
         reads = ExpiredItemsHidden(
             self.backend, ttl_attributes, count_hidden=self.telemetry.metrics.count_expired_hidden
         )
@@ -260,6 +266,7 @@ class Gateway:
         # (a created one's are known, so this asks nothing for it).
         for table in self._declared:
             self.schemas.learn_soon(table.name)
+        await self._learn_ttl_attributes()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -270,6 +277,30 @@ class Gateway:
             extra={"security": self.security.describe()},
         )
         return self.port
+
+    async def _learn_ttl_attributes(self) -> None:
+        """The TTL attribute of each declared table that does not name one, from DescribeTimeToLive.
+
+        Before SERVING, so the first read of such a table already leaves out expired items. A
+        table DynamoDB cannot describe (or an emulator without the operation) keeps no TTL rules.
+        """
+        for table in self._declared:
+            if table.ttl_attribute:
+                continue
+            try:
+                async with asyncio.timeout(TTL_LOOKUP_TIMEOUT_S):
+                    answer = await self.backend.call("DescribeTimeToLive", {"TableName": table.name})
+            except Exception as error:  # a missing rule must not stop the gateway from serving
+                log.warning("no TTL attribute learnt for table %s: %s", table.name, type(error).__name__)
+                continue
+            description = answer.get("TimeToLiveDescription", {})
+            if description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and description.get(
+                "AttributeName"
+            ):
+                self.ttl_attributes[table.name] = description["AttributeName"]
+                log.info(
+                    "table %s: TTL attribute %s, from DynamoDB", table.name, description["AttributeName"]
+                )
 
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.settings.grace_period_s if grace_s is None else grace_s

@@ -99,9 +99,10 @@ class ExpiredItemsHidden:
         clock: Callable[[], float] = time.time,
         count_hidden: HiddenCounter | None = None,
     ) -> None:
-        """`attributes`: table -> its TTL attribute; `clock`: the wall clock, in epoch seconds."""
+        """`attributes`: table -> its TTL attribute (shared: the gateway adds those it learns at
+        startup); `clock`: the wall clock, in epoch seconds."""
         self.inner = inner
-        self._attributes = dict(attributes)
+        self._attributes = attributes
         self._clock = clock
         self._count_hidden = count_hidden
 

@@ -54,8 +54,9 @@ class TtlRules:
     """Checks the TTL attribute of the items a request writes, for the tables that declare one."""
 
     def __init__(self, attributes: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
-        """`attributes`: table -> its TTL attribute; `clock`: the wall clock, in epoch seconds."""
-        self._attributes = dict(attributes)
+        """`attributes`: table -> its TTL attribute (shared: the gateway adds those it learns at
+        startup); `clock`: the wall clock, in epoch seconds."""
+        self._attributes = attributes
         self._clock = clock
 
     async def check(self, operation: str, params: Mapping[str, Any]) -> None:

@@ -134,13 +134,24 @@ def test_readme_quick_start_works_verbatim(make_run: str) -> None:
     assert "SERVING" in health
 
 
-def test_readme_ttl_example_is_refused_as_it_says(make_run: str) -> None:
-    (command,) = readme_commands("TTL")
-    result = _run(command, make_run)
+def test_readme_ttl_examples_answer_as_they_say(make_run: str) -> None:
+    refused, put, get_expired = readme_commands("TTL")
+    result = _run(refused, make_run)
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr
     assert "invalid item.expires_at" in result.stderr and "milliseconds" in result.stderr
     assert "Validation.InvalidParameter" in result.stderr
+    began = time.time()
+    assert _run(put, make_run).returncode == 0
+    shown = json.loads(_run(get_expired, make_run).stdout)
+    expires = int(shown["item"]["expires_at"]["N"])
+    assert began + 2 <= expires <= time.time() + 3
+    without = get_expired.replace(', "include_expired": true', "")
+    assert without != get_expired
+    while time.time() < expires + 1:  # past its TTL by the gateway's clock (same host)
+        time.sleep(0.2)
+    assert json.loads(_run(without, make_run).stdout or "{}") == {}
+    assert json.loads(_run(get_expired, make_run).stdout)["found"] is True
 
 
 def test_grpcurl_prints_error_details_decoded(make_run: str) -> None:

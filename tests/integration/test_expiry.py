@@ -13,6 +13,7 @@ import pytest
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc
 from dynamo_gateway_server.app import Clocks, Gateway
+from dynamo_gateway_server.backends import BackendError
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
 from tests.support.backends import aws_backend_for, no_sleep
@@ -240,3 +241,49 @@ async def test_hidden_items_are_counted_in_a_metric(expiring) -> None:
     before = metric.labels(expiring.table, "GetItem")._value.get()
     assert await expiring.get("c", "001") is None
     assert metric.labels(expiring.table, "GetItem")._value.get() == before + 1
+
+
+async def test_a_table_made_elsewhere_gets_its_ttl_attribute_from_dynamodb(emulator: Emulator) -> None:
+    name = f"elsewhere-{next(_numbers)}"
+    admin = await aws_backend_for(emulator.endpoint_url)
+    try:
+        await admin.call(
+            "CreateTable",
+            {
+                "TableName": name,
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+        )
+        try:
+            await admin.call(
+                "UpdateTimeToLive",
+                {"TableName": name, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "gone_at"}},
+            )
+        except BackendError as error:
+            pytest.skip(f"{emulator.kind} has no UpdateTimeToLive ({error.code})")
+        past = int(time.time()) - HOUR
+        await admin.call("PutItem", {"TableName": name, "Item": {"pk": {"S": "x"}, "gone_at": {"N": str(past)}}})
+    finally:
+        await admin.close()
+    # The tables file only declares the table (create: false): its TTL attribute is DynamoDB's.
+    backend = await aws_backend_for(emulator.endpoint_url)
+    gateway = Gateway(
+        Settings(port=0, backend="aws", grace_period_s=0),
+        backend,
+        endpoint=emulator.endpoint_url,
+        declared_tables=[TableSpec(name, {}, "", create=False)],
+    )
+    await gateway.start()
+    try:
+        assert gateway.ttl_attributes == {name: "gone_at"}
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+            stub = service_pb2_grpc.DynamoDBServiceStub(channel)
+            request = service_pb2.GetItemRequest(table_name=name)
+            item_map(request.key, {"pk": "x"})
+            assert not (await stub.GetItem(request, timeout=30)).found
+            request.include_expired = True
+            assert (await stub.GetItem(request, timeout=30)).found
+    finally:
+        await gateway.stop(0)

@@ -132,6 +132,13 @@ def test_an_update_joins_the_callers_clauses_and_records_its_token() -> None:
     assert (action.kind, action.next) == ("Update", 11)
 
 
+def test_the_stale_log_entry_is_log_length_increments_back() -> None:
+    spec = VersionSpec("v", increment=5)
+    rewritten, _ = rewrite("Update", {"TableName": "t", "Key": KEY}, spec, 50, TOKEN, "")
+    names = rewritten["ExpressionAttributeNames"]
+    assert (names["#dgw_entry"], names["#dgw_stale"]) == ("55", str(55 - LOG_LENGTH * 5))
+
+
 @pytest.mark.parametrize(("expected", "fresh_log", "next_version"), [(None, False, 1), (4, True, 5)])
 def test_an_update_of_an_item_without_a_log_sets_the_whole_log(
     expected: int | None, fresh_log: bool, next_version: int
