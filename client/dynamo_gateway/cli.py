@@ -120,15 +120,14 @@ _SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def _duration(text: str) -> datetime.timedelta:
     """--expires-in: seconds as a number, or a number with s, m, h or d (90s, 15m, 2h, 7d)."""
+    refusal = f"{text!r} is not a duration: seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)"
     match = _DURATION.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(refusal)
     try:
-        if match is None:
-            raise ValueError
         duration = datetime.timedelta(seconds=float(match[1]) * _SECONDS_PER_UNIT[match[2]])
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)"
-        ) from None
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is too long a duration") from None
     if duration <= datetime.timedelta(0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
     return duration

@@ -71,7 +71,9 @@ def _write_state(path: pathlib.Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)  # atomic: a kill leaves the old state or the new one
 
 
-def _load_state(path: pathlib.Path, table: str, total_segments: int, dynamodb_json: bool) -> dict[str, Any]:
+def _load_state(
+    path: pathlib.Path, table: str, total_segments: int, dynamodb_json: bool, include_expired: bool
+) -> dict[str, Any]:
     try:
         state: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
@@ -87,6 +89,13 @@ def _load_state(path: pathlib.Path, table: str, total_segments: int, dynamodb_js
     if total_segments and state["total_segments"] != total_segments:
         # Segment boundaries depend on the count; resume keys mean nothing under another one.
         raise TransferError(f"{path} was made with {state['total_segments']} segments, not {total_segments}")
+    # Pages with and without expired items would not make one export. States written before
+    # include_expired existed are of exports without it.
+    made_with = state.get("include_expired", False)
+    if made_with != include_expired:
+        raise TransferError(
+            f"{path} was made {'with' if made_with else 'without'} --include-expired: resume it the same way"
+        )
     return state
 
 
@@ -115,13 +124,15 @@ async def export_table(
     progress: bool | None = None,
     timeout_s: float | None = None,
     checkpoint_s: float = 0.5,
+    include_expired: bool = False,
 ) -> ExportResult:
-    """Writes every item of `table` to `path`, one JSON object per line."""
+    """Writes every item of `table` to `path`, one JSON object per line; on a table with a TTL
+    attribute, items whose time has passed only with include_expired."""
     state_path = state_path_of(path)
     described = await call_unary(stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table), 30)
     bar = Progress(f"export {table}", described.table.item_count or None, enabled=progress)
     if resume:
-        state = _load_state(state_path, table, total_segments, item_json.dynamodb_json)
+        state = _load_state(state_path, table, total_segments, item_json.dynamodb_json, include_expired)
         out = _reopen(path, state["bytes"])
         bar.resume_from(state["items"], state["bytes"])
     else:
@@ -134,6 +145,7 @@ async def export_table(
             "table": table,
             "dynamodb_json": item_json.dynamodb_json,
             "total_segments": total_segments,
+            "include_expired": include_expired,
             "items": 0,
             "bytes": 0,
             "segments": {str(s): {"done": False, "key": None} for s in range(total_segments)},
@@ -142,7 +154,10 @@ async def export_table(
         _write_state(state_path, state)
     resumed_items = state["items"]
     request = service_pb2.ParallelScanRequest(
-        table_name=table, total_segments=state["total_segments"], page_limit=page_size
+        table_name=table,
+        total_segments=state["total_segments"],
+        page_limit=page_size,
+        include_expired=include_expired,
     )
     unfinished = {int(s): v for s, v in state["segments"].items() if not v["done"]}
     for segment, progress_of in sorted(unfinished.items()):

@@ -110,7 +110,11 @@ def _version_spec(entry: Any, where: str) -> VersionSpec | None:
         return None
     if isinstance(declared, str):
         declared = {"attribute": declared}  # `version: v` is the short form
-    if not isinstance(declared, dict) or not isinstance(declared.get("attribute"), str):
+    if (
+        not isinstance(declared, dict)
+        or not isinstance(declared.get("attribute"), str)
+        or not declared["attribute"]
+    ):
         raise TablesFileError(f"{where}: version needs an 'attribute' (the attribute holding the version)")
     unknown = sorted(set(declared) - {"attribute", "start", "increment", "required", "log_attribute"})
     if unknown:
@@ -127,16 +131,20 @@ def _version_spec(entry: Any, where: str) -> VersionSpec | None:
     return spec
 
 
+def _ttl_attribute(entry: dict[str, Any], where: str) -> str | None:
+    ttl = entry.get("ttl_attribute")
+    if ttl is not None and (not isinstance(ttl, str) or not ttl):
+        raise TablesFileError(f"{where}: ttl_attribute must be an attribute name")
+    return ttl
+
+
 def _declaration_only(entry: dict[str, Any], name: str, where: str) -> TableSpec:
     """An entry for a table made elsewhere: its rules, no keys (they are asked of DynamoDB)."""
-    ttl = entry.get("ttl_attribute")
-    if ttl is not None and not isinstance(ttl, str):
-        raise TablesFileError(f"{where}: ttl_attribute must be an attribute name")
     return TableSpec(
         name=name,
         attributes={},
         partition_key="",
-        ttl_attribute=ttl,
+        ttl_attribute=_ttl_attribute(entry, where),
         version=_version_spec(entry, where),
         create=False,
     )
@@ -176,6 +184,9 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
     missing = sorted(a for a in used if a is not None and a not in attributes)
     if missing:
         raise TablesFileError(f"{where}: key attributes {missing} need a type under 'attributes'")
+    version = _version_spec(entry, where)
+    if version is not None and version.attribute in used | {version.log_attribute}:
+        raise TablesFileError(f"{where}: version attribute {version.attribute} is a key attribute")
     return TableSpec(
         name=name,
         attributes=dict(attributes),
@@ -183,9 +194,9 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
         sort_key=key.get("sort"),
         global_indexes=gsis,
         local_indexes=lsis,
-        ttl_attribute=entry.get("ttl_attribute"),
+        ttl_attribute=_ttl_attribute(entry, where),
         stream_view_type=stream,
-        version=_version_spec(entry, where),
+        version=version,
     )
 
 

@@ -30,7 +30,7 @@ Must not import gRPC; refuses with the codec's InvalidRequestError.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -327,17 +327,23 @@ class VersionedWrites:
         spec = self._spec_for(table, "expected_version")
         kind, token = _SINGLE_WRITES[operation], self._new_token()
         rewritten, action = rewrite(kind, params, spec, expected[0], token, "")
-        try:
+
+        async def attempt() -> WriteAnswer:
+            """One send of this write (every attempt carries the same token)."""
+            nonlocal rewritten
             try:
                 return await self._send_once(operation, rewritten, action)
             except BackendError as error:
                 if not (kind == "Update" and action.expected is not None and _no_log_yet(error)):
                     raise
             # The item was versioned before the gateway kept its log: this write starts one.
-            rewritten, action = rewrite(kind, params, spec, expected[0], token, "", fresh_log=True)
+            rewritten, _ = rewrite(kind, params, spec, expected[0], token, "", fresh_log=True)
             return await self._send_once(operation, rewritten, action)
+
+        try:
+            return await attempt()
         except OutcomeUnknownError as unknown:
-            return await self._resolve(operation, rewritten, action, unknown)
+            return await self._resolve(rewritten, action, attempt, unknown)
 
     async def _send_once(
         self, operation: str, params: dict[str, Any], action: VersionedAction
@@ -370,7 +376,11 @@ class VersionedWrites:
         raise error
 
     async def _resolve(
-        self, operation: str, params: dict[str, Any], action: VersionedAction, unknown: OutcomeUnknownError
+        self,
+        params: dict[str, Any],
+        action: VersionedAction,
+        attempt: Callable[[], Awaitable[WriteAnswer]],
+        unknown: OutcomeUnknownError,
     ) -> WriteAnswer:
         key = await self._key_of(params)
         if not key:
@@ -393,7 +403,7 @@ class VersionedWrites:
             if verdict == UNKNOWN:
                 raise unknown
             try:  # not applied: the same write again, with the same token
-                return await self._send_once(operation, params, action)
+                return await attempt()
             except OutcomeUnknownError as again:
                 unknown = again
             except (BackendUnavailableError, DeadlineExceededError, CircuitOpenError):

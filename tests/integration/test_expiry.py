@@ -264,7 +264,9 @@ async def test_a_table_made_elsewhere_gets_its_ttl_attribute_from_dynamodb(emula
         except BackendError as error:
             pytest.skip(f"{emulator.kind} has no UpdateTimeToLive ({error.code})")
         past = int(time.time()) - HOUR
-        await admin.call("PutItem", {"TableName": name, "Item": {"pk": {"S": "x"}, "gone_at": {"N": str(past)}}})
+        await admin.call(
+            "PutItem", {"TableName": name, "Item": {"pk": {"S": "x"}, "gone_at": {"N": str(past)}}}
+        )
     finally:
         await admin.close()
     # The tables file only declares the table (create: false): its TTL attribute is DynamoDB's.

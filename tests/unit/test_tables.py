@@ -323,29 +323,14 @@ def test_malformed_version(tmp_path: pathlib.Path, version: str, fragment: str) 
         pytest.param(
             "ttl_attribute: [expires_at]",
             "ttl_attribute",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="tables._table_spec takes any ttl_attribute for a table it creates (only a "
-                "create: false entry checks it is a name): a list reaches UpdateTimeToLive and TtlRules",
-            ),
         ),
         pytest.param(
             "version: ''",
             "version",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="tables._version_spec accepts an empty version attribute (it refuses an empty "
-                "log_attribute): every versioned write would then fail in DynamoDB",
-            ),
         ),
         pytest.param(
             "version: pk",
             "version",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="tables._version_spec accepts the partition key as the version attribute: a "
-                "versioned Put would overwrite the item's key with the version number",
-            ),
         ),
     ],
 )

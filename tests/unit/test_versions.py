@@ -561,12 +561,6 @@ async def test_other_validation_errors_are_not_sent_again(
     assert len(backend.calls) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="VersionedWrites._resolve sends the first rewrite again (a log entry, not the whole log): "
-    "on an item without a log, a versioned Update whose first answer was lost ends in DynamoDB's "
-    "ValidationException about the gateway's own update expression instead of starting the log",
-)
 async def test_a_lost_first_update_of_an_item_without_a_log_is_sent_again_with_a_fresh_log() -> None:
     backend = ScriptedBackend(
         lost_answer(), {"Item": item(3)}, BackendError("ValidationException", NO_LOG_YET), {}, {}
