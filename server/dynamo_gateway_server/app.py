@@ -197,7 +197,10 @@ class Gateway:
         ttl_rules = TtlRules(ttl_attributes)
         # Versioned writes: the stage that single and transactional writes go through, after the guard.
         writes = VersionedWrites(
-            self.backend, self.schemas, {t.name: t.version for t in self._declared if t.version}
+            self.backend,
+            self.schemas,
+            {t.name: t.version for t in self._declared if t.version},
+            count_resolution=self.telemetry.metrics.count_resolution,
         )
         self.guard = self.security.guard_for([input_rules.check, ttl_rules.check, writes.check])
 

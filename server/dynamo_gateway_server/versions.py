@@ -277,11 +277,14 @@ class VersionedWrites:
         schemas: KeySchemaCache,
         declared: Mapping[str, VersionSpec],
         new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
+        count_resolution: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`count_resolution(table, outcome)` is told what each read-back after a lost answer found."""
         self._backend = backend
         self._schemas = schemas
         self._declared = dict(declared)
         self._new_token = new_token
+        self._count_resolution = count_resolution or (lambda table, outcome: None)
 
     async def check(self, operation: str, params: Mapping[str, Any]) -> None:
         """Guard check: a table that requires versions cannot take BatchWriteItem (it has no conditions)."""
@@ -395,6 +398,7 @@ class VersionedWrites:
             except (DeadlineExceededError, CircuitOpenError):
                 raise unknown from None
             verdict = after_unknown(action, item)
+            self._count_resolution(action.table, verdict)
             if verdict == APPLIED:
                 return self._applied(params, action, item)
             if verdict == CONFLICT:

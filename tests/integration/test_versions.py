@@ -342,6 +342,10 @@ async def test_concurrent_read_modify_write_through_faults_loses_nothing(emulato
         await proxy.stop()
 
     assert not unknown
+    # Lost answers were met, and resolved by reading back (applied, or sent again).
+    resolutions = gateway.telemetry.metrics.versioned_write_resolutions
+    applied = resolutions.labels(spec.name, "applied")._value.get()
+    assert applied > 0 and resolutions.labels(spec.name, "unknown")._value.get() == 0
     for key, item in stored.items():
         # Each acknowledged write made exactly one version and one increment: none lost, none twice.
         assert item["version"] == acknowledged[key], (key, item, acknowledged)
@@ -353,7 +357,9 @@ async def test_concurrent_read_modify_write_through_faults_loses_nothing(emulato
         print(
             f"\n  versioned read-modify-write on {emulator.kind}: {WRITERS} writers x {WRITES_PER_WRITER}"
             f" writes on {ITEMS} items; acknowledged {sum(acknowledged.values())},"
-            f" conflicts {len(conflicts)}, outcome unknown {len(unknown)}; injected {injected}"
+            f" conflicts {len(conflicts)}, outcome unknown {len(unknown)}; lost answers found applied"
+            f" {applied:.0f}, not applied {resolutions.labels(spec.name, 'not applied')._value.get():.0f};"
+            f" injected {injected}"
         )
 
 

@@ -138,6 +138,12 @@ class Metrics:
             ("table", "operation"),
             registry=r,
         )
+        self.versioned_write_resolutions = Counter(
+            "dynamo_gateway_versioned_write_resolutions",
+            "Versioned writes whose answer was lost, by what reading the item back found",
+            ("table", "outcome"),
+            registry=r,
+        )
         # --- gRPC server (the names the usual Grafana gRPC dashboards expect).
         grpc_labels = ("grpc_service", "grpc_method", "grpc_type")
         self.rpc_started = Counter("grpc_server_started", "RPCs started", grpc_labels, registry=r)
@@ -161,6 +167,9 @@ class Metrics:
 
     def count_expired_hidden(self, table: str, operation: str, count: int) -> None:
         self.expired_items_hidden.labels(self.table(table), operation).inc(count)
+
+    def count_resolution(self, table: str, outcome: str) -> None:
+        self.versioned_write_resolutions.labels(self.table(table), outcome).inc()
 
     def set_breaker_state(self, endpoint: str, state: str) -> None:
         for known in BREAKER_STATES:
