@@ -240,6 +240,23 @@ async def test_a_transaction_versions_each_action_and_names_the_conflicting_one(
     assert details["google.rpc.ErrorInfo"].reason == "ConditionalCheck.VersionConflict"
     conflict = details["dynamo_gateway.v1.VersionConflict"]
     assert conflict.action_index == 0 and conflict.current_version == 1
+    # A condition check on the version alone (no expression of its own) guards a write elsewhere.
+    guarded = service_pb2.TransactWriteItemsRequest()
+    check = guarded.transact_items.add().condition_check
+    check.table_name = versioned.table
+    item_map(check.key, {"pk": "t1"})
+    check.expected_version.version = 1  # stale: t1 is at 2
+    guarded_put = guarded.transact_items.add().put
+    guarded_put.table_name = versioned.table
+    item_map(guarded_put.item, {"pk": "t3"})
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await versioned.stub.TransactWriteItems(guarded, timeout=30)
+    conflict = status_details(caught.value)["dynamo_gateway.v1.VersionConflict"]
+    assert (conflict.action_index, conflict.current_version) == (0, 2)
+    assert await versioned.get(versioned.table, "t3") is None
+    check.expected_version.version = 2
+    await versioned.stub.TransactWriteItems(guarded, timeout=30)
+    assert await versioned.get(versioned.table, "t3") is not None
     # An unversioned write to a table that requires versions is refused inside a transaction too.
     strict = service_pb2.TransactWriteItemsRequest()
     item_map(strict.transact_items.add().put.item, {"pk": "s"})
