@@ -6,7 +6,9 @@ exceptions of errors.py. Everything the stub offers stays reachable via `.stub`.
 
 Writes take expected_version on tables whose tables-file entry declares a version
 attribute: an int (the item holds this version) or "absent" (no versioned item yet);
-a mismatch raises VersionConflictError with the item as it is.
+a mismatch raises VersionConflictError with the item as it is. save() does the bookkeeping
+(as PynamoDB's Model.save() or the Java enhanced client's versioned putItem): it sends the
+version the item holds and returns the item with the version the gateway gave it.
 
 Writes that make items (put_item, update_item, TransactPut, TransactUpdate, batch_write's
 puts) take expires_in or expires_at on tables whose tables-file entry declares a TTL
@@ -17,11 +19,13 @@ shows them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -234,6 +238,9 @@ class GatewayClient:
         self.stub = service_pb2_grpc.DynamoDBServiceStub(channel)
         # Deadline of each unary call; None waits for ever.
         self.timeout_s = timeout_s
+        # Table -> the DescribeTable lookup of its version attribute, for save(): one per table
+        # however many saves ask at once. Failed lookups and tables that declare none are forgotten.
+        self._version_attributes: dict[str, asyncio.Future[str]] = {}
 
     @classmethod
     def connect(
@@ -303,7 +310,76 @@ class GatewayClient:
     ) -> Item | None:
         """Writes item; returns the replaced item when return_old is set and there was one.
 
-        expires_in / expires_at (at most one; see fill_expiry) set the table's TTL attribute."""
+        expires_in / expires_at (at most one; see fill_expiry) set the table's TTL attribute.
+        For a versioned read-modify-write that keeps the item's version for you, see save()."""
+        response = await self._put(
+            table,
+            item,
+            condition=condition,
+            names=names,
+            values=values,
+            return_old=return_old,
+            return_old_on_failure=return_old_on_failure,
+            expected_version=expected_version,
+            expires_in=expires_in,
+            expires_at=expires_at,
+        )
+        return from_item(response.attributes) if response.attributes else None
+
+    async def save(
+        self,
+        table: str,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        expires_in: datetime.timedelta | float | None = None,
+        expires_at: datetime.datetime | float | None = None,
+    ) -> Item:
+        """Writes item as the next version of itself and returns it with its new version.
+
+        Optimistic locking as PynamoDB's Model.save() or the Java enhanced client's versioned
+        putItem: the table's version attribute (its tables-file entry declares it; DescribeTable
+        is asked once per table and client) in item is the version expected (missing or None:
+        a new item, "absent"), and the gateway stores the next one. Returns a copy of item with
+        the version attribute set to the version written: save that copy next time.
+
+        Raises VersionConflictError (.current_item, .current_version) when another writer got
+        there first: start again from its current item. A table that declares no version
+        attribute raises ValueError, and a version that is not a whole number TypeError, before
+        anything is written. condition, names, values and expires_in / expires_at as for put_item.
+        """
+        attribute = await self._version_attribute(table)
+        response = await self._put(
+            table,
+            item,
+            condition=condition,
+            names=names,
+            values=values,
+            expected_version=_version_in(table, attribute, item),
+            expires_in=expires_in,
+            expires_at=expires_at,
+        )
+        if not response.HasField("version"):
+            raise RuntimeError(f"the gateway wrote to {table} but did not say which version it stored")
+        return {**item, attribute: response.version}
+
+    async def _put(
+        self,
+        table: str,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None,
+        names: Mapping[str, str] | None,
+        values: Mapping[str, Any] | None,
+        return_old: bool = False,
+        return_old_on_failure: bool = False,
+        expected_version: int | Literal["absent"] | None,
+        expires_in: datetime.timedelta | float | None,
+        expires_at: datetime.datetime | float | None,
+    ) -> service_pb2.PutItemResponse:
+        """One PutItem call (put_item's and save's): the whole response."""
         request = service_pb2.PutItemRequest(
             table_name=table,
             condition_expression=condition or "",
@@ -314,8 +390,34 @@ class GatewayClient:
         fill_expiry(request, expires_in, expires_at)
         fill_item(request.item, item)
         _expressions(request, names, values)
-        response = await self._call(self.stub.PutItem, request)
-        return from_item(response.attributes) if response.attributes else None
+        response: service_pb2.PutItemResponse = await self._call(self.stub.PutItem, request)
+        return response
+
+    async def _version_attribute(self, table: str) -> str:
+        """The table's version attribute, from DescribeTable's declarations (one lookup per table,
+        shared by the saves that ask while it runs); ValueError when the table declares none."""
+        lookup = self._version_attributes.get(table)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._describe_version_attribute(table))
+            self._version_attributes[table] = lookup
+
+            def forget_unless_found(done: asyncio.Future[str]) -> None:
+                if done.cancelled() or done.exception() is not None or not done.result():
+                    if self._version_attributes.get(table) is done:
+                        del self._version_attributes[table]
+
+            lookup.add_done_callback(forget_unless_found)
+        # shield: a caller cancelled while waiting leaves the lookup running for the others.
+        attribute = await asyncio.shield(lookup)
+        if not attribute:
+            raise ValueError(
+                f"table {table} declares no version attribute in the gateway's tables file, so save()"
+                " cannot version its items; declare one (version: <attribute>) or use put_item"
+            )
+        return attribute
+
+    async def _describe_version_attribute(self, table: str) -> str:
+        return (await self.describe_table(table)).declarations.version_attribute
 
     async def update_item(
         self,
@@ -624,6 +726,22 @@ class GatewayClient:
             self.stub.DescribeTable, service_pb2.DescribeTableRequest(table_name=table)
         )
         return response.table
+
+
+def _version_in(table: str, attribute: str, item: Mapping[str, Any]) -> int | Literal["absent"]:
+    """The version save() expects: the item's version attribute (an int, or a whole Decimal), or
+    "absent" (missing or None)."""
+    version = item.get(attribute)
+    if version is None:
+        return "absent"
+    if isinstance(version, Decimal) and version.is_finite() and version == version.to_integral_value():
+        return int(version)  # a whole number, as DynamoDB numbers may come
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError(
+            f"{attribute} holds the version of items of {table}: an int (or leave it out for a new"
+            f" item), not {type(version).__name__}"
+        )
+    return version
 
 
 def _page(response: Any) -> Page:
