@@ -228,6 +228,12 @@ class Gateway:
                 # One listener per port (a stale process must not silently share it), except
                 # for workers, which share it on purpose (workers.py).
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+                # gRPC's core holds calls the server has not taken up yet and, past 1,000 of them,
+                # cancels new ones at random (3,000 concurrent calls on one channel: a quarter ended
+                # CANCELLED, without a word). Held longer, each is taken up and answered: OK, or
+                # RESOURCE_EXHAUSTED with RetryInfo from the in-flight limits.
+                ("grpc.server.max_pending_requests", settings.max_pending_rpcs),
+                ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_rpcs),
             ],
         )
         self.servicer = DynamoDBServicer(

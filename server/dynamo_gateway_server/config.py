@@ -145,6 +145,8 @@ class Settings:
     """DynamoDB-service RPCs this server handles at once; one more gets RESOURCE_EXHAUSTED, never a queue (0: no limit)."""
     max_inflight_rpcs_per_caller: int = 0
     """The same limit per authenticated caller, so one caller cannot take every slot (0: no limit)."""
+    max_pending_rpcs: int = 20_000
+    """RPCs gRPC holds until the gateway takes them up (a burst waits there a moment, then gets its answer or RESOURCE_EXHAUSTED); gRPC cancels any beyond."""
     aws_profile: str | None = None
     """aws backend: the shared config/credentials profile to use instead of the default chain's choice."""
     aws_role_arn: str | None = None
@@ -191,6 +193,7 @@ class Settings:
             "batch_max_items",
             "batch_concurrency",
             "workers",
+            "max_pending_rpcs",
         )
         for name in at_least_one:
             if getattr(self, name) < 1:
