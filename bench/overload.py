@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import GATEWAY_ENV, free_port, gateway_command, process, stub_command
+from harness import GATEWAY_ENV, cpu_s, free_port, gateway_command, process, stub_command
 
 from dynamo_gateway import ConcurrencyLimitExceededError, GatewayClient, GatewayError
 
@@ -65,14 +65,20 @@ def main() -> None:
     parser.add_argument("--bursts", nargs="+", default=["3000x1", "3000x50", "10000x1", "10000x50"])
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--deadline-s", type=float, default=60.0, help="each call's deadline")
+    parser.add_argument("--gateway-args", nargs="*", default=[], help="more flags for the gateway")
     args = parser.parse_args()
     stub_port, port = free_port(), free_port()
     with (
         process(stub_command(stub_port, "--latency-ms", str(args.latency_ms)), stub_port),
-        process(gateway_command(stub_port, port, "--max-concurrency", "256"), port, GATEWAY_ENV) as gateway,
+        process(
+            gateway_command(stub_port, port, "--max-concurrency", "256", *args.gateway_args),
+            port,
+            GATEWAY_ENV,
+        ) as gateway,
     ):
         for spec in args.bursts:
             calls, channels = (int(part) for part in spec.split("x"))
+            cpu_before = cpu_s(gateway.pid)
             outcomes, accepted, elapsed = asyncio.run(
                 burst(f"127.0.0.1:{port}", calls, channels, args.deadline_s)
             )
@@ -80,7 +86,8 @@ def main() -> None:
             print(
                 f"{calls:6d} calls on {channels:2d} channels: {dict(outcomes)}; accepted"
                 f" {len(accepted) / elapsed:6.0f}/s, p50 {quantiles[49] * 1e3:6.1f} ms,"
-                f" p99 {quantiles[98] * 1e3:6.1f} ms; gateway peak RSS {peak_rss_mb(gateway.pid):.0f} MB"
+                f" p99 {quantiles[98] * 1e3:6.1f} ms; gateway peak RSS {peak_rss_mb(gateway.pid):.0f} MB,"
+                f" CPU {(cpu_s(gateway.pid) - cpu_before) / elapsed:.0%} of a core"
             )
 
 
