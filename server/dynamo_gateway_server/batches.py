@@ -3,7 +3,8 @@
 BatchWriteItem takes 25 writes and BatchGetItem 100 keys per call; an RPC may carry
 up to `max_items`. Each entry keeps its position (table, index) so that what is
 still unprocessed when retries or the deadline run out goes back to the caller as
-data, entry by entry. Duplicate keys are refused up front, naming both entries.
+data, entry by entry. Duplicate keys are refused up front, naming both entries (and carrying
+DynamoDB's own words for the refusal, as the batch limit does: dynamo_gateway.dynamodb_messages).
 Works on DynamoDB's parameter shapes through the backend seam; must not import gRPC.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from dynamo_gateway import dynamodb_messages as messages
 from dynamo_gateway.taxonomy import BY_REASON, Leaf
 
 from . import request_shape
@@ -115,7 +117,7 @@ class BatchRunner:
 
     async def write(self, params: dict[str, Any]) -> BatchResult:
         entries = _entries("BatchWriteItem", params)
-        self._check_count(len(entries), "writes")
+        self._check_count(len(entries), "writes", "BatchWriteItem")
         await self._refuse_duplicates(entries, "requests")
         options = {k: v for k, v in params.items() if k != "RequestItems"}
         result = BatchResult({"UnprocessedItems": {}, "ConsumedCapacity": [], "ItemCollectionMetrics": {}})
@@ -142,7 +144,7 @@ class BatchRunner:
     async def get(self, params: dict[str, Any]) -> BatchResult:
         per_table = params["RequestItems"]
         entries = _entries("BatchGetItem", params)
-        self._check_count(len(entries), "keys")
+        self._check_count(len(entries), "keys", "BatchGetItem")
         await self._refuse_duplicates(entries, "keys")
         options = {k: v for k, v in params.items() if k != "RequestItems"}
         result = BatchResult({"Responses": {}, "UnprocessedKeys": {}, "ConsumedCapacity": []})
@@ -180,11 +182,13 @@ class BatchRunner:
 
     # ------------------------------------------------------------ shared
 
-    def _check_count(self, count: int, what: str) -> None:
+    def _check_count(self, count: int, what: str, operation: str) -> None:
         if count > self._max_items:
+            # This gateway's limit, not DynamoDB's (which is lower); DynamoDB's words for refusing it.
             raise InvalidRequestError(
                 "request_items",
                 f"{count} {what} is more than this gateway's batch limit of {self._max_items}",
+                dynamodb_message=messages.too_many_requested(operation),
             )
 
     async def _refuse_duplicates(self, entries: list[_Entry], list_name: str) -> None:
@@ -201,8 +205,9 @@ class BatchRunner:
             if identity in seen:
                 raise InvalidRequestError(
                     f"request_items[{entry.table}].{list_name}[{entry.index}]",
-                    f"has the same key as {list_name}[{seen[identity]}] ({_canonical(key)}); DynamoDB refuses"
-                    " duplicate keys in one batch",
+                    f"{messages.DUPLICATE_KEYS}: this entry has the same key as {list_name}[{seen[identity]}]"
+                    f" ({_canonical(key)})",
+                    dynamodb_message=messages.DUPLICATE_KEYS,
                 )
             seen[identity] = entry.index
 

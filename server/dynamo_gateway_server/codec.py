@@ -1,7 +1,8 @@
 """Pure conversion between our protobuf messages and DynamoDB's request/response shapes.
 
 Owns: validating what a caller sent (raising InvalidRequestError that names the
-field) and building the parameter dicts DynamoDB's API takes, then turning
+field, in DynamoDB's own words where DynamoDB refuses the same request:
+dynamo_gateway.dynamodb_messages) and building the parameter dicts DynamoDB's API takes, then turning
 DynamoDB's response dicts back into protobuf. The dicts use botocore's shapes:
 attribute values as {"S": str}, {"N": str}, {"B": bytes}, ...
 
@@ -10,12 +11,14 @@ Must not import gRPC, the backends or anything that does I/O.
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dynamo_gateway import dynamodb_messages as messages
 from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2, value_pb2
 
 if TYPE_CHECKING:
@@ -55,12 +58,29 @@ _MISSING_KEY = "Validation.MissingRequiredKey"
 class InvalidRequestError(ValueError):
     """A request the gateway rejects before it reaches DynamoDB."""
 
-    def __init__(self, field: str, description: str, reason: str = "Validation.InvalidParameter") -> None:
+    def __init__(
+        self,
+        field: str,
+        description: str,
+        reason: str = "Validation.InvalidParameter",
+        *,
+        dynamodb_message: str = "",
+    ) -> None:
         super().__init__(f"{field}: {description}")
         self.field = field
         self.description = description
         # The error taxonomy leaf (dynamo_gateway.taxonomy) this mistake belongs to.
         self.reason = reason
+        # DynamoDB's own words when DynamoDB refuses the same request (dynamodb_messages): ErrorInfo
+        # carries them as metadata "dynamodb_message", which the boto3 facade shows as the Message.
+        self.dynamodb_message = dynamodb_message
+
+
+def refused(
+    field: str, dynamodb_message: str, reason: str = "Validation.InvalidParameter"
+) -> InvalidRequestError:
+    """A refusal DynamoDB makes too, described in DynamoDB's words (the field says where)."""
+    return InvalidRequestError(field, dynamodb_message, reason, dynamodb_message=dynamodb_message)
 
 
 # ---------------------------------------------------------------- values: proto -> wire
@@ -69,7 +89,7 @@ class InvalidRequestError(ValueError):
 def check_number(text: str, field: str) -> str:
     """Returns text unchanged if DynamoDB can store it as a number, else raises."""
     if not _NUMBER_SYNTAX.fullmatch(text):
-        raise InvalidRequestError(field, f"{text!r} is not a decimal number", _TYPE_MISMATCH)
+        raise refused(field, messages.not_a_number(text), _TYPE_MISMATCH)
     if len(text) <= _MAX_NUMBER_DIGITS and "e" not in text and "E" not in text:
         # Without an exponent, 38 characters hold at most 38 digits and stay far inside the
         # exponent range: valid, without the Decimal (most numbers, on every request).
@@ -77,37 +97,33 @@ def check_number(text: str, field: str) -> str:
     number = Decimal(text)
     if number.is_zero():
         return text
-    digits = number.as_tuple().digits
-    significant = "".join(map(str, digits)).strip("0")
-    if len(significant) > _MAX_NUMBER_DIGITS:
-        raise InvalidRequestError(
-            field,
-            f"{text!r} has {len(significant)} significant digits; DynamoDB keeps at most 38",
-            _TYPE_MISMATCH,
-        )
+    # DynamoDB's order: the magnitude, then the digits.
     exponent = number.adjusted()
-    if not _MIN_NUMBER_EXPONENT <= exponent <= _MAX_NUMBER_EXPONENT:
-        raise InvalidRequestError(
-            field,
-            f"{text!r} is outside DynamoDB's number range (1E-130 to 9.99...E+125 in magnitude)",
-            _TYPE_MISMATCH,
-        )
+    if exponent > _MAX_NUMBER_EXPONENT:
+        raise refused(field, messages.NUMBER_OVERFLOW, _TYPE_MISMATCH)
+    if exponent < _MIN_NUMBER_EXPONENT:
+        raise refused(field, messages.NUMBER_UNDERFLOW, _TYPE_MISMATCH)
+    significant = "".join(map(str, number.as_tuple().digits)).strip("0")
+    if len(significant) > _MAX_NUMBER_DIGITS:
+        raise refused(field, messages.NUMBER_TOO_PRECISE, _TYPE_MISMATCH)
     return text
 
 
-def _check_set(values: Iterable[Any], field: str, kind: str, identity: Callable[[Any], Any]) -> None:
+def _check_set(values: Sequence[Any], field: str, kind: str, identity: Callable[[Any], Any]) -> None:
+    """`kind`: SS, NS or BS."""
+    if not values:
+        raise refused(field, messages.EMPTY_SETS[kind], _TYPE_MISMATCH)
     seen = set()
     for value in values:
         key = identity(value)
         if key in seen:
-            raise InvalidRequestError(
-                field, f"{kind} contains the duplicate {value!r}; set members are unique"
-            )
+            if kind == "SS":
+                raise refused(field, messages.string_set_duplicates(values))
+            if kind == "NS":
+                raise refused(field, messages.NUMBER_SET_DUPLICATES)
+            # DynamoDB quotes binary members as the base64 text it read.
+            raise refused(field, messages.binary_set_duplicates(base64.b64encode(v).decode() for v in values))
         seen.add(key)
-    if not seen:
-        raise InvalidRequestError(
-            field, f"{kind} is empty; DynamoDB does not store empty sets", _TYPE_MISMATCH
-        )
 
 
 def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
@@ -126,19 +142,19 @@ def value_to_wire(value: value_pb2.AttributeValue, field: str) -> Wire:
         return {"BOOL": value.bool}
     if kind == "null":
         if not value.null:
-            raise InvalidRequestError(field, "NULL must be true", _TYPE_MISMATCH)
+            raise refused(field, messages.NULL_NOT_TRUE, _TYPE_MISMATCH)
         return {"NULL": True}
     if kind == "ss":
-        _check_set(value.ss.values, field, "string set", lambda v: v)
+        _check_set(value.ss.values, field, "SS", lambda v: v)
         return {"SS": list(value.ss.values)}
     if kind == "ns":
         numbers = [check_number(v, f"{field}[{i}]") for i, v in enumerate(value.ns.values)]
-        _check_set(numbers, field, "number set", Decimal)
+        _check_set(numbers, field, "NS", Decimal)
         return {"NS": numbers}
     if kind == "bs":
-        _check_set(value.bs.values, field, "binary set", lambda v: v)
+        _check_set(value.bs.values, field, "BS", lambda v: v)
         return {"BS": list(value.bs.values)}
-    raise InvalidRequestError(field, "attribute value has no type set", _TYPE_MISMATCH)
+    raise refused(field, messages.EMPTY_VALUE, _TYPE_MISMATCH)
 
 
 def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
@@ -155,7 +171,7 @@ def item_to_wire(item: Mapping[str, value_pb2.AttributeValue], field: str) -> Wi
 
 def _key_to_wire(key: Mapping[str, value_pb2.AttributeValue], field: str) -> Wire:
     if not key:
-        raise InvalidRequestError(field, "a key is required", _MISSING_KEY)
+        raise refused(field, messages.KEY_MISMATCH, _MISSING_KEY)
     return item_to_wire(key, field)
 
 
@@ -239,17 +255,23 @@ def _set_if(params: Wire, param: str, value: Any) -> None:
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:[^:]+:dynamodb:[^:]*:[0-9]*:table/[A-Za-z0-9_.-]{3,255}")
 
 
-def _table_name(name: str, field: str = "table_name") -> str:
-    if not name:
-        raise InvalidRequestError(field, "a table name is required", "Configuration.InvalidTable")
+def _table_name(name: str, field: str = "table_name", path: str = "tableName") -> str:
+    """`path`: the member as DynamoDB names it in its refusal (in a transaction,
+    "transactItems.1.member.put.tableName")."""
     if not _TABLE_NAME.fullmatch(name):
         # Checked here because emulators differ (moto accepts any name); DynamoDB does not.
-        raise InvalidRequestError(
-            field,
-            f"{name!r} is not a table name (3-255 of A-Z a-z 0-9 _ . -, or a table ARN)",
-            "Configuration.InvalidTable",
-        )
+        raise refused(field, messages.table_name(name, path) or "", "Configuration.InvalidTable")
     return name
+
+
+def _batch_table_names(operation: str, counts: list[tuple[str, int]]) -> None:
+    """DynamoDB refuses a batch naming a table it cannot have with one message quoting all of RequestItems."""
+    if not counts:
+        raise refused("request_items", messages.request_items_required(operation))
+    for table, _ in counts:
+        if not _TABLE_NAME.fullmatch(table):
+            message = messages.batch_table_names(messages.request_items(operation, counts))
+            raise refused(f"request_items[{table}]", message, "Configuration.InvalidTable")
 
 
 def _set_expressions(params: Wire, request: Any, field: str, **expressions: str) -> None:
@@ -307,8 +329,8 @@ def _set_select(params: Wire, value: int) -> None:
 
 
 def _set_limit(params: Wire, param: str, value: int, field: str) -> None:
-    if value < 0:
-        raise InvalidRequestError(field, f"{value} is negative; use 0 for no limit")
+    if value < 0:  # 0 is no limit: the proto cannot tell it from none
+        raise refused(field, messages.below_minimum("limit", value, 1))
     if value:
         params[param] = value
 
@@ -449,10 +471,8 @@ def query_request(request: service_pb2.QueryRequest) -> Wire:
     params: Wire = {"TableName": _table_name(request.table_name)}
     _set_if(params, "IndexName", request.index_name)
     if not request.key_condition_expression:
-        raise InvalidRequestError(
-            "key_condition_expression",
-            "a key condition expression is required",
-            "Validation.InvalidExpression",
+        raise refused(
+            "key_condition_expression", messages.KEY_CONDITION_REQUIRED, "Validation.InvalidExpression"
         )
     _set_expressions(
         params,
@@ -486,10 +506,17 @@ def query_response(wire: Mapping[str, Any]) -> service_pb2.QueryResponse:
 
 
 def _check_segments(segment: int, total_segments: int, field: str) -> None:
-    if not 1 <= total_segments <= MAX_PARALLEL_SCAN_SEGMENTS:
-        raise InvalidRequestError("total_segments", f"{total_segments} is not between 1 and 1000000")
-    if not 0 <= segment < total_segments:
-        raise InvalidRequestError(field, f"segment {segment} is not between 0 and total_segments - 1")
+    if total_segments < 1:
+        raise refused("total_segments", messages.below_minimum("totalSegments", total_segments, 1))
+    if total_segments > MAX_PARALLEL_SCAN_SEGMENTS:
+        raise refused(
+            "total_segments",
+            messages.above_maximum("totalSegments", total_segments, MAX_PARALLEL_SCAN_SEGMENTS),
+        )
+    if segment < 0:
+        raise refused(field, messages.below_minimum("segment", segment, 0))
+    if segment >= total_segments:
+        raise refused(field, messages.segment_not_below_total(segment, total_segments))
 
 
 def _scan_params(request: Any, limit_field: str) -> Wire:
@@ -552,20 +579,23 @@ def parallel_scan_response(segment: int, wire: Mapping[str, Any]) -> service_pb2
 
 
 def batch_get_item_request(request: service_pb2.BatchGetItemRequest) -> Wire:
-    if not request.request_items:
-        raise InvalidRequestError("request_items", "at least one table with keys is required")
+    _batch_table_names("BatchGetItem", [(t, len(k.keys)) for t, k in request.request_items.items()])
     request_items: Wire = {}
     for table, keys_and_attributes in request.request_items.items():
-        field = f"request_items[{table}]"
-        request_items[_table_name(table, field)] = _keys_and_attributes_to_wire(keys_and_attributes, field)
+        request_items[table] = _keys_and_attributes_to_wire(keys_and_attributes, table)
     params: Wire = {"RequestItems": request_items}
     _set_return_consumed_capacity(params, request.return_consumed_capacity)
     return params
 
 
-def _keys_and_attributes_to_wire(keys_and_attributes: service_pb2.KeysAndAttributes, field: str) -> Wire:
+def _keys_and_attributes_to_wire(keys_and_attributes: service_pb2.KeysAndAttributes, table: str) -> Wire:
+    field = f"request_items[{table}]"
     if not keys_and_attributes.keys:
-        raise InvalidRequestError(f"{field}.keys", "at least one key is required")
+        path = f"requestItems.{table}.member.keys"
+        raise refused(
+            f"{field}.keys",
+            messages.validation_errors([messages.constraint(path, messages.min_length(1), "[]")]),
+        )
     wire: Wire = {
         "Keys": [
             _key_to_wire(key.attributes, f"{field}.keys[{i}]")
@@ -604,18 +634,19 @@ def _write_request_to_wire(write: service_pb2.WriteRequest, field: str) -> Wire:
         return {
             "DeleteRequest": {"Key": _key_to_wire(write.delete_request.key, f"{field}.delete_request.key")}
         }
-    raise InvalidRequestError(field, "set put_request or delete_request")
+    raise refused(field, messages.WRITE_REQUEST_EMPTY)
 
 
 def batch_write_item_request(request: service_pb2.BatchWriteItemRequest) -> Wire:
-    if not request.request_items:
-        raise InvalidRequestError("request_items", "at least one table with writes is required")
+    counts = [(t, len(w.requests)) for t, w in request.request_items.items()]
+    _batch_table_names("BatchWriteItem", counts)
     request_items: Wire = {}
     for table, writes in request.request_items.items():
         field = f"request_items[{table}]"
         if not writes.requests:
-            raise InvalidRequestError(f"{field}.requests", "at least one write is required")
-        request_items[_table_name(table, field)] = [
+            message = messages.batch_write_lists(messages.request_items("BatchWriteItem", counts))
+            raise refused(f"{field}.requests", message)
+        request_items[table] = [
             _write_request_to_wire(write, f"{field}.requests[{i}]") for i, write in enumerate(writes.requests)
         ]
     params: Wire = {"RequestItems": request_items}
@@ -644,15 +675,18 @@ def batch_write_item_response(wire: Mapping[str, Any]) -> service_pb2.BatchWrite
 
 def transact_get_items_request(request: service_pb2.TransactGetItemsRequest) -> Wire:
     if not request.transact_items:
-        raise InvalidRequestError("transact_items", "at least one item is required")
+        raise refused("transact_items", messages.transaction_size(0, "TransactGetItem"))
     items = []
     for index, entry in enumerate(request.transact_items):
         field = f"transact_items[{index}].get"
+        path = f"transactItems.{index + 1}.member.get"
         if not entry.HasField("get"):
-            raise InvalidRequestError(field, "get is required")
+            raise refused(
+                field, messages.validation_errors([messages.constraint(path, messages.MUST_NOT_BE_NULL)])
+            )
         get = entry.get
         wire: Wire = {
-            "TableName": _table_name(get.table_name, f"{field}.table_name"),
+            "TableName": _table_name(get.table_name, f"{field}.table_name", f"{path}.tableName"),
             "Key": _key_to_wire(get.key, f"{field}.key"),
         }
         _set_expressions(wire, get, f"{field}.", ProjectionExpression="projection_expression")
@@ -684,14 +718,16 @@ _TRANSACT_ACTIONS = {
 }
 
 
-def _transact_write_to_wire(entry: service_pb2.TransactWriteItem, field: str) -> Wire:
+def _transact_write_to_wire(entry: service_pb2.TransactWriteItem, position: int) -> Wire:
+    field = f"transact_items[{position}]"
     kind = entry.WhichOneof("action")
     if kind is None:
-        raise InvalidRequestError(field, "set one of condition_check, put, delete or update")
+        raise refused(field, messages.TRANSACT_ITEM_EMPTY)
     action = getattr(entry, kind)
     name, expressions = _TRANSACT_ACTIONS[kind]
     field = f"{field}.{kind}"
-    wire: Wire = {"TableName": _table_name(action.table_name, f"{field}.table_name")}
+    path = f"transactItems.{position + 1}.member.{messages.camel(name)}.tableName"
+    wire: Wire = {"TableName": _table_name(action.table_name, f"{field}.table_name", path)}
     if kind == "put":
         if not action.item:
             raise InvalidRequestError(f"{field}.item", "an item is required")
@@ -705,12 +741,9 @@ def _transact_write_to_wire(entry: service_pb2.TransactWriteItem, field: str) ->
 
 def transact_write_items_request(request: service_pb2.TransactWriteItemsRequest) -> Wire:
     if not request.transact_items:
-        raise InvalidRequestError("transact_items", "at least one action is required")
+        raise refused("transact_items", messages.transaction_size(0, "TransactWriteItem"))
     params: Wire = {
-        "TransactItems": [
-            _transact_write_to_wire(entry, f"transact_items[{i}]")
-            for i, entry in enumerate(request.transact_items)
-        ]
+        "TransactItems": [_transact_write_to_wire(entry, i) for i, entry in enumerate(request.transact_items)]
     }
     _set_return_consumed_capacity(params, request.return_consumed_capacity)
     _set_return_item_collection_metrics(params, request.return_item_collection_metrics)

@@ -6,7 +6,8 @@ too large or over the in-flight limits, DynamoDB's answers, the resilience
 layer's deadline, open circuit and unknown outcome) and anything else as a bug
 (INTERNAL, saying nothing of the cause). Every status has exactly one ErrorInfo
 (reason = the taxonomy leaf, domain = ERROR_DOMAIN, small fixed metadata such as
-the AWS error code, request id, table), RetryInfo on retryable failures,
+the AWS error code, request id, table, and for the gateway's own refusals that DynamoDB
+makes too, DynamoDB's words), RetryInfo on retryable failures,
 BadRequest for invalid input, and our typed details (old item, cancellation
 reasons, unknown outcome). What a failure means is failures.py's; this module
 only draws it. Pure protobuf: must not import grpc, the servicer or do I/O.
@@ -121,10 +122,13 @@ def from_backend_error(error: BackendError | BackendUnavailableError, table: str
 def from_invalid_request(error: codec.InvalidRequestError) -> status_pb2.Status:
     violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.description)
     leaf = BY_REASON[error.reason]
+    # dynamodb_message: DynamoDB's own words where DynamoDB refuses the same request, for callers
+    # (the boto3 facade) that must answer exactly as DynamoDB does without parsing the description.
+    info = error_info(leaf, field=error.field, dynamodb_message=error.dynamodb_message)
     return make_status(
         leaf,
         f"invalid {error.field}: {error.description}",
-        [error_info(leaf, field=error.field), error_details_pb2.BadRequest(field_violations=[violation])],
+        [info, error_details_pb2.BadRequest(field_violations=[violation])],
     )
 
 

@@ -1,8 +1,8 @@
 """DynamoDB's own input rules, checked before a request is sent, naming the field the caller wrote.
 
 InputRules.check() looks at a request in DynamoDB's shape (after the codec
-validated its types) and refuses what DynamoDB would refuse, with the field as
-the caller wrote it instead of DynamoDB's vaguer message:
+validated its types) and refuses what DynamoDB would refuse, naming the field as
+the caller wrote it, in DynamoDB's own words (dynamo_gateway.dynamodb_messages):
 - an item over 400 KB, sized the way DynamoDB sizes it (item_size());
 - a partition key value over 2048 bytes or a sort key value over 1024 bytes;
 - a value nested more than 32 levels of lists and maps deep;
@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .codec import InvalidRequestError
+from dynamo_gateway import dynamodb_messages as messages
+
+from .codec import InvalidRequestError, refused
 from .key_schema import KeySchema
 from .request_shape import ITEM, TABLE, has_expressions, walk
 
@@ -135,24 +137,19 @@ class InputRules:
         self._schema_of = schema_of
 
     async def check(self, operation: str, params: Wire) -> None:
-        if len(params.get("TransactItems", ())) > MAX_TRANSACTION_ITEMS:
-            raise InvalidRequestError(
-                "transact_items",
-                f"{len(params['TransactItems'])} actions; a transaction takes at most {MAX_TRANSACTION_ITEMS}",
-            )
+        if (actions := len(params.get("TransactItems", ()))) > MAX_TRANSACTION_ITEMS:
+            member = "TransactGetItem" if operation == "TransactGetItems" else "TransactWriteItem"
+            raise refused("transact_items", messages.transaction_size(actions, member))
         for part in walk(operation, params):
             if part.kind == TABLE:
                 if has_expressions(part.value):  # most requests carry no expression at all
-                    _check_expressions(part.value, f"{part.field}." if part.field else "")
+                    _check_expressions(operation, part.value, f"{part.field}." if part.field else "")
                 continue
             item, field = part.value, part.field
             for name, value in item.items():
                 # Only lists and maps nest: a scalar's depth is 0.
                 if ("M" in value or "L" in value) and _depth(value) > MAX_NESTING_DEPTH:
-                    raise InvalidRequestError(
-                        f"{field}.{name}",
-                        f"nests {_depth(value)} levels of lists and maps; DynamoDB allows {MAX_NESTING_DEPTH}",
-                    )
+                    raise _too_deep(f"{field}.{name}", _depth(value))
             # The bound settles ordinary items without sizing them exactly.
             if (
                 part.kind == ITEM
@@ -161,8 +158,10 @@ class InputRules:
             ):
                 raise InvalidRequestError(
                     field,
-                    f"the item is {size} bytes (names and values, as DynamoDB counts them); the limit is {MAX_ITEM_BYTES}",
+                    f"{messages.ITEM_TOO_LARGE}: the item is {size} bytes (names and values, as DynamoDB "
+                    f"counts them); the limit is {MAX_ITEM_BYTES}",
                     "Item.ItemTooLarge",
+                    dynamodb_message=messages.ITEM_TOO_LARGE,
                 )
             long_ones = _too_long_for_a_sort_key(item)
             if long_ones:
@@ -172,16 +171,25 @@ class InputRules:
         schema = await self._schema_of(table)
         if schema is None:
             return  # unknown table (or DynamoDB unreachable): DynamoDB will answer for itself
-        for name, limit, what in (
-            (schema.partition, MAX_PARTITION_KEY_BYTES, "partition"),
-            (schema.sort, MAX_SORT_KEY_BYTES, "sort"),
+        for name, limit, message in (
+            (schema.partition, MAX_PARTITION_KEY_BYTES, messages.HASH_KEY_TOO_LONG),
+            (schema.sort, MAX_SORT_KEY_BYTES, messages.RANGE_KEY_TOO_LONG),
         ):
             if name in long_ones and (size := _key_value_size(item[name]) or 0) > limit:
                 raise InvalidRequestError(
                     f"{field}.{name}",
-                    f"the {what} key value is {size} bytes; DynamoDB allows {limit}",
+                    f"{message} (the value is {size} bytes)",
                     "Validation.InvalidKey",
+                    dynamodb_message=message,
                 )
+
+
+def _too_deep(field: str, depth: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        field,
+        f"{messages.NESTING_TOO_DEEP} ({depth} levels of lists and maps; DynamoDB allows {MAX_NESTING_DEPTH})",
+        dynamodb_message=messages.NESTING_TOO_DEEP,
+    )
 
 
 def _too_long_for_a_sort_key(item: Wire) -> set[str]:
@@ -197,15 +205,14 @@ def _too_long_for_a_sort_key(item: Wire) -> set[str]:
     return long_ones
 
 
-def _check_expressions(holder: Wire, prefix: str) -> None:
+def _check_expressions(operation: str, holder: Wire, prefix: str) -> None:
     for param, name in _EXPRESSIONS.items():
         expression = holder.get(param)
         if expression and (size := _utf8(expression)) > MAX_EXPRESSION_BYTES:
-            raise InvalidRequestError(
-                f"{prefix}{name}",
-                f"the expression is {size} bytes; DynamoDB allows {MAX_EXPRESSION_BYTES}",
-                "Validation.InvalidExpression",
-            )
+            message = messages.expression_too_long(param, size)
+            if not prefix:  # a transaction's or a batch's own tables answer bare
+                message = messages.in_envelope("expression_too_long", operation, message)
+            raise refused(f"{prefix}{name}", message, "Validation.InvalidExpression")
     for param, name in (
         ("ExpressionAttributeNames", "expression_attribute_names"),
         ("ExpressionAttributeValues", "expression_attribute_values"),
@@ -218,7 +225,4 @@ def _check_expressions(holder: Wire, prefix: str) -> None:
                     "Validation.InvalidExpression",
                 )
             if param == "ExpressionAttributeValues" and _depth(value) > MAX_NESTING_DEPTH:
-                raise InvalidRequestError(
-                    f"{prefix}{name}[{placeholder}]",
-                    f"nests {_depth(value)} levels of lists and maps; DynamoDB allows {MAX_NESTING_DEPTH}",
-                )
+                raise _too_deep(f"{prefix}{name}[{placeholder}]", _depth(value))

@@ -16,6 +16,7 @@ from dynamo_gateway_server.app import Clocks, Gateway
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
 from tests.support.backends import aws_backend_for, no_sleep
+from tests.support.emulators import FaultPlan, FaultProxy
 
 from .conftest import Emulator, create_table
 
@@ -25,11 +26,14 @@ BURST = 3000
 async def test_a_burst_on_one_channel_is_answered_never_cancelled(emulator: Emulator) -> None:
     if emulator.kind != "moto":
         pytest.skip("one burst is enough; it runs against moto")
-    backend = await aws_backend_for(emulator.endpoint_url, max_concurrency=64)
+    # 50 ms per DynamoDB call: the 32 slots stay taken while the burst arrives, whatever the machine.
+    proxy = FaultProxy(emulator.endpoint_url, FaultPlan(latency_s=0.05))
+    await proxy.start()
+    backend = await aws_backend_for(proxy.endpoint_url, max_concurrency=64)
     gateway = Gateway(
         Settings(port=0, backend="aws", grace_period_s=0, max_inflight_rpcs=32),
         backend,
-        endpoint=emulator.endpoint_url,
+        endpoint=proxy.endpoint_url,
         clocks=Clocks(sleep=no_sleep),
     )
     await gateway.start()
@@ -52,5 +56,6 @@ async def test_a_burst_on_one_channel_is_answered_never_cancelled(emulator: Emul
             await asyncio.gather(*(one(n) for n in range(BURST)))
     finally:
         await gateway.stop(0)
+        await proxy.stop()
     assert not unexplained, collections.Counter(f"{e.code.name} {e.reason}" for e in unexplained)
     assert outcomes["OK"] > 0 and outcomes["RESOURCE_EXHAUSTED"] > 0, outcomes

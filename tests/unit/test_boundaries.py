@@ -28,6 +28,7 @@ PURE = (
     "dynamo_gateway_server.observability.operations",
     "dynamo_gateway_server.observability.capacity",
     "dynamo_gateway.taxonomy",
+    "dynamo_gateway.dynamodb_messages",
     "dynamo_gateway.v1.service_pb2",
 )
 

@@ -462,7 +462,10 @@ def test_batch_write_item_rejections() -> None:
     )
     error = _invalid(build, neither)
     assert error.field == "request_items[tbl].requests[1]"
-    assert "put_request or delete_request" in error.description
+    assert (
+        error.description
+        == "1 validation error detected: WriteRequest must have one of PutRequest or DeleteRequest"
+    )
     empty_put = service_pb2.BatchWriteItemRequest(request_items={"tbl": {"requests": [{"put_request": {}}]}})
     assert _invalid(build, empty_put).field == "request_items[tbl].requests[0].put_request.item"
     empty_delete = service_pb2.BatchWriteItemRequest(
@@ -608,7 +611,9 @@ def test_transact_write_items_rejections() -> None:
     )
     error = _invalid(build, no_action)
     assert error.field == "transact_items[1]"
-    assert "condition_check" in error.description
+    assert error.description == (
+        "1 validation error detected: TransactWriteItem must have one of ConditionCheck, Put, Update or Delete"
+    )
     empty_put = service_pb2.TransactWriteItemsRequest(transact_items=[{"put": {"table_name": "bbb"}}])
     assert _invalid(build, empty_put).field == "transact_items[0].put.item"
     no_key = service_pb2.TransactWriteItemsRequest(transact_items=[{"update": {"table_name": "ddd"}}])

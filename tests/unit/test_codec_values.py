@@ -166,7 +166,8 @@ def test_more_than_38_significant_digits_rejected_anywhere_in_range(digits: str,
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.value_to_wire(_av(n=text), "item.x")
     assert caught.value.field == "item.x"
-    assert "significant digits" in caught.value.description
+    assert caught.value.description == "Attempting to store more than 38 significant digits in a Number"
+    assert caught.value.dynamodb_message == caught.value.description
 
 
 @SETTINGS
@@ -200,7 +201,7 @@ def test_39_significant_digits_rejected_with_the_nested_field_path() -> None:
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.item_to_wire(request_item.attributes, "item")
     assert caught.value.field == "item.a.b[2]"
-    assert "39 significant digits" in caught.value.description
+    assert caught.value.description == "Attempting to store more than 38 significant digits in a Number"
     assert str(caught.value).startswith("item.a.b[2]: ")
 
 
@@ -247,7 +248,8 @@ def test_out_of_range_rejected(text: str) -> None:
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.check_number(text, "item.n")
     assert caught.value.field == "item.n"
-    assert "range" in caught.value.description
+    assert "supported range" in caught.value.description
+    assert caught.value.description.startswith("Number underflow" if "E-" in text else "Number overflow")
 
 
 @pytest.mark.parametrize(
@@ -279,7 +281,12 @@ def test_non_numbers_rejected(text: str) -> None:
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.value_to_wire(_av(n=text), "item.price")
     assert caught.value.field == "item.price"
-    assert "not a decimal number" in caught.value.description
+    # DynamoDB's words, quoting the text (but for an empty one).
+    assert caught.value.description == (
+        f"The parameter cannot be converted to a numeric value: {text}"
+        if text
+        else "The parameter cannot be converted to a numeric value"
+    )
 
 
 # ---------------------------------------------------------------- sets
@@ -293,7 +300,8 @@ def test_empty_sets_rejected(kind: str) -> None:
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.value_to_wire(value, "item.tags")
     assert caught.value.field == "item.tags"
-    assert "empty" in caught.value.description
+    assert caught.value.description.startswith("One or more parameter values were invalid: ")
+    assert caught.value.description.endswith(("set  may not be empty", "sets should not be empty"))
 
 
 @pytest.mark.parametrize(
@@ -312,7 +320,7 @@ def test_duplicate_set_members_rejected(value: value_pb2.AttributeValue) -> None
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.value_to_wire(value, "item.tags")
     assert caught.value.field == "item.tags"
-    assert "duplicate" in caught.value.description
+    assert "contains duplicates" in caught.value.description
 
 
 def test_distinct_but_similar_set_members_accepted() -> None:
@@ -355,7 +363,9 @@ def test_unset_oneof_rejected() -> None:
     with pytest.raises(codec.InvalidRequestError) as caught:
         codec.value_to_wire(value_pb2.AttributeValue(), "item.x")
     assert caught.value.field == "item.x"
-    assert "no type" in caught.value.description
+    assert caught.value.description == (
+        "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+    )
 
 
 def test_unset_value_deep_inside_names_its_path() -> None:
@@ -408,5 +418,5 @@ def test_fill_value_rejects_unknown_wire_types() -> None:
 
 @pytest.mark.parametrize("text", ["\u0661", "\uff11\uff12", "1.\u0665"])
 def test_digits_of_other_scripts_rejected(text: str) -> None:
-    with pytest.raises(codec.InvalidRequestError, match="not a decimal number"):
+    with pytest.raises(codec.InvalidRequestError, match="cannot be converted to a numeric value"):
         codec.check_number(text, "item.n")

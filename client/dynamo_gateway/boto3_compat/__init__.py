@@ -44,7 +44,9 @@ def client(service_name: str = "dynamodb", *, target: str, **options: Any) -> Dy
     Options: credentials (grpc.ChannelCredentials; None is plaintext), timeout_s (each
     call's deadline), gateway_batches (let the gateway split batches beyond DynamoDB's
     limits instead of refusing them), options (gRPC channel options), metadata (sent with every
-    call, e.g. an authorization header).
+    call, e.g. an authorization header), config (a botocore.config.Config, as boto3.client
+    takes: parameter_validation=False skips botocore's validator, and what it would have
+    refused gets DynamoDB's own answer).
     """
     _check_service(service_name)
     return DynamoDBClient(target, **options)

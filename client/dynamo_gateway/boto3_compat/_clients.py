@@ -1,7 +1,8 @@
 """The two flavours of the facade: DynamoDBClient (sync, like boto3.client("dynamodb"))
 and AsyncDynamoDBClient (awaitable methods, like aiobotocore's client).
 
-Both share one path per call: botocore validates the parameters, _translate builds
+Both share one path per call: botocore validates the parameters (unless the client's
+Config says parameter_validation=False: then _unvalidated answers as DynamoDB), _translate builds
 the proto request, the gRPC stub sends it, _translate shapes the answer as boto3's
 dict and _errors turns failures into botocore's exceptions. Only the transport
 differs (grpc vs grpc.aio). Paginators for query and scan are botocore's own
@@ -14,13 +15,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
+from botocore.config import Config
 from botocore.exceptions import OperationNotPageableError
 from botocore.paginate import Paginator
 
 from dynamo_gateway.v1 import service_pb2_grpc
 
 from ..client import CHANNEL_OPTIONS
-from . import _errors, _model, _translate
+from . import _errors, _legacy, _model, _translate, _unvalidated
 from ._failures import LocalValidationError, UnsupportedOperationError
 from ._paging import AsyncPaginator
 from ._translate import OPERATIONS, Operation
@@ -43,6 +45,7 @@ class _Facade:
         gateway_batches: bool = False,
         options: Sequence[tuple[str, Any]] = (),
         metadata: Sequence[tuple[str, str]] = (),
+        config: Config | None = None,
     ) -> None:
         channel_options = [*CHANNEL_OPTIONS, *options]
         if credentials is None:
@@ -58,6 +61,11 @@ class _Facade:
         # False (the default) refuses batches beyond DynamoDB's 25 writes / 100 keys as DynamoDB
         # does; True lets the gateway split them (up to its --batch-max-items).
         self.gateway_batches = gateway_batches
+        # boto3's client settings. parameter_validation is honoured; retries and timeouts are the
+        # gateway's and timeout_s's, so the rest of Config has nothing to change here.
+        self.config = config or Config()
+        # (botocore-stubs types Config's options as constructor arguments only.)
+        self.parameter_validation = bool(getattr(self.config, "parameter_validation", True))
 
     @property
     def exceptions(self) -> Any:
@@ -75,19 +83,27 @@ class _Facade:
 
     def _prepare(self, python_name: str, params: dict[str, Any]) -> tuple[Operation, Any]:
         operation = OPERATIONS[python_name]
-        _model.validate(operation.name, params)
+        if self.parameter_validation:
+            _model.validate(operation.name, params)
         try:
+            if not self.parameter_validation:
+                # What the validator would have refused gets DynamoDB's own answer instead.
+                params = _unvalidated.checked(operation.name, params)
+            # Legacy parameters become expressions first, so everything after sees expressions only.
+            params = _legacy.translate(operation.name, params)
             if operation.batch:
                 request = operation.request(params, limits=not self.gateway_batches)
             else:
                 request = operation.request(params)
         except LocalValidationError as error:
-            raise _errors.local_validation_error(error.message, operation.name) from None
+            raise _errors.local_validation_error(
+                error.worded(operation.name), operation.name, error.code
+            ) from None
         return operation, request
 
     @staticmethod
     def _finish(operation: Operation, response: Any, params: dict[str, Any]) -> dict[str, Any]:
-        out = operation.response(response, params)
+        out = _legacy.shaped(operation.name, operation.response(response, params), params)
         # The gateway does not relay DynamoDB's request id on success; the keys keep code that reads them working.
         out["ResponseMetadata"] = _errors.response_metadata(200)
         return out
@@ -116,7 +132,8 @@ class DynamoDBClient(_Facade):
                 request, timeout=self.timeout_s, metadata=self.metadata
             )
         except grpc.RpcError as error:
-            raise _errors.to_botocore_error(error, operation.name, self.target) from None
+            failure = _errors.to_botocore_error(error, operation.name, self.target)
+            raise _legacy.reworded(failure, operation.name, params) from None
         return self._finish(operation, response, params)
 
     def get_paginator(self, operation_name: str) -> Paginator[dict[str, Any]]:
@@ -145,7 +162,8 @@ class AsyncDynamoDBClient(_Facade):
                 request, timeout=self.timeout_s, metadata=self.metadata
             )
         except grpc.RpcError as error:
-            raise _errors.to_botocore_error(error, operation.name, self.target) from None
+            failure = _errors.to_botocore_error(error, operation.name, self.target)
+            raise _legacy.reworded(failure, operation.name, params) from None
         return self._finish(operation, response, params)
 
     def get_paginator(self, operation_name: str) -> AsyncPaginator:

@@ -2,8 +2,9 @@
 
 One function, to_botocore_error, rebuilds what botocore would have parsed from
 DynamoDB's answer: Error.Code (ErrorInfo's aws_error_code when DynamoDB produced
-the error, else the code DynamoDB uses for the taxonomy leaf), Error.Message (the
-status message, which is DynamoDB's), the members of the modeled error (message,
+the error, else the code DynamoDB uses for the taxonomy leaf), Error.Message
+(DynamoDB's: the status message of DynamoDB's own errors, ErrorInfo's dynamodb_message
+where the gateway refused what DynamoDB refuses too), the members of the modeled error (message,
 Item, CancellationReasons) and ResponseMetadata. The class is the modeled one
 (`client.exceptions.ConditionalCheckFailedException`), as in boto3. Failures that
 boto3 raises as connection errors (gateway unreachable, deadline) become botocore's
@@ -66,10 +67,6 @@ LEAF_CODES = {
 
 _HTTP_STATUS = {"InternalServerError": 500, "ServiceUnavailable": 503}
 
-# What DynamoDB says where the gateway refuses a request itself in words of its own.
-_DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
-_DYNAMODB_MESSAGES = {"Item.ItemTooLarge": "Item size has exceeded the maximum allowed size"}
-
 
 def response_metadata(http_status: int, request_id: str = "") -> dict[str, Any]:
     """botocore's ResponseMetadata: no HTTP headers and no retries to report over gRPC."""
@@ -80,9 +77,9 @@ def _message(error: GatewayError, code: str) -> str:
     if error.metadata.get("aws_error_code"):
         # errors.py sends the code when DynamoDB's message was empty; botocore shows "".
         return "" if error.message == code else error.message
-    if any("duplicate keys in one batch" in description for _, description in error.field_violations):
-        return _DUPLICATE_KEYS
-    return _DYNAMODB_MESSAGES.get(error.reason, error.message)
+    # The gateway refused the request itself: where DynamoDB refuses it too, ErrorInfo carries
+    # DynamoDB's own words (dynamo_gateway.dynamodb_messages) beside the field it names.
+    return error.metadata.get("dynamodb_message") or error.message
 
 
 def error_response(
@@ -154,10 +151,8 @@ def to_botocore_error(rpc_error: grpc.RpcError, operation_name: str, target: str
     return result
 
 
-def local_validation_error(message: str, operation_name: str) -> Exception:
-    """ValidationException raised before sending, for what DynamoDB would refuse the same way."""
-    response = {
-        "Error": {"Message": message, "Code": "ValidationException"},
-        "ResponseMetadata": response_metadata(400),
-    }
-    return _model.exception_class("ValidationException")(response, operation_name)
+def local_validation_error(message: str, operation_name: str, code: str = "ValidationException") -> Exception:
+    """ValidationException (or SerializationException) raised before sending, for what DynamoDB
+    would refuse the same way."""
+    response = {"Error": {"Message": message, "Code": code}, "ResponseMetadata": response_metadata(400)}
+    return _model.exception_class(code)(response, operation_name)

@@ -1,11 +1,13 @@
 """boto3's request and response dicts <-> the gateway's protobuf messages, per operation.
 
 Requests arrive already checked by botocore's validator (types, required members,
-lengths). What the proto3 contracts cannot carry (an empty expression is the same
-as none, Segment 0 the same as no Segment) is refused here with DynamoDB's own
-ValidationException message, so the caller sees what boto3 would have shown.
-Parameters the gateway does not serve (the legacy AttributesToGet, KeyConditions,
-Expected, ...) raise UnsupportedOperationError. Pure: no I/O, no grpc.
+lengths), or with parameter_validation=False by _unvalidated, in DynamoDB's words.
+What the proto3 contracts cannot carry (an empty expression is the same as none,
+Segment 0 the same as no Segment) and DynamoDB's limits on batches are refused here
+with DynamoDB's own ValidationException message (dynamo_gateway.dynamodb_messages),
+so the caller sees what boto3 would have shown. Legacy parameters (AttributesToGet,
+KeyConditions, Expected, ...) never get here: _legacy translates them into
+expressions first. Pure: no I/O, no grpc.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, table_pb2
 
+from .. import dynamodb_messages as messages
 from .. import wire
 from . import _checks, _model
 from ._failures import LocalValidationError, UnsupportedOperationError
@@ -23,19 +26,9 @@ from ._failures import LocalValidationError, UnsupportedOperationError
 Params = Mapping[str, Any]
 
 # The largest batches DynamoDB takes in one call (the gateway splits larger ones).
-MAX_BATCH_WRITES = 25
-MAX_BATCH_KEYS = 100
+MAX_BATCH_WRITES = messages.MAX_BATCH_WRITES
+MAX_BATCH_KEYS = messages.MAX_BATCH_KEYS
 
-
-_LEGACY = {
-    "AttributesToGet": "ProjectionExpression",
-    "KeyConditions": "KeyConditionExpression",
-    "QueryFilter": "FilterExpression",
-    "ScanFilter": "FilterExpression",
-    "Expected": "ConditionExpression",
-    "ConditionalOperator": "ConditionExpression / FilterExpression",
-    "AttributeUpdates": "UpdateExpression",
-}
 
 # boto3 parameter -> (proto enum, prefix of its value names, the values in the order
 # DynamoDB lists them when it refuses another).
@@ -100,11 +93,16 @@ _ITEMS = {
 
 
 def _camel(name: str) -> str:
-    return name[0].lower() + name[1:]
+    return messages.camel(name)
 
 
-def _values(target: Any, values: Mapping[str, Any]) -> None:
-    _checks.item(values)
+# Where an empty set is enveloped in some operations (dynamodb_messages.ENVELOPED).
+_EMPTY_SET_FAMILIES = {"Item": "empty_set_in_item", "ExpressionAttributeValues": "empty_set_in_values"}
+
+
+def _values(target: Any, values: Mapping[str, Any], family: str | None = None) -> None:
+    """`family`: the envelope family of an empty set among these values (see _checks.value)."""
+    _checks.item(values, family)
     try:
         wire.fill_item(target, values)
     except wire.WireValueError as error:
@@ -114,33 +112,32 @@ def _values(target: Any, values: Mapping[str, Any]) -> None:
 def _fill(message: Any, params: Params, path: str = "") -> None:
     """Copies boto3 parameters into the proto message of the same meaning."""
     for name, value in params.items():
-        if name in _LEGACY:
-            raise UnsupportedOperationError(
-                f"{path}{name} is DynamoDB's legacy parameter and the gateway does not serve it; "
-                f"use {_LEGACY[name]} instead"
-            )
+        # Inside a transaction's action (path set), DynamoDB words these refusals bare.
+        top = not path
         if name in _EXPRESSIONS and value == "":
-            raise LocalValidationError(f"Invalid {name}: The expression can not be empty;")
-        if name == "TableName" and not path:
+            family = "empty_update_expression" if top and name == "UpdateExpression" else None
+            raise LocalValidationError(messages.empty_expression(name), family=family)
+        if name == "TableName" and top:
             _checks.table_name(value)
         if name in _SCALARS:
             setattr(message, _SCALARS[name], value)
         elif name in _ITEMS:
             if name == "Key" and not value:
-                raise LocalValidationError("The provided key element does not match the schema")
+                raise LocalValidationError(messages.KEY_MISMATCH)
             if name == "ExpressionAttributeValues" and not value:
-                raise LocalValidationError("ExpressionAttributeValues must not be empty")
-            _values(getattr(message, _ITEMS[name]), value)
+                raise LocalValidationError(messages.EMPTY_VALUES, family="empty_values" if top else None)
+            _values(getattr(message, _ITEMS[name]), value, _EMPTY_SET_FAMILIES.get(name) if top else None)
         elif name == "ExpressionAttributeNames":
             if not value:
-                raise LocalValidationError("ExpressionAttributeNames must not be empty")
+                raise LocalValidationError(messages.EMPTY_NAMES)
             message.expression_attribute_names.update(value)
         elif name in _ENUMS:
             enum, prefix, allowed = _ENUMS[name]
             if value not in allowed:
                 raise LocalValidationError(
-                    f"1 validation error detected: Value '{value}' at '{_camel(path + name)}' failed to "
-                    f"satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
+                    messages.validation_errors(
+                        [messages.constraint(_camel(path + name), messages.enum(allowed), value)]
+                    )
                 )
             setattr(message, _snake(name), enum.Value(prefix + value))
         else:
@@ -156,20 +153,11 @@ def _snake(name: str) -> str:
 def _check_segments(params: Params) -> None:
     segment, total = params.get("Segment"), params.get("TotalSegments")
     if segment is not None and total is None:
-        raise LocalValidationError(
-            "The TotalSegments parameter is required but was not present in the request when "
-            "Segment parameter is present"
-        )
+        raise LocalValidationError(messages.SEGMENT_WITHOUT_TOTAL)
     if total is not None and segment is None:
-        raise LocalValidationError(
-            "The Segment parameter is required but was not present in the request when "
-            "parameter TotalSegments is present"
-        )
+        raise LocalValidationError(messages.TOTAL_WITHOUT_SEGMENT)
     if segment is not None and total is not None and segment >= total:
-        raise LocalValidationError(
-            "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
-            f"Segment: {segment} is not less than TotalSegments: {total}"
-        )
+        raise LocalValidationError(messages.segment_not_below_total(segment, total))
 
 
 # ---------------------------------------------------------------- requests
@@ -194,9 +182,7 @@ delete_item = _filled(service_pb2.DeleteItemRequest)
 
 def query(params: Params) -> service_pb2.QueryRequest:
     if "KeyConditionExpression" not in params and "KeyConditions" not in params:
-        raise LocalValidationError(
-            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
-        )
+        raise LocalValidationError(messages.KEY_CONDITION_REQUIRED)
     request = service_pb2.QueryRequest()
     _fill(request, params)
     return request
@@ -209,45 +195,52 @@ def scan(params: Params) -> service_pb2.ScanRequest:
     return request
 
 
+def _check_batch(operation: str, per_table: Mapping[str, int], *, limits: bool) -> None:
+    """DynamoDB's refusals of a batch's size, before any key or write: no tables, a table with no
+    entries or (with `limits`) more than DynamoDB takes, and then more than it takes in all. (Table
+    names it cannot have are the gateway's to refuse, in the same words.)"""
+    if not per_table:
+        raise LocalValidationError(messages.request_items_required(operation))
+    most = MAX_BATCH_WRITES if operation == "BatchWriteItem" else MAX_BATCH_KEYS
+    for table, count in per_table.items():
+        if operation == "BatchWriteItem" and (count == 0 or (limits and count > most)):
+            quoted = messages.request_items(operation, per_table.items())
+            raise LocalValidationError(messages.batch_write_lists(quoted))
+        if operation == "BatchGetItem" and limits and count > most:
+            raise LocalValidationError(messages.batch_get_keys(table))
+    if limits and sum(per_table.values()) > most:
+        raise LocalValidationError(messages.too_many_requested(operation))
+
+
 def batch_get_item(params: Params, *, limits: bool) -> service_pb2.BatchGetItemRequest:
     request = service_pb2.BatchGetItemRequest()
-    keys = 0
-    for table, spec in params["RequestItems"].items():
+    items = params["RequestItems"]
+    _check_batch("BatchGetItem", {t: len(spec.get("Keys", ())) for t, spec in items.items()}, limits=limits)
+    for table, spec in items.items():
         entry = request.request_items[table]
         for key in spec["Keys"]:
             _values(entry.keys.add().attributes, key)
-            keys += 1
         _fill(entry, {k: v for k, v in spec.items() if k != "Keys"}, f"RequestItems.{table}.")
-    if limits and keys > MAX_BATCH_KEYS:
-        raise LocalValidationError("Too many items requested for the BatchGetItem call")
     _fill(request, {k: v for k, v in params.items() if k != "RequestItems"})
     return request
 
 
 def batch_write_item(params: Params, *, limits: bool) -> service_pb2.BatchWriteItemRequest:
     request = service_pb2.BatchWriteItemRequest()
-    writes = 0
-    for table, table_writes in params["RequestItems"].items():
+    items = params["RequestItems"]
+    _check_batch("BatchWriteItem", {t: len(w) for t, w in items.items()}, limits=limits)
+    for table, table_writes in items.items():
         target = request.request_items[table]
         for write in table_writes:
             entry = target.requests.add()
             if len(write) != 1:
-                raise LocalValidationError(
-                    "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the"
-                    " supported datatypes"
-                    if write
-                    else "1 validation error detected: WriteRequest must have one of PutRequest or "
-                    "DeleteRequest"
-                )
+                raise LocalValidationError(messages.TWO_TYPES if write else messages.WRITE_REQUEST_EMPTY)
             if "PutRequest" in write:
                 _values(entry.put_request.item, write["PutRequest"]["Item"])
                 entry.put_request.SetInParent()
             else:
                 _values(entry.delete_request.key, write["DeleteRequest"]["Key"])
                 entry.delete_request.SetInParent()
-            writes += 1
-    if limits and writes > MAX_BATCH_WRITES:
-        raise LocalValidationError("Too many items requested for the BatchWriteItem call")
     _fill(request, {k: v for k, v in params.items() if k != "RequestItems"})
     return request
 
@@ -269,10 +262,7 @@ def transact_write_items(params: Params) -> service_pb2.TransactWriteItemsReques
         actions = [name for name in _ACTIONS if name in entry]
         if len(actions) != 1:
             raise LocalValidationError(
-                "TransactItems can only contain one of Check, Put, Update or Delete"
-                if actions
-                else "1 validation error detected: TransactWriteItem must have one of ConditionCheck, Put, "
-                "Update or Delete"
+                messages.TRANSACT_ITEM_TWO_ACTIONS if actions else messages.TRANSACT_ITEM_EMPTY
             )
         name = actions[0]
         target = getattr(request.transact_items.add(), _ACTIONS[name])
