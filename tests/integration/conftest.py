@@ -8,6 +8,7 @@ DynamoDB errors no emulator produces (throttling, 5xx).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -131,3 +132,26 @@ async def hash_table(gateway: Gateway) -> str:
     """A fresh table with only a partition key (pk, a string)."""
     name = f"hash-{next(_table_numbers)}"
     return await create_table(gateway, TableSpec(name=name, attributes={"pk": "S"}, partition_key="pk"))
+
+
+@contextlib.asynccontextmanager
+async def gateway_declaring(
+    endpoint_url: str, specs: list[TableSpec], backend_options: dict[str, Any] | None = None, **settings: Any
+) -> AsyncIterator[Gateway]:
+    """A gateway in front of `endpoint_url` whose tables file declares `specs`, each created and ACTIVE."""
+    backend = await aws_backend_for(endpoint_url, **(backend_options or {}))
+    gateway = Gateway(
+        Settings(port=0, backend="aws", grace_period_s=0, **settings),
+        backend,
+        endpoint=endpoint_url,
+        clocks=Clocks(sleep=no_sleep),
+        declared_tables=specs,
+        created_tables={spec.name for spec in specs},
+    )
+    await gateway.start()
+    try:
+        for spec in specs:
+            await create_table(gateway, spec)
+        yield gateway
+    finally:
+        await gateway.stop(0)

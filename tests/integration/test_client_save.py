@@ -12,12 +12,9 @@ import pytest
 
 from dynamo_gateway import GatewayClient, VersionConflictError
 from dynamo_gateway.v1 import table_pb2
-from dynamo_gateway_server.app import Clocks, Gateway
-from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec, VersionSpec
-from tests.support.backends import aws_backend_for, no_sleep
 
-from .conftest import Emulator, create_table
+from .conftest import Emulator, gateway_declaring
 
 _numbers = itertools.count()
 
@@ -36,21 +33,11 @@ async def saving(emulator: Emulator) -> AsyncIterator[Saving]:
         TableSpec(f"saved-{n}", {"pk": "S"}, "pk", version=VersionSpec("version")),
         TableSpec(f"saved-plain-{n}", {"pk": "S"}, "pk"),
     ]
-    backend = await aws_backend_for(emulator.endpoint_url)
-    gateway = Gateway(
-        Settings(port=0, backend="aws", grace_period_s=0),
-        backend,
-        endpoint=emulator.endpoint_url,
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=specs,
-        created_tables={s.name for s in specs},
-    )
-    await gateway.start()
-    for spec in specs:
-        await create_table(gateway, spec)
-    async with GatewayClient(grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}"), timeout_s=30) as client:
-        yield Saving(client, *(s.name for s in specs))
-    await gateway.stop(0)
+    async with gateway_declaring(emulator.endpoint_url, specs) as gateway:
+        async with GatewayClient(
+            grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}"), timeout_s=30
+        ) as client:
+            yield Saving(client, *(s.name for s in specs))
 
 
 async def test_save_counts_versions_and_refuses_a_stale_copy(saving: Saving) -> None:

@@ -12,14 +12,14 @@ import grpc
 import pytest
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc
-from dynamo_gateway_server.app import Clocks, Gateway
+from dynamo_gateway_server.app import Gateway
 from dynamo_gateway_server.backends import BackendError
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
-from tests.support.backends import aws_backend_for, no_sleep
+from tests.support.backends import aws_backend_for
 from tests.support.builders import item_map, py, status_details
 
-from .conftest import Emulator, create_table
+from .conftest import Emulator, gateway_declaring
 
 _numbers = itertools.count()
 HOUR = 3600
@@ -73,21 +73,11 @@ async def expiring(emulator: Emulator) -> AsyncIterator[Expiring]:
         TableSpec(f"expiring-{n}", {"pk": "S", "sk": "S"}, "pk", "sk", ttl_attribute="expires_at"),
         TableSpec(f"lasting-{n}", {"pk": "S", "sk": "S"}, "pk", "sk"),
     ]
-    backend = await aws_backend_for(emulator.endpoint_url)
-    gateway = Gateway(
-        Settings(port=0, backend="aws", grace_period_s=0),
-        backend,
-        endpoint=emulator.endpoint_url,
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=specs,
-        created_tables={s.name for s in specs},
-    )
-    await gateway.start()
-    for spec in specs:
-        await create_table(gateway, spec)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-        yield Expiring(service_pb2_grpc.DynamoDBServiceStub(channel), gateway, specs[0].name, specs[1].name)
-    await gateway.stop(0)
+    async with gateway_declaring(emulator.endpoint_url, specs) as gateway:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+            yield Expiring(
+                service_pb2_grpc.DynamoDBServiceStub(channel), gateway, specs[0].name, specs[1].name
+            )
 
 
 # ---------------------------------------------------------------- expiry options on writes

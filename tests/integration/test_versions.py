@@ -15,14 +15,12 @@ import pytest
 
 from dynamo_gateway import GatewayClient, GatewayError, VersionConflictError
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc
-from dynamo_gateway_server.app import Clocks, Gateway
-from dynamo_gateway_server.config import Settings
+from dynamo_gateway_server.app import Gateway
 from dynamo_gateway_server.tables import TableSpec, VersionSpec
-from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.builders import item_map, py, status_details
 from tests.support.emulators import FaultPlan, FaultProxy
 
-from .conftest import Emulator, create_table
+from .conftest import Emulator, gateway_declaring
 
 _numbers = itertools.count()
 ABSENT = service_pb2.ExpectedVersion(absent=True)
@@ -61,21 +59,9 @@ async def versioned(emulator: Emulator) -> AsyncIterator[Versioned]:
         TableSpec(f"strict-{n}", {"pk": "S"}, "pk", version=VersionSpec("rev", start=0, required=True)),
         TableSpec(f"plain-{n}", {"pk": "S"}, "pk"),
     ]
-    backend = await aws_backend_for(emulator.endpoint_url)
-    gateway = Gateway(
-        Settings(port=0, backend="aws", grace_period_s=0),
-        backend,
-        endpoint=emulator.endpoint_url,
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=specs,
-        created_tables={s.name for s in specs},
-    )
-    await gateway.start()
-    for spec in specs:
-        await create_table(gateway, spec)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-        yield Versioned(service_pb2_grpc.DynamoDBServiceStub(channel), gateway, *(s.name for s in specs))
-    await gateway.stop(0)
+    async with gateway_declaring(emulator.endpoint_url, specs) as gateway:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+            yield Versioned(service_pb2_grpc.DynamoDBServiceStub(channel), gateway, *(s.name for s in specs))
 
 
 async def test_a_versioned_put_creates_at_the_start_version_then_counts_up(versioned) -> None:
@@ -298,64 +284,58 @@ async def test_concurrent_read_modify_write_through_faults_loses_nothing(emulato
     )
     proxy = FaultProxy(emulator.endpoint_url)
     await proxy.start()
-    backend = await aws_backend_for(proxy.endpoint_url, connect_timeout_s=0.5, read_timeout_s=5)
-    gateway = Gateway(
-        Settings(port=0, backend="aws", grace_period_s=0, breaker_failure_threshold=10**9),
-        backend,
-        endpoint=proxy.endpoint_url,
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=[spec],
-        created_tables={spec.name},
-    )
-    await gateway.start()
     acknowledged: collections.Counter[str] = collections.Counter()
     conflicts: list[VersionConflictError] = []
     unknown: list[GatewayError] = []
+    timeouts = {"connect_timeout_s": 0.5, "read_timeout_s": 5}
     try:
-        await create_table(gateway, spec)
-        keys = [f"item-{i}" for i in range(ITEMS)]
-        async with GatewayClient.connect(f"127.0.0.1:{gateway.port}", timeout_s=30) as client:
-            for key in keys:
-                await client.put_item(spec.name, {"pk": key, "n": 0}, expected_version="absent")
-                acknowledged[key] += 1
-            proxy.set_plan(plan)
+        async with gateway_declaring(
+            proxy.endpoint_url, [spec], timeouts, breaker_failure_threshold=10**9
+        ) as gateway:
+            keys = [f"item-{i}" for i in range(ITEMS)]
+            async with GatewayClient.connect(f"127.0.0.1:{gateway.port}", timeout_s=30) as client:
+                for key in keys:
+                    await client.put_item(spec.name, {"pk": key, "n": 0}, expected_version="absent")
+                    acknowledged[key] += 1
+                proxy.set_plan(plan)
 
-            async def writer(number: int) -> None:
-                chooser = random.Random(number)
-                for round_ in range(WRITES_PER_WRITER):
-                    key = chooser.choice(keys)
-                    item = await _read(client, spec.name, key)
-                    while True:
-                        try:
-                            if (number + round_) % 2:  # a Put of the whole item read, as PynamoDB saves
-                                await client.put_item(
-                                    spec.name, {**item, "n": item["n"] + 1}, expected_version=item["version"]
-                                )
-                            else:  # an Update that sets what it computed from the read
-                                await client.update_item(
-                                    spec.name,
-                                    {"pk": key},
-                                    "SET n = :n",
-                                    values={":n": item["n"] + 1},
-                                    expected_version=item["version"],
-                                )
-                            acknowledged[key] += 1
-                            break
-                        except VersionConflictError as conflict:
-                            conflicts.append(conflict)
-                            assert conflict.current_item is not None
-                            item = conflict.current_item  # read-modify-write again from there
-                        except GatewayError as error:
-                            if getattr(error, "outcome_unknown", False):
-                                unknown.append(error)
-                                raise
-                            assert error.retryable, error  # throttled or unavailable: the same again
+                async def writer(number: int) -> None:
+                    chooser = random.Random(number)
+                    for round_ in range(WRITES_PER_WRITER):
+                        key = chooser.choice(keys)
+                        item = await _read(client, spec.name, key)
+                        while True:
+                            try:
+                                if (number + round_) % 2:  # a Put of the whole item read, as PynamoDB saves
+                                    await client.put_item(
+                                        spec.name,
+                                        {**item, "n": item["n"] + 1},
+                                        expected_version=item["version"],
+                                    )
+                                else:  # an Update that sets what it computed from the read
+                                    await client.update_item(
+                                        spec.name,
+                                        {"pk": key},
+                                        "SET n = :n",
+                                        values={":n": item["n"] + 1},
+                                        expected_version=item["version"],
+                                    )
+                                acknowledged[key] += 1
+                                break
+                            except VersionConflictError as conflict:
+                                conflicts.append(conflict)
+                                assert conflict.current_item is not None
+                                item = conflict.current_item  # read-modify-write again from there
+                            except GatewayError as error:
+                                if getattr(error, "outcome_unknown", False):
+                                    unknown.append(error)
+                                    raise
+                                assert error.retryable, error  # throttled or unavailable: the same again
 
-            await asyncio.gather(*(writer(n) for n in range(WRITERS)))
-            proxy.set_plan(FaultPlan())
-            stored = {key: await _read(client, spec.name, key) for key in keys}
+                await asyncio.gather(*(writer(n) for n in range(WRITERS)))
+                proxy.set_plan(FaultPlan())
+                stored = {key: await _read(client, spec.name, key) for key in keys}
     finally:
-        await gateway.stop(0)
         await proxy.stop()
 
     assert not unknown
