@@ -85,6 +85,18 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC's connection lifetime and keepalive settings, from ours (0: gRPC's default, unlimited)."""
+    milliseconds = {
+        "grpc.max_connection_age_ms": settings.max_connection_age_s,
+        "grpc.max_connection_age_grace_ms": settings.max_connection_age_grace_s,
+        "grpc.max_connection_idle_ms": settings.max_connection_idle_s,
+        "grpc.keepalive_time_ms": settings.keepalive_time_s,
+        "grpc.keepalive_timeout_ms": settings.keepalive_timeout_s,
+    }
+    return [(option, round(seconds * 1000)) for option, seconds in milliseconds.items() if seconds]
+
+
 @dataclass(frozen=True)
 class Clocks:
     """Time as the stages see it; tests pass their own so that retries never wait."""
@@ -234,6 +246,7 @@ class Gateway:
                 # RESOURCE_EXHAUSTED with RetryInfo from the in-flight limits.
                 ("grpc.server.max_pending_requests", settings.max_pending_rpcs),
                 ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_rpcs),
+                *connection_options(settings),
             ],
         )
         self.servicer = DynamoDBServicer(

@@ -145,6 +145,16 @@ class Settings:
     """DynamoDB-service RPCs this server handles at once; one more gets RESOURCE_EXHAUSTED, never a queue (0: no limit)."""
     max_inflight_rpcs_per_caller: int = 0
     """The same limit per authenticated caller, so one caller cannot take every slot (0: no limit)."""
+    max_connection_age_s: float = 900.0
+    """A caller's connection is asked to close (GOAWAY) after this long, so long-lived HTTP/2 connections spread over new replicas; its RPCs in flight finish first (0: never)."""
+    max_connection_age_grace_s: float = 0.0
+    """After max_connection_age_s, how long RPCs in flight (a long ParallelScan) may still run before the connection is cut (0: as long as they need)."""
+    max_connection_idle_s: float = 1800.0
+    """A connection without RPCs for this long is closed (0: never)."""
+    keepalive_time_s: float = 60.0
+    """The server pings a quiet connection this often and closes it when the ping goes unanswered (keepalive_timeout_s): dead callers do not pin resources."""
+    keepalive_timeout_s: float = 20.0
+    """How long a keepalive ping may go unanswered."""
     max_pending_rpcs: int = 20_000
     """RPCs gRPC holds until the gateway takes them up (a burst waits there a moment, then gets its answer or RESOURCE_EXHAUSTED); gRPC cancels any beyond."""
     aws_profile: str | None = None
@@ -198,6 +208,15 @@ class Settings:
         for name in at_least_one:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1", name)
+        for name in (
+            "max_connection_age_s",
+            "max_connection_age_grace_s",
+            "max_connection_idle_s",
+            "keepalive_time_s",
+            "keepalive_timeout_s",
+        ):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative", name)
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is out of range", "port")
         self._check_observability()
