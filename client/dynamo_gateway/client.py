@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import itertools
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import grpc
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc, table_pb2
 
-from .errors import call_stream, call_unary
+from .errors import ServiceUnavailableError, call_stream, call_unary
 from .values import Item, fill_item, from_item
 
 # The gRPC channel options every client of this package starts from: replies of up to 32 MiB.
@@ -228,6 +229,10 @@ def _expressions(
         message.expression_attribute_names.update(names)
     if values:
         fill_item(message.expression_attribute_values, values)
+
+
+# How often parallel_scan continues a stream that gateways shutting down cut short.
+SCAN_RESUMES = 10
 
 
 class GatewayClient:
@@ -581,8 +586,40 @@ class GatewayClient:
 
         resume_from maps each unfinished segment to its last resume_key (None: from
         the start); segments left out are not scanned again. Items whose TTL has passed
-        are left out unless include_expired.
+        are left out unless include_expired. A stream cut short by a gateway shutting
+        down is continued (on whichever replica the channel reaches) from where each
+        segment stopped, up to SCAN_RESUMES times: no page is lost or repeated.
         """
+        remaining: Mapping[int, Mapping[str, Any] | None] | None = resume_from
+        for resumes in itertools.count():
+            try:
+                async for page in self._parallel_scan_once(
+                    table, total_segments, remaining, values, names, index, filter, projection,
+                    consistent_read, page_size, timeout_s, include_expired,
+                ):  # fmt: skip
+                    yield page
+                return
+            except ServiceUnavailableError as error:
+                if error.scan_remaining is None or resumes >= SCAN_RESUMES:
+                    raise
+                remaining = error.scan_remaining
+
+    async def _parallel_scan_once(
+        self,
+        table: str,
+        total_segments: int,
+        resume_from: Mapping[int, Mapping[str, Any] | None] | None,
+        values: Mapping[str, Any] | None,
+        names: Mapping[str, str] | None,
+        index: str | None,
+        filter: str | None,
+        projection: str | None,
+        consistent_read: bool,
+        page_size: int | None,
+        timeout_s: float | None,
+        include_expired: bool,
+    ) -> AsyncIterator[SegmentPage]:
+        """One ParallelScan call's pages."""
         request = service_pb2.ParallelScanRequest(
             table_name=table,
             index_name=index or "",

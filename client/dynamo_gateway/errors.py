@@ -245,6 +245,9 @@ class ServiceUnavailableError(ServiceError):
     REASON = "Service.ServiceUnavailable"
     # Set when a write failed ambiguously and was not repeated: it may or may not have been applied.
     outcome_unknown: bool = False
+    # A ParallelScan cut short by a gateway shutting down: each unfinished segment -> its resume key
+    # (None: from its beginning). None when the error is not such an interruption.
+    scan_remaining: dict[int, Item | None] | None = None
 
 
 class ResourceNotFoundError(ServiceError):
@@ -335,9 +338,10 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     cancellation = errors_pb2.TransactionCancellation()
     outcome = errors_pb2.OutcomeUnknown()
     conflict = errors_pb2.VersionConflict()
+    interrupted = errors_pb2.ScanInterrupted()
     seen: set[str] = set()
     for detail in status.details if status else ():
-        for target in (info, bad_request, retry, condition, cancellation, outcome, conflict):
+        for target in (info, bad_request, retry, condition, cancellation, outcome, conflict, interrupted):
             if detail.Unpack(target):  # False (and target untouched) for a detail of another type
                 seen.add(target.DESCRIPTOR.full_name)
     cls = BY_REASON.get(info.reason) or _BY_CODE.get(code, GatewayError)
@@ -365,6 +369,11 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         ]
     if isinstance(result, ServiceUnavailableError):
         result.outcome_unknown = outcome.DESCRIPTOR.full_name in seen
+        if interrupted.DESCRIPTOR.full_name in seen:
+            result.scan_remaining = {
+                start.segment: from_item(start.exclusive_start_key) if start.exclusive_start_key else None
+                for start in interrupted.remaining
+            }
     return result
 
 

@@ -325,8 +325,16 @@ class Gateway:
                 )
 
     async def stop(self, grace_s: float | None = None) -> None:
+        """Shuts down gracefully: NOT_SERVING, streams end saying where to resume, calls already
+        sent are still served for shutdown_delay_s, then those in flight get the grace period.
+        `grace_s` overrides the grace period (0: stop now, without the delay either)."""
         grace = self.settings.grace_period_s if grace_s is None else grace_s
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING
+        self.servicer.drain()
+        if grace:
+            # Calls gRPC holds but has not handed over yet would be cancelled by stop(), without a
+            # status a caller can act on: serve them first.
+            await asyncio.sleep(self.settings.shutdown_delay_s)
         await self.server.stop(grace)
         await self.security.stop()
         await self.schemas.close()

@@ -91,6 +91,8 @@ class Settings:
     """Gateway processes sharing the port (SO_REUSEPORT); more than 1 needs the aws backend and a fixed port."""
     grace_period_s: float = 10.0
     """On SIGTERM/SIGINT, seconds in-flight RPCs get to finish."""
+    shutdown_delay_s: float = 1.0
+    """On SIGTERM/SIGINT, seconds the gateway keeps serving while reporting NOT_SERVING, so that calls already sent to it (and those load balancers send before they notice) are served, not cut."""
     max_message_bytes: int = 32 * 1024 * 1024
     """Largest gRPC message sent; batch responses reach 16 MB (requests: max_request_bytes)."""
     log_level: str = "INFO"
@@ -209,6 +211,7 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1", name)
         for name in (
+            "shutdown_delay_s",
             "max_connection_age_s",
             "max_connection_age_grace_s",
             "max_connection_idle_s",

@@ -24,7 +24,7 @@ from google.protobuf import any_pb2, duration_pb2, message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from dynamo_gateway.taxonomy import BY_REASON, Leaf
-from dynamo_gateway.v1 import errors_pb2
+from dynamo_gateway.v1 import errors_pb2, service_pb2
 
 from . import codec
 from .backends import (
@@ -189,6 +189,27 @@ def from_version_conflict(error: VersionConflictError, table: str = "") -> statu
     return make_status(leaf, str(error), [error_info(leaf, **metadata), detail])
 
 
+class ScanInterruptedError(Exception):
+    """A ParallelScan stream cut short by the gateway's shutdown, with where each unfinished segment resumes."""
+
+    def __init__(self, remaining: list[service_pb2.SegmentStart]) -> None:
+        super().__init__(f"the gateway is shutting down; {len(remaining)} segments are unfinished")
+        self.remaining = remaining
+
+
+def from_scan_interrupted(error: ScanInterruptedError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Service.ServiceUnavailable"]
+    return make_status(
+        leaf,
+        f"{error}: send the request again with the ScanInterrupted detail's segments to continue",
+        [
+            error_info(leaf, table=table, failure="ShuttingDown"),
+            errors_pb2.ScanInterrupted(remaining=error.remaining),
+            retry_info(0.0),  # another replica can take it at once
+        ],
+    )
+
+
 def internal(request_id: str) -> status_pb2.Status:
     """For bugs: says nothing of the cause (it is in the log under the request id)."""
     leaf = BY_REASON["Service.Internal"]
@@ -240,4 +261,5 @@ _RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] =
     CircuitOpenError: from_circuit_open,
     OutcomeUnknownError: from_outcome_unknown,
     VersionConflictError: from_version_conflict,
+    ScanInterruptedError: from_scan_interrupted,
 }

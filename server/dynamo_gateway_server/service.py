@@ -120,6 +120,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         self._guard = guard
         self._writes = writes or VersionedWrites(backend, KeySchemaCache(backend), {})
         self._declared = dict(declared or {})
+        # Set when the gateway starts shutting down: ParallelScan streams end with where to resume.
+        self._draining = asyncio.Event()
+
+    def drain(self) -> None:
+        """Ends every ParallelScan stream after the page it is sending, telling the caller where each
+        unfinished segment resumes (unary RPCs finish within the grace period as they are)."""
+        self._draining.set()
 
     def _apply_expiries(self, operation: str, request: Any, params: dict[str, Any]) -> None:
         found = codec.expiries(request)
@@ -352,16 +359,30 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 for _ in range(min(self._scan_concurrency, len(starts)))
             ]
         finisher = asyncio.create_task(_put_when_done(workers, pages), name=task_name)
+        draining = asyncio.ensure_future(self._draining.wait())
+        # Where each unfinished segment resumes, as of the pages the caller has been sent.
+        remaining = {segment: service_pb2.SegmentStart(segment=segment) for segment in starts}
+        for start in request.segments:
+            remaining[start.segment].exclusive_start_key.MergeFrom(start.exclusive_start_key)
         try:
-            while (page := await pages.get()) is not _SCAN_DONE:
+            while (page := await _next_page(pages, draining)) is not _SCAN_DONE:
+                if page is None:  # the gateway is shutting down: say where to pick up
+                    interrupted = errors.ScanInterruptedError(list(remaining.values()))
+                    await abort(context, errors.status_of(interrupted, request.table_name))
                 if isinstance(page, Exception):
                     await abort(context, errors.status_of(page, request.table_name))
                 await context.write(page)
+                if page.segment_done:
+                    del remaining[page.segment]
+                else:
+                    resume = remaining[page.segment].exclusive_start_key
+                    resume.clear()
+                    resume.MergeFrom(page.last_evaluated_key)
         finally:
             # Also runs when the client cancels: stop every DynamoDB call of this stream.
-            for task in (*workers, finisher):
+            for task in (*workers, finisher, draining):
                 task.cancel()
-            await asyncio.gather(*workers, finisher, return_exceptions=True)
+            await asyncio.gather(*workers, finisher, draining, return_exceptions=True)
 
     async def _scan_segments(
         self,
@@ -392,6 +413,18 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             start_key = wire.get("LastEvaluatedKey")
             if not start_key:
                 return
+
+
+async def _next_page(pages: asyncio.Queue[Any], draining: asyncio.Future[Any]) -> Any:
+    """The next page (or error, or _SCAN_DONE), or None once the gateway starts shutting down."""
+    if draining.done():
+        return None
+    getter = asyncio.ensure_future(pages.get())
+    await asyncio.wait((getter, draining), return_when=asyncio.FIRST_COMPLETED)
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    return None
 
 
 async def _put_when_done(workers: list[asyncio.Task[None]], pages: asyncio.Queue[Any]) -> None:

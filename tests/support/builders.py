@@ -32,6 +32,7 @@ def status_details(error: Any) -> dict[str, Any]:
         "dynamo_gateway.v1.TransactionCancellation": errors_pb2.TransactionCancellation,
         "dynamo_gateway.v1.VersionConflict": errors_pb2.VersionConflict,
         "dynamo_gateway.v1.OutcomeUnknown": errors_pb2.OutcomeUnknown,
+        "dynamo_gateway.v1.ScanInterrupted": errors_pb2.ScanInterrupted,
     }
     details: dict[str, Any] = {}
     for key, value in error.trailing_metadata() or ():

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from dynamo_gateway.v1 import service_pb2 as dynamo__gateway_dot_v1_dot_service__pb2
 from dynamo_gateway.v1 import value_pb2 as dynamo__gateway_dot_v1_dot_value__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64ynamo_gateway/v1/errors.proto\x12\x11\x64ynamo_gateway.v1\x1a\x1d\x64ynamo_gateway/v1/value.proto\"\xad\x01\n\x17\x43onditionalCheckFailure\x12\x42\n\x04item\x18\x01 \x03(\x0b\x32\x34.dynamo_gateway.v1.ConditionalCheckFailure.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"\xcc\x03\n\x0fVersionConflict\x12\x12\n\ntable_name\x18\x01 \x01(\t\x12\x38\n\x03key\x18\x02 \x03(\x0b\x32+.dynamo_gateway.v1.VersionConflict.KeyEntry\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1c\n\x0f\x63urrent_version\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12I\n\x0c\x63urrent_item\x18\x05 \x03(\x0b\x32\x33.dynamo_gateway.v1.VersionConflict.CurrentItemEntry\x12\x14\n\x0c\x61\x63tion_index\x18\x06 \x01(\x05\x1aM\n\x08KeyEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\x1aU\n\x10\x43urrentItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\x42\x13\n\x11_expected_versionB\x12\n\x10_current_version\"\xc2\x01\n\x12\x43\x61ncellationReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12=\n\x04item\x18\x03 \x03(\x0b\x32/.dynamo_gateway.v1.CancellationReason.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"Q\n\x17TransactionCancellation\x12\x36\n\x07reasons\x18\x01 \x03(\x0b\x32%.dynamo_gateway.v1.CancellationReason\"3\n\x0eOutcomeUnknown\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t*\x9c\r\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12-\n)ERROR_REASON_CONFIGURATION_INVALID_REGION\x10\x01\x12\x32\n.ERROR_REASON_CONFIGURATION_INVALID_CREDENTIALS\x10\x02\x12,\n(ERROR_REASON_CONFIGURATION_INVALID_TABLE\x10\x03\x12\x35\n1ERROR_REASON_AUTHENTICATION_CREDENTIALS_NOT_FOUND\x10\x04\x12-\n)ERROR_REASON_AUTHENTICATION_TOKEN_EXPIRED\x10\x05\x12\x32\n.ERROR_REASON_AUTHENTICATION_ASSUME_ROLE_FAILED\x10\x06\x12-\n)ERROR_REASON_AUTHENTICATION_ACCESS_DENIED\x10\x07\x12\'\n#ERROR_REASON_VALIDATION_INVALID_KEY\x10\x08\x12.\n*ERROR_REASON_VALIDATION_INVALID_EXPRESSION\x10\t\x12\x30\n,ERROR_REASON_VALIDATION_MISSING_REQUIRED_KEY\x10\n\x12)\n%ERROR_REASON_VALIDATION_TYPE_MISMATCH\x10\x0b\x12-\n)ERROR_REASON_VALIDATION_INVALID_PARAMETER\x10\x0c\x12\x33\n/ERROR_REASON_CONDITIONAL_CHECK_CONDITION_FAILED\x10\r\x12\x37\n3ERROR_REASON_CONDITIONAL_CHECK_TRANSACTION_CONFLICT\x10\x0e\x12;\n7ERROR_REASON_THROUGHPUT_PROVISIONED_THROUGHPUT_EXCEEDED\x10\x0f\x12\x32\n.ERROR_REASON_THROUGHPUT_REQUEST_LIMIT_EXCEEDED\x10\x10\x12\x30\n,ERROR_REASON_THROUGHPUT_THROTTLING_EXCEPTION\x10\x11\x12$\n ERROR_REASON_ITEM_ITEM_NOT_FOUND\x10\x12\x12$\n ERROR_REASON_ITEM_ITEM_TOO_LARGE\x10\x13\x12\x39\n5ERROR_REASON_ITEM_ITEM_COLLECTION_SIZE_LIMIT_EXCEEDED\x10\x14\x12\x31\n-ERROR_REASON_TRANSACTION_TRANSACTION_CANCELED\x10\x15\x12\x31\n-ERROR_REASON_TRANSACTION_TRANSACTION_CONFLICT\x10\x16\x12:\n6ERROR_REASON_TRANSACTION_IDEMPOTENT_PARAMETER_MISMATCH\x10\x17\x12\x34\n0ERROR_REASON_TRANSACTION_TRANSACTION_IN_PROGRESS\x10\x18\x12.\n*ERROR_REASON_SERVICE_INTERNAL_SERVER_ERROR\x10\x19\x12,\n(ERROR_REASON_SERVICE_SERVICE_UNAVAILABLE\x10\x1a\x12+\n\'ERROR_REASON_SERVICE_RESOURCE_NOT_FOUND\x10\x1b\x12*\n&ERROR_REASON_SERVICE_DEADLINE_EXCEEDED\x10\x1c\x12!\n\x1d\x45RROR_REASON_SERVICE_INTERNAL\x10\x1d\x12\'\n#ERROR_REASON_CALLER_UNAUTHENTICATED\x10\x1e\x12)\n%ERROR_REASON_CALLER_PERMISSION_DENIED\x10\x1f\x12)\n%ERROR_REASON_CALLER_REQUEST_TOO_LARGE\x10 \x12\x32\n.ERROR_REASON_CALLER_CONCURRENCY_LIMIT_EXCEEDED\x10!\x12\x33\n/ERROR_REASON_CONDITIONAL_CHECK_VERSION_CONFLICT\x10\"b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64ynamo_gateway/v1/errors.proto\x12\x11\x64ynamo_gateway.v1\x1a\x1f\x64ynamo_gateway/v1/service.proto\x1a\x1d\x64ynamo_gateway/v1/value.proto\"\xad\x01\n\x17\x43onditionalCheckFailure\x12\x42\n\x04item\x18\x01 \x03(\x0b\x32\x34.dynamo_gateway.v1.ConditionalCheckFailure.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"\xcc\x03\n\x0fVersionConflict\x12\x12\n\ntable_name\x18\x01 \x01(\t\x12\x38\n\x03key\x18\x02 \x03(\x0b\x32+.dynamo_gateway.v1.VersionConflict.KeyEntry\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1c\n\x0f\x63urrent_version\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12I\n\x0c\x63urrent_item\x18\x05 \x03(\x0b\x32\x33.dynamo_gateway.v1.VersionConflict.CurrentItemEntry\x12\x14\n\x0c\x61\x63tion_index\x18\x06 \x01(\x05\x1aM\n\x08KeyEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\x1aU\n\x10\x43urrentItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\x42\x13\n\x11_expected_versionB\x12\n\x10_current_version\"\xc2\x01\n\x12\x43\x61ncellationReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12=\n\x04item\x18\x03 \x03(\x0b\x32/.dynamo_gateway.v1.CancellationReason.ItemEntry\x1aN\n\tItemEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.dynamo_gateway.v1.AttributeValue:\x02\x38\x01\"Q\n\x17TransactionCancellation\x12\x36\n\x07reasons\x18\x01 \x03(\x0b\x32%.dynamo_gateway.v1.CancellationReason\"3\n\x0eOutcomeUnknown\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"E\n\x0fScanInterrupted\x12\x32\n\tremaining\x18\x01 \x03(\x0b\x32\x1f.dynamo_gateway.v1.SegmentStart*\x9c\r\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12-\n)ERROR_REASON_CONFIGURATION_INVALID_REGION\x10\x01\x12\x32\n.ERROR_REASON_CONFIGURATION_INVALID_CREDENTIALS\x10\x02\x12,\n(ERROR_REASON_CONFIGURATION_INVALID_TABLE\x10\x03\x12\x35\n1ERROR_REASON_AUTHENTICATION_CREDENTIALS_NOT_FOUND\x10\x04\x12-\n)ERROR_REASON_AUTHENTICATION_TOKEN_EXPIRED\x10\x05\x12\x32\n.ERROR_REASON_AUTHENTICATION_ASSUME_ROLE_FAILED\x10\x06\x12-\n)ERROR_REASON_AUTHENTICATION_ACCESS_DENIED\x10\x07\x12\'\n#ERROR_REASON_VALIDATION_INVALID_KEY\x10\x08\x12.\n*ERROR_REASON_VALIDATION_INVALID_EXPRESSION\x10\t\x12\x30\n,ERROR_REASON_VALIDATION_MISSING_REQUIRED_KEY\x10\n\x12)\n%ERROR_REASON_VALIDATION_TYPE_MISMATCH\x10\x0b\x12-\n)ERROR_REASON_VALIDATION_INVALID_PARAMETER\x10\x0c\x12\x33\n/ERROR_REASON_CONDITIONAL_CHECK_CONDITION_FAILED\x10\r\x12\x37\n3ERROR_REASON_CONDITIONAL_CHECK_TRANSACTION_CONFLICT\x10\x0e\x12;\n7ERROR_REASON_THROUGHPUT_PROVISIONED_THROUGHPUT_EXCEEDED\x10\x0f\x12\x32\n.ERROR_REASON_THROUGHPUT_REQUEST_LIMIT_EXCEEDED\x10\x10\x12\x30\n,ERROR_REASON_THROUGHPUT_THROTTLING_EXCEPTION\x10\x11\x12$\n ERROR_REASON_ITEM_ITEM_NOT_FOUND\x10\x12\x12$\n ERROR_REASON_ITEM_ITEM_TOO_LARGE\x10\x13\x12\x39\n5ERROR_REASON_ITEM_ITEM_COLLECTION_SIZE_LIMIT_EXCEEDED\x10\x14\x12\x31\n-ERROR_REASON_TRANSACTION_TRANSACTION_CANCELED\x10\x15\x12\x31\n-ERROR_REASON_TRANSACTION_TRANSACTION_CONFLICT\x10\x16\x12:\n6ERROR_REASON_TRANSACTION_IDEMPOTENT_PARAMETER_MISMATCH\x10\x17\x12\x34\n0ERROR_REASON_TRANSACTION_TRANSACTION_IN_PROGRESS\x10\x18\x12.\n*ERROR_REASON_SERVICE_INTERNAL_SERVER_ERROR\x10\x19\x12,\n(ERROR_REASON_SERVICE_SERVICE_UNAVAILABLE\x10\x1a\x12+\n\'ERROR_REASON_SERVICE_RESOURCE_NOT_FOUND\x10\x1b\x12*\n&ERROR_REASON_SERVICE_DEADLINE_EXCEEDED\x10\x1c\x12!\n\x1d\x45RROR_REASON_SERVICE_INTERNAL\x10\x1d\x12\'\n#ERROR_REASON_CALLER_UNAUTHENTICATED\x10\x1e\x12)\n%ERROR_REASON_CALLER_PERMISSION_DENIED\x10\x1f\x12)\n%ERROR_REASON_CALLER_REQUEST_TOO_LARGE\x10 \x12\x32\n.ERROR_REASON_CALLER_CONCURRENCY_LIMIT_EXCEEDED\x10!\x12\x33\n/ERROR_REASON_CONDITIONAL_CHECK_VERSION_CONFLICT\x10\"b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,24 +41,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERSIONCONFLICT_CURRENTITEMENTRY']._serialized_options = b'8\001'
   _globals['_CANCELLATIONREASON_ITEMENTRY']._loaded_options = None
   _globals['_CANCELLATIONREASON_ITEMENTRY']._serialized_options = b'8\001'
-  _globals['_ERRORREASON']._serialized_start=1057
-  _globals['_ERRORREASON']._serialized_end=2749
-  _globals['_CONDITIONALCHECKFAILURE']._serialized_start=85
-  _globals['_CONDITIONALCHECKFAILURE']._serialized_end=258
-  _globals['_CONDITIONALCHECKFAILURE_ITEMENTRY']._serialized_start=180
-  _globals['_CONDITIONALCHECKFAILURE_ITEMENTRY']._serialized_end=258
-  _globals['_VERSIONCONFLICT']._serialized_start=261
-  _globals['_VERSIONCONFLICT']._serialized_end=721
-  _globals['_VERSIONCONFLICT_KEYENTRY']._serialized_start=516
-  _globals['_VERSIONCONFLICT_KEYENTRY']._serialized_end=593
-  _globals['_VERSIONCONFLICT_CURRENTITEMENTRY']._serialized_start=595
-  _globals['_VERSIONCONFLICT_CURRENTITEMENTRY']._serialized_end=680
-  _globals['_CANCELLATIONREASON']._serialized_start=724
-  _globals['_CANCELLATIONREASON']._serialized_end=918
-  _globals['_CANCELLATIONREASON_ITEMENTRY']._serialized_start=180
-  _globals['_CANCELLATIONREASON_ITEMENTRY']._serialized_end=258
-  _globals['_TRANSACTIONCANCELLATION']._serialized_start=920
-  _globals['_TRANSACTIONCANCELLATION']._serialized_end=1001
-  _globals['_OUTCOMEUNKNOWN']._serialized_start=1003
-  _globals['_OUTCOMEUNKNOWN']._serialized_end=1054
+  _globals['_ERRORREASON']._serialized_start=1161
+  _globals['_ERRORREASON']._serialized_end=2853
+  _globals['_CONDITIONALCHECKFAILURE']._serialized_start=118
+  _globals['_CONDITIONALCHECKFAILURE']._serialized_end=291
+  _globals['_CONDITIONALCHECKFAILURE_ITEMENTRY']._serialized_start=213
+  _globals['_CONDITIONALCHECKFAILURE_ITEMENTRY']._serialized_end=291
+  _globals['_VERSIONCONFLICT']._serialized_start=294
+  _globals['_VERSIONCONFLICT']._serialized_end=754
+  _globals['_VERSIONCONFLICT_KEYENTRY']._serialized_start=549
+  _globals['_VERSIONCONFLICT_KEYENTRY']._serialized_end=626
+  _globals['_VERSIONCONFLICT_CURRENTITEMENTRY']._serialized_start=628
+  _globals['_VERSIONCONFLICT_CURRENTITEMENTRY']._serialized_end=713
+  _globals['_CANCELLATIONREASON']._serialized_start=757
+  _globals['_CANCELLATIONREASON']._serialized_end=951
+  _globals['_CANCELLATIONREASON_ITEMENTRY']._serialized_start=213
+  _globals['_CANCELLATIONREASON_ITEMENTRY']._serialized_end=291
+  _globals['_TRANSACTIONCANCELLATION']._serialized_start=953
+  _globals['_TRANSACTIONCANCELLATION']._serialized_end=1034
+  _globals['_OUTCOMEUNKNOWN']._serialized_start=1036
+  _globals['_OUTCOMEUNKNOWN']._serialized_end=1087
+  _globals['_SCANINTERRUPTED']._serialized_start=1089
+  _globals['_SCANINTERRUPTED']._serialized_end=1158
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from dynamo_gateway.v1 import service_pb2 as _service_pb2
 from dynamo_gateway.v1 import value_pb2 as _value_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -564,3 +565,31 @@ class OutcomeUnknown(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OutcomeUnknown: _TypeAlias = OutcomeUnknown  # noqa: Y015
+
+@_typing.final
+class ScanInterrupted(_message.Message):
+    """Sent with UNAVAILABLE (reason Service.ServiceUnavailable) when a ParallelScan stream ended
+    before all its segments were done because the gateway is shutting down. Every page sent
+    before it stands; send the same ParallelScanRequest again with `segments` set to `remaining`
+    (to any replica) and the scan continues where it stopped, without an item lost or repeated.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMAINING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def remaining(self) -> _containers.RepeatedCompositeFieldContainer[_service_pb2.SegmentStart]:
+        """Each unfinished segment and where it resumes (no key: from its beginning)."""
+
+    def __init__(
+        self,
+        *,
+        remaining: _abc.Iterable[_service_pb2.SegmentStart] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["remaining", b"remaining"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScanInterrupted: _TypeAlias = ScanInterrupted  # noqa: Y015

@@ -1,0 +1,113 @@
+"""Shutting down under load: unary calls in flight finish; ParallelScan streams end saying where to resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from dynamo_gateway import GatewayClient, ServiceUnavailableError
+from dynamo_gateway.v1 import errors_pb2, service_pb2, service_pb2_grpc
+from dynamo_gateway_server.app import Clocks, Gateway
+from dynamo_gateway_server.config import Settings
+from dynamo_gateway_server.tables import TableSpec
+from tests.support.backends import aws_backend_for, no_sleep
+from tests.support.builders import item_map, py, status_details
+
+from .conftest import Emulator, create_table
+
+ITEMS = 200
+SEGMENTS = 4
+
+
+async def _gateway(emulator: Emulator, port: int = 0) -> Gateway:
+    backend = await aws_backend_for(emulator.endpoint_url)
+    gateway = Gateway(
+        Settings(port=port, backend="aws", grace_period_s=5),
+        backend,
+        endpoint=emulator.endpoint_url,
+        clocks=Clocks(sleep=no_sleep),
+    )
+    await gateway.start()
+    return gateway
+
+
+async def _filled_table(gateway: Gateway, name: str) -> str:
+    await create_table(gateway, TableSpec(name, {"pk": "S"}, "pk"))
+    for n in range(ITEMS):
+        await gateway.backend.call("PutItem", {"TableName": name, "Item": {"pk": {"S": f"item-{n:03d}"}}})
+    return name
+
+
+@pytest.fixture
+async def first(emulator: Emulator) -> Gateway:
+    return await _gateway(emulator)
+
+
+async def test_a_stream_cut_by_shutdown_resumes_elsewhere_without_loss(
+    emulator: Emulator, first: Gateway
+) -> None:
+    table = await _filled_table(first, f"drained-{emulator.kind}")
+    seen: list[str] = []
+    request = service_pb2.ParallelScanRequest(table_name=table, total_segments=SEGMENTS, page_limit=5)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as channel:
+        stub = service_pb2_grpc.DynamoDBServiceStub(channel)
+        stream = stub.ParallelScan(request, timeout=30)
+        pages = 0
+        # Unary calls in flight when the shutdown begins must still succeed.
+        puts = []
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            async for page in stream:
+                seen += [py(i)["pk"] for i in page.items]
+                pages += 1
+                if pages == 3:
+                    for n in range(20):
+                        put = service_pb2.PutItemRequest(table_name=table)
+                        item_map(put.item, {"pk": f"late-{n}"})
+                        puts.append(asyncio.ensure_future(stub.PutItem(put, timeout=30)))
+                    stopping = asyncio.ensure_future(first.stop())
+        answers = await asyncio.gather(*puts, return_exceptions=True)
+        assert not [a for a in answers if isinstance(a, BaseException)]  # none failed
+        await stopping
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    interrupted: errors_pb2.ScanInterrupted = status_details(ended.value)["dynamo_gateway.v1.ScanInterrupted"]
+    assert interrupted.remaining, "some segments were unfinished"
+    # Another replica takes the rest.
+    second = await _gateway(emulator)
+    try:
+        request.segments.extend(interrupted.remaining)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{second.port}") as channel:
+            async for page in service_pb2_grpc.DynamoDBServiceStub(channel).ParallelScan(request, timeout=30):
+                seen += [py(i)["pk"] for i in page.items]
+    finally:
+        await second.stop(0)
+    originals = [pk for pk in seen if pk.startswith("item-")]
+    assert sorted(originals) == [f"item-{n:03d}" for n in range(ITEMS)]  # each once: none lost, none twice
+
+
+async def test_the_client_continues_a_scan_on_the_replica_that_replaces_a_stopped_one(
+    emulator: Emulator, first: Gateway
+) -> None:
+    table = await _filled_table(first, f"handed-over-{emulator.kind}")
+    port = first.port
+    seen: list[str] = []
+    replacement: list[Gateway] = []
+    async with GatewayClient.connect(f"127.0.0.1:{port}", timeout_s=30) as client:
+        async for page in client.parallel_scan(table, SEGMENTS, page_size=5):
+            seen += [item["pk"] for item in page.items]
+            if len(seen) == 15 and not replacement:
+                await first.stop()  # the stream ends now, saying where each segment stopped
+                replacement.append(await _gateway(emulator, port))  # a new replica at the same address
+    await replacement[0].stop(0)
+    assert sorted(seen) == [f"item-{n:03d}" for n in range(ITEMS)]
+
+
+async def test_without_a_replica_the_client_gives_up_with_the_interruption(
+    emulator: Emulator, first: Gateway
+) -> None:
+    table = await _filled_table(first, f"abandoned-{emulator.kind}")
+    async with GatewayClient.connect(f"127.0.0.1:{first.port}", timeout_s=3) as client:
+        with pytest.raises(ServiceUnavailableError):
+            async for _ in client.parallel_scan(table, SEGMENTS, page_size=5):
+                await first.stop()
