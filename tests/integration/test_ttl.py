@@ -9,12 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dynamo_gateway import GatewayClient, InvalidParameterError, TransactPut
-from dynamo_gateway_server.app import Clocks, Gateway
-from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
-from tests.support.backends import aws_backend_for, no_sleep
 
-from .conftest import Emulator, create_table
+from .conftest import Emulator, gateway_declaring
 
 _numbers = itertools.count()
 
@@ -28,19 +25,9 @@ async def sessions(emulator: Emulator) -> AsyncIterator[tuple[GatewayClient, str
         partition_key="id",
         ttl_attribute="expires_at",
     )
-    backend = await aws_backend_for(emulator.endpoint_url)
-    gateway = Gateway(
-        Settings(port=0, backend="aws", grace_period_s=0),
-        backend,
-        endpoint=emulator.endpoint_url,
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=[spec],
-    )
-    await gateway.start()
-    await create_table(gateway, spec)
-    async with GatewayClient.connect(f"127.0.0.1:{gateway.port}") as client:
-        yield client, spec.name
-    await gateway.stop(0)
+    async with gateway_declaring(emulator.endpoint_url, [spec]) as gateway:
+        async with GatewayClient.connect(f"127.0.0.1:{gateway.port}") as client:
+            yield client, spec.name
 
 
 async def test_a_ttl_in_epoch_seconds_is_written(sessions) -> None:

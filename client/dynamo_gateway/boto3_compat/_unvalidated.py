@@ -84,16 +84,22 @@ def _container_mismatch(value: Any) -> LocalValidationError | None:
     return None
 
 
+def _expect_mapping(value: Any, where: str) -> None:
+    """Structures and maps arrive as JSON objects; anything else gets DynamoDB's refusal."""
+    if isinstance(value, Mapping):
+        return
+    if isinstance(value, _SEQUENCES):
+        raise _serialization(messages.START_OF_LIST)
+    if isinstance(value, str | int | float):
+        raise _serialization(messages.EXPECTED_STRUCTURE)
+    raise _unsendable(value, where)
+
+
 def _read(shape: Shape, value: Any, where: str) -> Any:
     kind = shape.type_name
     if kind == "structure":
         assert isinstance(shape, StructureShape)
-        if not isinstance(value, Mapping):
-            if isinstance(value, _SEQUENCES):
-                raise _serialization(messages.START_OF_LIST)
-            if isinstance(value, str | int | float):
-                raise _serialization(messages.EXPECTED_STRUCTURE)
-            raise _unsendable(value, where)
+        _expect_mapping(value, where)
         read = {}
         for name, member in value.items():
             if member is None:
@@ -104,12 +110,7 @@ def _read(shape: Shape, value: Any, where: str) -> Any:
         return read
     if kind == "map":
         assert isinstance(shape, MapShape)
-        if not isinstance(value, Mapping):
-            if isinstance(value, _SEQUENCES):
-                raise _serialization(messages.START_OF_LIST)
-            if isinstance(value, str | int | float):
-                raise _serialization(messages.EXPECTED_STRUCTURE)
-            raise _unsendable(value, where)
+        _expect_mapping(value, where)
         return {key: _read(shape.value, member, f"{where}.{key}") for key, member in value.items()}
     if kind == "list":
         assert isinstance(shape, ListShape)
