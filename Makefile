@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke clean
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke fuzz soak reliability clean
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -48,6 +48,23 @@ check-generated: generate
 		git status --short -- client/dynamo_gateway/v1; \
 		echo "generated code is out of date: run 'make generate' and commit"; exit 1; \
 	fi
+
+## The README's Reliability figures: overload bursts, idle connections and unread streams, restarts
+## under load; prints numbers, never fails on them (the checks are in make test).
+reliability: bootstrap
+	$(PY) bench/overload.py
+	$(PY) bench/abuse.py
+	$(PY) bench/restart.py
+
+## Fuzzes every RPC through a real gateway: 10,000 requests per emulator; fails on any violation.
+fuzz: bootstrap
+	$(PY) bench/fuzz.py --requests 10000 --backend both
+
+## A million mixed calls through one gateway on the stub DynamoDB; fails when RSS grew by more than
+## 10 MB after the warm-up, or when tasks, fds or connections grew (15 to 30 minutes here).
+soak:
+	@scripts/bootstrap.sh bench
+	$(PY) bench/soak.py
 
 ## The side-by-side benchmark (gateway via ghz vs direct aiobotocore on a stub DynamoDB), the
 ## ParallelScan scale run and the workers scaling curve; prints numbers, never fails on them.

@@ -7,6 +7,8 @@ items, `--scan-pages` pages per segment), BatchWriteItem and BatchGetItem, and
 DescribeTable for any table. Signatures are not checked.
 
     python bench/stub_dynamodb.py --port 8000 [--latency-ms 5] [--scan-pages 10]
+
+`--port 0` binds a free port; the first line printed names the port it listens on.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ async def main() -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    print(f"stub listening on {args.port} (pid {os.getpid()})", flush=True)
+    port = server.sockets[0].getsockname()[1]
+    print(f"stub listening on {port} (pid {os.getpid()})", flush=True)
     async with server:
         await stop.wait()
 

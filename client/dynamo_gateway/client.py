@@ -34,7 +34,7 @@ import grpc
 
 from dynamo_gateway.v1 import options_pb2, service_pb2, service_pb2_grpc, table_pb2
 
-from .errors import ServiceUnavailableError, call_stream, call_unary
+from .errors import GatewayError, call_stream, call_unary, scan_continuation
 from .values import Item, fill_item, from_item
 
 # The gRPC channel options every client of this package starts from: replies of up to 32 MiB.
@@ -587,22 +587,34 @@ class GatewayClient:
         resume_from maps each unfinished segment to its last resume_key (None: from
         the start); segments left out are not scanned again. Items whose TTL has passed
         are left out unless include_expired. A stream cut short by a gateway shutting
-        down is continued (on whichever replica the channel reaches) from where each
-        segment stopped, up to SCAN_RESUMES times: no page is lost or repeated.
+        down (continued on whichever replica the channel reaches) or by its stall timeout
+        (the caller took no page for that long) is continued from where each segment
+        stopped, up to SCAN_RESUMES times: no page is lost or repeated.
         """
-        remaining: Mapping[int, Mapping[str, Any] | None] | None = resume_from
+        # Where each unfinished segment goes on, as of the pages received (what the gateway's
+        # ScanInterrupted says too, but this also holds when a connection just breaks).
+        remaining: dict[int, Mapping[str, Any] | None] = (
+            dict(resume_from) if resume_from is not None else dict.fromkeys(range(total_segments))
+        )
         for resumes in itertools.count():
             try:
                 async for page in self._parallel_scan_once(
                     table, total_segments, remaining, values, names, index, filter, projection,
                     consistent_read, page_size, timeout_s, include_expired,
                 ):  # fmt: skip
+                    if page.segment_done:
+                        remaining.pop(page.segment, None)
+                    else:
+                        remaining[page.segment] = page.resume_key
                     yield page
                 return
-            except ServiceUnavailableError as error:
-                if error.scan_remaining is None or resumes >= SCAN_RESUMES:
+            except GatewayError as error:
+                wait_s = scan_continuation(error)
+                if wait_s is None or resumes >= SCAN_RESUMES:
                     raise
-                remaining = error.scan_remaining
+                if not remaining:  # the last page came before the error: nothing is left
+                    return
+                await asyncio.sleep(wait_s)
 
     async def _parallel_scan_once(
         self,

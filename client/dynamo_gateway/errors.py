@@ -26,6 +26,7 @@ transfers never catch grpc errors themselves. Must not import the client.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -67,6 +68,9 @@ class GatewayError(Exception):
         self.retry_after_s = retry_after_s
         # The google.rpc.Status the error was decoded from (set by from_rpc_error); None without details.
         self.status: status_pb2.Status | None = None
+        # A ParallelScan cut short (a gateway shutting down, a reader that stalled): each unfinished
+        # segment -> its resume key (None: from its beginning). None for any other error.
+        self.scan_remaining: dict[int, Item | None] | None = None
 
     @property
     def retryable(self) -> bool:
@@ -245,9 +249,11 @@ class ServiceUnavailableError(ServiceError):
     REASON = "Service.ServiceUnavailable"
     # Set when a write failed ambiguously and was not repeated: it may or may not have been applied.
     outcome_unknown: bool = False
-    # A ParallelScan cut short by a gateway shutting down: each unfinished segment -> its resume key
-    # (None: from its beginning). None when the error is not such an interruption.
-    scan_remaining: dict[int, Item | None] | None = None
+
+    @property
+    def not_taken(self) -> bool:
+        """The gateway was about to stop and did nothing with the call: send it again after retry_after_s."""
+        return self.metadata.get("taken") == "false"
 
 
 class ResourceNotFoundError(ServiceError):
@@ -310,6 +316,14 @@ _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
 }
 
 
+def _class_without_details(code: grpc.StatusCode, message: str) -> type[GatewayError]:
+    # gRPC itself refuses metadata over the server's bound, before the gateway sees the call: its
+    # words are the only sign that the caller sent too much, not that capacity ran out.
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "metadata size exceeds" in message:
+        return RequestTooLargeError
+    return _BY_CODE.get(code, GatewayError)
+
+
 def status_details(error: grpc.RpcError) -> status_pb2.Status | None:
     """The google.rpc.Status in the error's grpc-status-details-bin trailer, or None without one.
 
@@ -344,7 +358,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         for target in (info, bad_request, retry, condition, cancellation, outcome, conflict, interrupted):
             if detail.Unpack(target):  # False (and target untouched) for a detail of another type
                 seen.add(target.DESCRIPTOR.full_name)
-    cls = BY_REASON.get(info.reason) or _BY_CODE.get(code, GatewayError)
+    cls = BY_REASON.get(info.reason) or _class_without_details(code, message)
     result = cls(
         code,
         message,
@@ -369,20 +383,56 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         ]
     if isinstance(result, ServiceUnavailableError):
         result.outcome_unknown = outcome.DESCRIPTOR.full_name in seen
-        if interrupted.DESCRIPTOR.full_name in seen:
-            result.scan_remaining = {
-                start.segment: from_item(start.exclusive_start_key) if start.exclusive_start_key else None
-                for start in interrupted.remaining
-            }
+    if interrupted.DESCRIPTOR.full_name in seen:
+        result.scan_remaining = {
+            start.segment: from_item(start.exclusive_start_key) if start.exclusive_start_key else None
+            for start in interrupted.remaining
+        }
     return result
 
 
+RESUME_MARGIN_S = 0.05  # after a stopping gateway's listener has closed, not just before
+BROKEN_STREAM_WAIT_S = 0.1
+
+
+def scan_continuation(error: GatewayError) -> float | None:
+    """How long to wait before a ParallelScan that ended with `error` goes on from where each
+    segment stopped, or None if it should not (a scan only reads: going on is always safe).
+
+    A gateway shutting down says how long its listener stays open (the connection leads back to
+    it until then); a stalled reader's stream needs no wait; a stream that broke without a word
+    from the gateway (a connection cut, a call cancelled in a stopping server's queue) is tried
+    again shortly."""
+    if isinstance(error, ServiceUnavailableError) and (error.scan_remaining is not None or error.not_taken):
+        return (error.retry_after_s or 0.0) + RESUME_MARGIN_S
+    if isinstance(error, DeadlineExceededError) and error.scan_remaining is not None:
+        return 0.0
+    if not error.reason and error.code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE):
+        return BROKEN_STREAM_WAIT_S
+    return None
+
+
+# A gateway refuses calls for a moment just before it stops (not_taken); the retry reaches another replica.
+NOT_TAKEN_RETRIES = 5
+
+
 async def call_unary(method: Any, request: Any, timeout_s: float | None) -> Any:
-    """Awaits one unary call of a grpc.aio stub; a failure raises the typed error of from_rpc_error."""
-    try:
-        return await method(request, timeout=timeout_s)
-    except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error) from None
+    """Awaits one unary call of a grpc.aio stub; a failure raises the typed error of from_rpc_error.
+
+    A call a stopping gateway did not take is sent again (it did nothing), after the wait it asks."""
+    retries = 0
+    while True:
+        try:
+            return await method(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as error:
+            failure = from_rpc_error(error)
+        if (
+            not (isinstance(failure, ServiceUnavailableError) and failure.not_taken)
+            or retries >= NOT_TAKEN_RETRIES
+        ):
+            raise failure
+        retries += 1
+        await asyncio.sleep(failure.retry_after_s or 0.0)
 
 
 async def call_stream(method: Any, request: Any, timeout_s: float | None) -> AsyncGenerator[Any, None]:

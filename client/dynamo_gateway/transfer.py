@@ -6,7 +6,7 @@ at most every `checkpoint_s`, a state file beside it: the file's length and each
 segment's resume key, written after the items they cover. A resumed export cuts the
 file back to that length and asks the gateway for the unfinished segments from their
 keys, so an export killed at any point (even with SIGKILL) finishes with every item
-exactly once. Import sends batches of lines with bounded concurrency and reports,
+exactly once; one cut by a gateway shutting down goes on by itself the same way. Import sends batches of lines with bounded concurrency and reports,
 by line number, what could not be written. Uses the generated stub; no argparse.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import pathlib
@@ -27,7 +28,8 @@ import grpc
 
 from dynamo_gateway.v1 import service_pb2
 
-from .errors import GatewayError, call_stream, call_unary
+from .client import SCAN_RESUMES
+from .errors import GatewayError, call_stream, call_unary, scan_continuation
 from .json_codec import ItemJson, JsonInputError, fill_key_from_json, key_to_json
 from .progress import Progress
 
@@ -153,6 +155,56 @@ async def export_table(
         out = _create(path)
         _write_state(state_path, state)
     resumed_items = state["items"]
+
+    def checkpoint() -> None:
+        out.flush()
+        os.fsync(out.fileno())
+        _write_state(state_path, state)
+
+    last_checkpoint = time.monotonic()
+    try:
+        for resumes in itertools.count():
+            request = _scan_request(table, state, page_size, include_expired)
+            if not request.segments:
+                break
+            try:
+                async with contextlib.aclosing(call_stream(stub.ParallelScan, request, timeout_s)) as pages:
+                    async for page in pages:
+                        chunk = "".join(item_json.dumps(i.attributes) + "\n" for i in page.items).encode(
+                            "utf-8"
+                        )
+                        out.write(chunk)
+                        state["items"] += len(page.items)
+                        state["bytes"] += len(chunk)
+                        segment = state["segments"][str(page.segment)]
+                        segment["done"] = page.segment_done
+                        segment["key"] = None if page.segment_done else key_to_json(page.last_evaluated_key)
+                        bar.advance(len(page.items), len(chunk))
+                        if time.monotonic() - last_checkpoint >= checkpoint_s:
+                            checkpoint()
+                            last_checkpoint = time.monotonic()
+                break
+            except GatewayError as error:
+                # The state already says where each segment stopped (the same keys as the error's
+                # ScanInterrupted detail): go on, wherever the channel leads.
+                wait_s = scan_continuation(error)
+                if wait_s is None or resumes >= SCAN_RESUMES:
+                    raise
+                checkpoint()
+                await asyncio.sleep(wait_s)
+    finally:
+        # Also on errors and Ctrl-C: the state then covers exactly the pages written.
+        checkpoint()
+        out.close()
+        bar.close()
+    _remove(state_path)
+    return ExportResult(state["items"], state["bytes"], resumed_items)
+
+
+def _scan_request(
+    table: str, state: dict[str, Any], page_size: int, include_expired: bool
+) -> service_pb2.ParallelScanRequest:
+    """The ParallelScan of the segments `state` has not finished, each from its resume key."""
     request = service_pb2.ParallelScanRequest(
         table_name=table,
         total_segments=state["total_segments"],
@@ -164,35 +216,7 @@ async def export_table(
         start = request.segments.add(segment=segment)
         if progress_of["key"]:
             fill_key_from_json(start.exclusive_start_key, progress_of["key"])
-
-    def checkpoint() -> None:
-        out.flush()
-        os.fsync(out.fileno())
-        _write_state(state_path, state)
-
-    last_checkpoint = time.monotonic()
-    try:
-        if unfinished:
-            async with contextlib.aclosing(call_stream(stub.ParallelScan, request, timeout_s)) as pages:
-                async for page in pages:
-                    chunk = "".join(item_json.dumps(i.attributes) + "\n" for i in page.items).encode("utf-8")
-                    out.write(chunk)
-                    state["items"] += len(page.items)
-                    state["bytes"] += len(chunk)
-                    segment = state["segments"][str(page.segment)]
-                    segment["done"] = page.segment_done
-                    segment["key"] = None if page.segment_done else key_to_json(page.last_evaluated_key)
-                    bar.advance(len(page.items), len(chunk))
-                    if time.monotonic() - last_checkpoint >= checkpoint_s:
-                        checkpoint()
-                        last_checkpoint = time.monotonic()
-    finally:
-        # Also on errors and Ctrl-C: the state then covers exactly the pages written.
-        checkpoint()
-        out.close()
-        bar.close()
-    _remove(state_path)
-    return ExportResult(state["items"], state["bytes"], resumed_items)
+    return request
 
 
 # ---------------------------------------------------------------- import

@@ -43,6 +43,7 @@ from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryPolicy
 from .security.credentials import credential_options
 from .security.layer import SecurityLayer
 from .service import DynamoDBServicer
+from .stopping import ShutdownGate
 from .tables import TableSpec, create_tables, load_tables_file
 from .ttl import TtlRules
 from .versions import VersionedWrites
@@ -220,12 +221,15 @@ class Gateway:
         # and request id, metrics, authentication, the in-flight limits, then decoding the
         # request (so refused calls are traced, logged and counted too).
         guarded, open_services = self.security.guarded_and_open()
+        limiter = self.security.limiter
+        self.gate = ShutdownGate(in_flight=lambda: limiter.total)
         checks = RpcChecks(
             authenticator=self.security.authenticator,
             open_services=open_services,
             limiter=self.security.limiter,
             guarded_services=guarded,
             max_request_bytes=settings.max_request_bytes,
+            gate=self.gate,
         )
         tracer = self.telemetry.tracer if self.telemetry.records_spans else None
         self.server = grpc.aio.server(
@@ -237,6 +241,11 @@ class Gateway:
                     "grpc.max_receive_message_length",
                     settings.max_request_bytes + GRPC_LIMIT_MARGIN_BYTES,
                 ),
+                # gRPC refuses metadata past a soft limit (8 KB) at random, and always past a hard
+                # one (16 KB): one explicit bound instead, so the same call is always let in or
+                # always refused (RESOURCE_EXHAUSTED, from gRPC itself).
+                ("grpc.max_metadata_size", settings.max_metadata_bytes),
+                ("grpc.absolute_max_metadata_size", settings.max_metadata_bytes),
                 # One listener per port (a stale process must not silently share it), except
                 # for workers, which share it on purpose (workers.py).
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
@@ -257,6 +266,7 @@ class Gateway:
             writes=writes,
             declared={t.name: t for t in self._declared},
             set_expiries=ttl_rules.set_expiries,
+            stream_stall_timeout_s=settings.stream_stall_timeout_s,
         )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -330,11 +340,18 @@ class Gateway:
         `grace_s` overrides the grace period (0: stop now, without the delay either)."""
         grace = self.settings.grace_period_s if grace_s is None else grace_s
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING
-        self.servicer.drain()
+        self.servicer.drain(retry_after_s=self.settings.shutdown_delay_s if grace else 0.0)
         if grace:
             # Calls gRPC holds but has not handed over yet would be cancelled by stop(), without a
-            # status a caller can act on: serve them first.
+            # status a caller can act on: serve them first, then refuse new ones until they stop.
             await asyncio.sleep(self.settings.shutdown_delay_s)
+            closed = time.monotonic()
+            await self.gate.close()
+            log.info(
+                "refused %d new calls over %.3f s, then stopped listening",
+                self.gate.refused,
+                time.monotonic() - closed,
+            )
         await self.server.stop(grace)
         await self.security.stop()
         await self.schemas.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -550,14 +550,32 @@ def scan_response(wire: Mapping[str, Any]) -> service_pb2.ScanResponse:
     return _page_response(service_pb2.ScanResponse(), wire)
 
 
-def parallel_scan_plan(request: service_pb2.ParallelScanRequest) -> tuple[Wire, dict[int, Wire | None]]:
+class EverySegment(Mapping[int, None]):
+    """Segments 0..total-1, each from its start, without a million-entry dict for a million segments."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+
+    def __getitem__(self, segment: int) -> None:
+        if not 0 <= segment < self._total:
+            raise KeyError(segment)
+        return None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self._total))
+
+    def __len__(self) -> int:
+        return self._total
+
+
+def parallel_scan_plan(request: service_pb2.ParallelScanRequest) -> tuple[Wire, Mapping[int, Wire | None]]:
     """The Scan parameters shared by every segment, and each segment's start key (None: from the start)."""
     params = _scan_params(request, "page_limit")
     total = request.total_segments
     _check_segments(0, total, "total_segments")
     params["TotalSegments"] = total
     if not request.segments:
-        return params, dict.fromkeys(range(total))
+        return params, EverySegment(total)
     starts: dict[int, Wire | None] = {}
     for index, start in enumerate(request.segments):
         field = f"segments[{index}]"

@@ -143,6 +143,8 @@ class Settings:
     """Server reflection: open (anyone), authenticated (only callers who pass authentication), or off."""
     max_request_bytes: int = 32 * 1024 * 1024
     """Largest request message; a larger one gets RESOURCE_EXHAUSTED before it is decoded."""
+    max_metadata_bytes: int = 16 * 1024
+    """Largest metadata (headers, the bearer token among them) a call may carry; gRPC answers a larger one RESOURCE_EXHAUSTED before the gateway sees it."""
     max_inflight_rpcs: int = 1024
     """DynamoDB-service RPCs this server handles at once; one more gets RESOURCE_EXHAUSTED, never a queue (0: no limit)."""
     max_inflight_rpcs_per_caller: int = 0
@@ -157,6 +159,8 @@ class Settings:
     """The server pings a quiet connection this often and closes it when the ping goes unanswered (keepalive_timeout_s): dead callers do not pin resources."""
     keepalive_timeout_s: float = 20.0
     """How long a keepalive ping may go unanswered."""
+    stream_stall_timeout_s: float = 60.0
+    """A ParallelScan whose reader takes no page for this long ends with DEADLINE_EXCEEDED and each unfinished segment's resume key, so a stalled reader does not hold a scan (0: never)."""
     max_pending_rpcs: int = 20_000
     """RPCs gRPC holds until the gateway takes them up (a burst waits there a moment, then gets its answer or RESOURCE_EXHAUSTED); gRPC cancels any beyond."""
     aws_profile: str | None = None
@@ -217,6 +221,7 @@ class Settings:
             "max_connection_idle_s",
             "keepalive_time_s",
             "keepalive_timeout_s",
+            "stream_stall_timeout_s",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative", name)
@@ -259,7 +264,7 @@ class Settings:
         for name in ("max_inflight_rpcs", "max_inflight_rpcs_per_caller", "jwt_leeway_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative", name)
-        for name in ("max_request_bytes", "aws_credentials_refresh_s"):
+        for name in ("max_request_bytes", "max_metadata_bytes", "aws_credentials_refresh_s"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1", name)
         if self.security_reload_interval_s <= 0:

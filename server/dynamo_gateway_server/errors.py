@@ -9,8 +9,10 @@ layer's deadline, open circuit and unknown outcome) and anything else as a bug
 the AWS error code, request id, table, and for the gateway's own refusals that DynamoDB
 makes too, DynamoDB's words), RetryInfo on retryable failures,
 BadRequest for invalid input, and our typed details (old item, cancellation
-reasons, unknown outcome). What a failure means is failures.py's; this module
-only draws it. Pure protobuf: must not import grpc, the servicer or do I/O.
+reasons, unknown outcome). Texts are made valid UTF-8 and cut short enough that
+the status fits in trailers (bounded()); a renderer that fails is a bug too, never
+left to gRPC. What a failure means is failures.py's; this module only draws it.
+Pure protobuf: must not import grpc, the servicer or do I/O.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .observability.request_context import current_request_id
 from .security.auth import Unauthenticated
 from .security.limits import ConcurrencyLimitExceeded, RequestTooLarge
 from .security.policy import PermissionDenied
+from .stopping import NotTakenError
 from .versions import VersionConflictError
 
 log = logging.getLogger(__name__)
@@ -48,17 +51,47 @@ ERROR_DOMAIN = "dynamo-gateway"
 DEFAULT_RETRY_AFTER_S = 0.1
 # What a caller turned away for concurrency is told to wait: long enough for a busy RPC to finish.
 CONCURRENCY_RETRY_AFTER_S = 0.1
+# A status travels in trailers, which gRPC clients refuse past 8 KB (some calls) or 16 KB (all).
+# Text that may quote the request (a 70 KB attribute name in a field path, a table name in
+# DynamoDB's words) is cut to these many UTF-8 bytes, so that the message (sent twice, once
+# percent-encoded) and the copies in the details stay under 8 KB together. DynamoDB's own words
+# get the most room: the boto3 facade answers with them, and they are exact up to that size.
+MAX_DYNAMODB_WORDS_BYTES = 1280
+MAX_MESSAGE_BYTES = 768
+MAX_QUOTED_BYTES = 256
+# Old items in details (a failed condition's, a cancelled transaction's, a version conflict's)
+# are left out past this many bytes together, saying so: sent whole, a 400 KB item would make
+# the caller's gRPC refuse the trailers, and it would get RESOURCE_EXHAUSTED and no detail at all.
+MAX_ITEMS_BYTES = 4096
+
+
+def bounded(text: str, limit: int = MAX_QUOTED_BYTES) -> str:
+    """`text` as valid UTF-8, or its first `limit` bytes (whole characters) and how long it was.
+
+    Emulators' messages may quote half of a surrogate pair (dynalite cuts an astral character
+    in two), which protobuf cannot carry: it becomes "?".
+    """
+    encoded = text.encode(errors="replace")
+    if len(encoded) <= limit:
+        return encoded.decode()
+    return f"{encoded[:limit].decode(errors='ignore')}... ({len(encoded)} bytes)"
 
 
 def status_of(error: BaseException, table: str = "") -> status_pb2.Status:
     """The status an RPC ends with for `error`; `table` is the request's, for ErrorInfo."""
     render = _RENDERERS.get(type(error))
-    if render is not None:
+    if render is None:
+        # Subclasses, e.g. a test's; else a bug.
+        render = next((r for kind, r in _RENDERERS.items() if isinstance(error, kind)), _bug)
+    try:
         return render(error, table)
-    for kind, render in _RENDERERS.items():  # subclasses, e.g. a test's
-        if isinstance(error, kind):
-            return render(error, table)
-    # A bug. The RPC's own id (the one on its log lines), when the interceptor set one.
+    except Exception as rendering_bug:  # a renderer's bug must not become gRPC's UNKNOWN
+        rendering_bug.__context__ = error
+        return _bug(rendering_bug, table)
+
+
+def _bug(error: BaseException, table: str = "") -> status_pb2.Status:
+    # The RPC's own id (the one on its log lines), when the interceptor set one.
     request_id = current_request_id() or uuid.uuid4().hex
     log.error("unexpected error (request id %s)", request_id, exc_info=error)
     return internal(request_id)
@@ -76,12 +109,46 @@ def _pack(detail: message.Message) -> any_pb2.Any:
 
 
 def make_status(leaf: Leaf, text: str, details: Iterable[message.Message]) -> status_pb2.Status:
-    return status_pb2.Status(code=code_number(leaf), message=text, details=[_pack(d) for d in details])
+    details = list(details)
+    _leave_out_large_items(details)
+    return status_pb2.Status(
+        code=code_number(leaf), message=bounded(text, MAX_MESSAGE_BYTES), details=[_pack(d) for d in details]
+    )
+
+
+def _leave_out_large_items(details: list[message.Message]) -> None:
+    """Clears the old items in `details` when together they are over MAX_ITEMS_BYTES, and says so
+    in the ErrorInfo (metadata items_omitted): the caller reads the item instead."""
+    items: list[tuple[message.Message, str]] = []
+    for detail in details:
+        if isinstance(detail, errors_pb2.ConditionalCheckFailure):
+            items.append((detail, "item"))
+        elif isinstance(detail, errors_pb2.TransactionCancellation):
+            items += [(reason, "item") for reason in detail.reasons]
+        elif isinstance(detail, errors_pb2.VersionConflict):
+            items.append((detail, "current_item"))
+    size = sum(
+        sum(value.ByteSize() + len(key) for key, value in getattr(holder, name).items())
+        for holder, name in items
+    )
+    if size <= MAX_ITEMS_BYTES:
+        return
+    for holder, name in items:
+        holder.ClearField(name)
+    info = next((d for d in details if isinstance(d, error_details_pb2.ErrorInfo)), None)
+    if info is not None:
+        info.metadata["items_omitted"] = f"{size} bytes of items, over the {MAX_ITEMS_BYTES} an error carries"
 
 
 def error_info(leaf: Leaf, **metadata: str) -> error_details_pb2.ErrorInfo:
     return error_details_pb2.ErrorInfo(
-        reason=leaf.reason, domain=ERROR_DOMAIN, metadata={k: v for k, v in metadata.items() if v}
+        reason=leaf.reason,
+        domain=ERROR_DOMAIN,
+        metadata={
+            k: bounded(v, MAX_DYNAMODB_WORDS_BYTES if k == "dynamodb_message" else MAX_QUOTED_BYTES)
+            for k, v in metadata.items()
+            if v
+        },
     )
 
 
@@ -99,7 +166,9 @@ def _payload_details(error: BackendError) -> list[message.Message]:
     if error.code == "TransactionCanceledException":
         cancellation = errors_pb2.TransactionCancellation()
         for reason in error.cancellation_reasons:
-            entry = cancellation.reasons.add(code=reason.get("Code", ""), message=reason.get("Message", ""))
+            entry = cancellation.reasons.add(
+                code=reason.get("Code", ""), message=bounded(reason.get("Message", ""))
+            )
             codec.fill_item(entry.item, reason.get("Item", {}))
         return [cancellation]
     return []
@@ -120,7 +189,9 @@ def from_backend_error(error: BackendError | BackendUnavailableError, table: str
 
 
 def from_invalid_request(error: codec.InvalidRequestError) -> status_pb2.Status:
-    violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.description)
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=bounded(error.field), description=bounded(error.description, MAX_DYNAMODB_WORDS_BYTES)
+    )
     leaf = BY_REASON[error.reason]
     # dynamodb_message: DynamoDB's own words where DynamoDB refuses the same request, for callers
     # (the boto3 facade) that must answer exactly as DynamoDB does without parsing the description.
@@ -179,7 +250,9 @@ def from_version_conflict(error: VersionConflictError, table: str = "") -> statu
     codec.fill_item(detail.current_item, error.current_item or {})
     if error.expected is not None:
         detail.expected_version = error.expected
-    if error.current_version is not None:
+    # An item may hold any number as its version (a write that did not say it expected one):
+    # past int64 it is left out of the detail, and the metadata below still says it.
+    if error.current_version is not None and _fits_int64(error.current_version):
         detail.current_version = error.current_version
     metadata = {
         "table": error.table,
@@ -189,12 +262,17 @@ def from_version_conflict(error: VersionConflictError, table: str = "") -> statu
     return make_status(leaf, str(error), [error_info(leaf, **metadata), detail])
 
 
+def _fits_int64(number: int) -> bool:
+    return -(2**63) <= number < 2**63
+
+
 class ScanInterruptedError(Exception):
     """A ParallelScan stream cut short by the gateway's shutdown, with where each unfinished segment resumes."""
 
-    def __init__(self, remaining: list[service_pb2.SegmentStart]) -> None:
+    def __init__(self, remaining: list[service_pb2.SegmentStart], retry_after_s: float = 0.0) -> None:
         super().__init__(f"the gateway is shutting down; {len(remaining)} segments are unfinished")
         self.remaining = remaining
+        self.retry_after_s = retry_after_s
 
 
 def from_scan_interrupted(error: ScanInterruptedError, table: str = "") -> status_pb2.Status:
@@ -205,8 +283,47 @@ def from_scan_interrupted(error: ScanInterruptedError, table: str = "") -> statu
         [
             error_info(leaf, table=table, failure="ShuttingDown"),
             errors_pb2.ScanInterrupted(remaining=error.remaining),
-            retry_info(0.0),  # another replica can take it at once
+            # Until the listener closes, the caller's connection still leads here.
+            retry_info(error.retry_after_s),
         ],
+    )
+
+
+class ReaderStalledError(Exception):
+    """A ParallelScan stream ended because its reader took no page for the stall timeout, with
+    where each unfinished segment resumes (as ScanInterruptedError says it)."""
+
+    def __init__(self, remaining: list[service_pb2.SegmentStart], stall_timeout_s: float) -> None:
+        super().__init__(
+            f"the reader took no page for {stall_timeout_s:g} s; {len(remaining)} segments are unfinished"
+        )
+        self.remaining = remaining
+        self.stall_timeout_s = stall_timeout_s
+
+
+def from_reader_stalled(error: ReaderStalledError, table: str = "") -> status_pb2.Status:
+    # DEADLINE_EXCEEDED: a time limit on the stream ran out (the reader's, per page), and the
+    # taxonomy's retryable DeadlineExceeded leaf fits; ABORTED means a conflict there.
+    leaf = BY_REASON["Service.DeadlineExceeded"]
+    return make_status(
+        leaf,
+        f"{error}: send the request again with the ScanInterrupted detail's segments to continue",
+        [
+            error_info(
+                leaf, table=table, failure="ReaderStalled", stall_timeout_s=f"{error.stall_timeout_s:g}"
+            ),
+            errors_pb2.ScanInterrupted(remaining=error.remaining),
+            retry_info(0.0),  # nothing on the gateway's side needs time to recover
+        ],
+    )
+
+
+def from_not_taken(error: NotTakenError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Service.ServiceUnavailable"]
+    return make_status(
+        leaf,
+        str(error),
+        [error_info(leaf, failure="ShuttingDown", taken="false"), retry_info(error.retry_after_s)],
     )
 
 
@@ -262,4 +379,6 @@ _RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] =
     OutcomeUnknownError: from_outcome_unknown,
     VersionConflictError: from_version_conflict,
     ScanInterruptedError: from_scan_interrupted,
+    NotTakenError: from_not_taken,
+    ReaderStalledError: from_reader_stalled,
 }

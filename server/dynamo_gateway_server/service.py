@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -109,10 +110,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         writes: VersionedWrites | None = None,
         declared: Mapping[str, TableSpec] | None = None,
         set_expiries: SetExpiries | None = None,
+        stream_stall_timeout_s: float = 0.0,
     ) -> None:
         """`backend` serves reads (and the batches' calls); `writes` sends the single and
         transactional writes (versioned where they say so); `declared` is the tables file's
-        entries by name, which DescribeTable shows; `set_expiries` applies expiry options."""
+        entries by name, which DescribeTable shows; `set_expiries` applies expiry options;
+        a ParallelScan whose reader takes no page for `stream_stall_timeout_s` ends (0: never)."""
+        self._stream_stall_timeout_s = stream_stall_timeout_s or None
         self._backend = backend
         self._set_expiries = set_expiries
         self._scan_concurrency = scan_concurrency
@@ -122,10 +126,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         self._declared = dict(declared or {})
         # Set when the gateway starts shutting down: ParallelScan streams end with where to resume.
         self._draining = asyncio.Event()
+        self._listening_until = 0.0  # monotonic time; set by drain
 
-    def drain(self) -> None:
+    def drain(self, retry_after_s: float = 0.0) -> None:
         """Ends every ParallelScan stream after the page it is sending, telling the caller where each
-        unfinished segment resumes (unary RPCs finish within the grace period as they are)."""
+        unfinished segment resumes, and after how long (until this server stops listening, a call
+        on the same connection lands here again); unary RPCs finish within the grace period."""
+        self._listening_until = time.monotonic() + retry_after_s
         self._draining.set()
 
     def _apply_expiries(self, operation: str, request: Any, params: dict[str, Any]) -> None:
@@ -360,29 +367,46 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             ]
         finisher = asyncio.create_task(_put_when_done(workers, pages), name=task_name)
         draining = asyncio.ensure_future(self._draining.wait())
-        # Where each unfinished segment resumes, as of the pages the caller has been sent.
-        remaining = {segment: service_pb2.SegmentStart(segment=segment) for segment in starts}
-        for start in request.segments:
-            remaining[start.segment].exclusive_start_key.MergeFrom(start.exclusive_start_key)
+        # Where each unfinished segment resumes, as of the pages the caller has been sent: only
+        # the segments listed or under way are kept (a caller may ask for a million).
+        progress = _ScanProgress(starts, request.segments)
         try:
             while (page := await _next_page(pages, draining)) is not _SCAN_DONE:
                 if page is None:  # the gateway is shutting down: say where to pick up
-                    interrupted = errors.ScanInterruptedError(list(remaining.values()))
+                    interrupted = errors.ScanInterruptedError(
+                        progress.remaining(), max(0.0, self._listening_until - time.monotonic())
+                    )
                     await abort(context, errors.status_of(interrupted, request.table_name))
                 if isinstance(page, Exception):
                     await abort(context, errors.status_of(page, request.table_name))
-                await context.write(page)
-                if page.segment_done:
-                    del remaining[page.segment]
-                else:
-                    resume = remaining[page.segment].exclusive_start_key
-                    resume.clear()
-                    resume.MergeFrom(page.last_evaluated_key)
+                # Handed to gRPC even when the reader has stalled: gRPC sends it before any status,
+                # so from here on it counts as sent.
+                taken = await _taken_by_reader(context.write(page), draining, self._stream_stall_timeout_s)
+                progress.sent(page)
+                if not taken and not draining.done():
+                    await self._end_stalled_stream(context, request.table_name, progress.remaining())
         finally:
             # Also runs when the client cancels: stop every DynamoDB call of this stream.
             for task in (*workers, finisher, draining):
                 task.cancel()
             await asyncio.gather(*workers, finisher, draining, return_exceptions=True)
+
+    async def _end_stalled_stream(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        table: str,
+        remaining: list[service_pb2.SegmentStart],
+    ) -> None:
+        """A reader that takes no page must not hold a scan (and its DynamoDB reads) forever."""
+        assert self._stream_stall_timeout_s is not None
+        log.warning(
+            "ParallelScan of %s ended: the reader took no page for %g s; %d segments unfinished",
+            table,
+            self._stream_stall_timeout_s,
+            len(remaining),
+        )
+        stalled = errors.ReaderStalledError(remaining, self._stream_stall_timeout_s)
+        await abort(context, errors.status_of(stalled, table))
 
     async def _scan_segments(
         self,
@@ -415,6 +439,31 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 return
 
 
+class _ScanProgress:
+    """Where each unfinished segment of a ParallelScan resumes, as of the pages sent."""
+
+    def __init__(self, starts: Mapping[int, Any], listed: Iterable[service_pb2.SegmentStart]) -> None:
+        self._segments = starts  # every segment of the request, in order
+        self._moved = {start.segment: start for start in listed if start.exclusive_start_key}
+        self._done: set[int] = set()
+
+    def sent(self, page: service_pb2.ParallelScanResponse) -> None:
+        if page.segment_done:
+            self._done.add(page.segment)
+            self._moved.pop(page.segment, None)
+        else:
+            self._moved[page.segment] = service_pb2.SegmentStart(
+                segment=page.segment, exclusive_start_key=page.last_evaluated_key
+            )
+
+    def remaining(self) -> list[service_pb2.SegmentStart]:
+        return [
+            self._moved.get(segment) or service_pb2.SegmentStart(segment=segment)
+            for segment in self._segments
+            if segment not in self._done
+        ]
+
+
 async def _next_page(pages: asyncio.Queue[Any], draining: asyncio.Future[Any]) -> Any:
     """The next page (or error, or _SCAN_DONE), or None once the gateway starts shutting down."""
     if draining.done():
@@ -425,6 +474,22 @@ async def _next_page(pages: asyncio.Queue[Any], draining: asyncio.Future[Any]) -
         return getter.result()
     getter.cancel()
     return None
+
+
+async def _taken_by_reader(
+    write: Awaitable[None], draining: asyncio.Future[Any], stall_timeout_s: float | None
+) -> bool:
+    """Whether the reader took the page: False when the stall timeout passes, or the gateway starts
+    shutting down, with the page still held back by flow control. gRPC's write returns once the
+    reader's HTTP/2 window lets the page go, so a reader that stops reading blocks it."""
+    writing = asyncio.ensure_future(write)
+    await asyncio.wait((writing, draining), timeout=stall_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    if writing.done():
+        writing.result()  # the caller went away: raise as write() would have
+        return True
+    # Its outcome no longer matters (the stream ends); retrieved so asyncio does not report it.
+    writing.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return False
 
 
 async def _put_when_done(workers: list[asyncio.Task[None]], pages: asyncio.Queue[Any]) -> None:

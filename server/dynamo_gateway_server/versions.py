@@ -51,6 +51,9 @@ from .update_expression import top_level_attributes, unused_placeholder, with_ac
 
 # Versions the log keeps: enough for the writes that can land while the gateway reads back.
 LOG_LENGTH = 8
+# Versions travel as int64 (responses, conflict details): a write whose next version would not
+# fit is refused before it is sent, not applied and then unanswerable.
+MAX_VERSION = 2**63 - 1
 # Reads and repeats after an ambiguous failure before the gateway gives up and says so (the
 # caller's deadline bounds them too).
 RESOLUTION_ROUNDS = 10
@@ -190,6 +193,11 @@ def rewrite(
     else:
         ours = f"{version} = {value(':dgw_expected', {'N': str(expected)})}"
         next_version = expected + spec.increment
+        if next_version > MAX_VERSION:
+            raise InvalidRequestError(
+                f"{field}expected_version",
+                f"version {expected} is the last one: the next ({next_version}) would not fit in 64 bits",
+            )
     condition = params.get("ConditionExpression")
     rewritten = {
         **params,

@@ -161,6 +161,24 @@ async def test_failed_condition_returns_old_item_when_asked(
     assert caught.value.item == {"pk": "p", "sk": "s", "v": 1, "b": b"\x00"}
 
 
+async def test_an_old_item_too_large_for_trailers_is_left_out_saying_so(
+    emulator, client: GatewayClient, table: str
+) -> None:
+    if emulator.kind == "dynalite":
+        pytest.skip("dynalite predates ReturnValuesOnConditionCheckFailure")
+    large = {"pk": "big", "sk": "s", "v": 1, "blob": "x" * 30_000}
+    await client.put_item(table, large)
+    with pytest.raises(ConditionFailedError) as caught:
+        await client.put_item(
+            table, {**large, "v": 2}, condition="v = :zero", values={":zero": 0}, return_old_on_failure=True
+        )
+    # Whole, the item would make gRPC refuse the trailers: RESOURCE_EXHAUSTED without any detail.
+    assert caught.value.reason == "ConditionalCheck.ConditionFailed"
+    assert caught.value.item is None
+    assert "over the 4096" in caught.value.metadata["items_omitted"]
+    assert await client.get_item(table, {"pk": "big", "sk": "s"}) == large
+
+
 async def test_missing_table_is_not_found(stub, client: GatewayClient) -> None:
     with pytest.raises(ResourceNotFoundError) as caught:
         await client.get_item("no-such-table", {"pk": "a"})

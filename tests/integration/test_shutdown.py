@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import pathlib
+from typing import Any
 
 import grpc
 import pytest
 
 from dynamo_gateway import GatewayClient, ServiceUnavailableError
+from dynamo_gateway.json_codec import ItemJson
+from dynamo_gateway.transfer import export_table
 from dynamo_gateway.v1 import errors_pb2, service_pb2, service_pb2_grpc
 from dynamo_gateway_server.app import Clocks, Gateway
 from dynamo_gateway_server.config import Settings
+from dynamo_gateway_server.stopping import NotTakenError
 from dynamo_gateway_server.tables import TableSpec
 from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.builders import item_map, py, status_details
@@ -31,6 +37,12 @@ async def _gateway(emulator: Emulator, port: int = 0) -> Gateway:
     )
     await gateway.start()
     return gateway
+
+
+def _not_taken(error: BaseException) -> bool:
+    if not isinstance(error, grpc.aio.AioRpcError) or error.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    return status_details(error)["google.rpc.ErrorInfo"].metadata["taken"] == "false"
 
 
 async def _filled_table(gateway: Gateway, name: str) -> str:
@@ -68,7 +80,10 @@ async def test_a_stream_cut_by_shutdown_resumes_elsewhere_without_loss(
                         puts.append(asyncio.ensure_future(stub.PutItem(put, timeout=30)))
                     stopping = asyncio.ensure_future(first.stop())
         answers = await asyncio.gather(*puts, return_exceptions=True)
-        assert not [a for a in answers if isinstance(a, BaseException)]  # none failed
+        # Each answered: done, or (on a starved machine, past the shutdown delay) refused as not
+        # taken, which a caller may send again; never cancelled without a word.
+        assert all(not isinstance(a, BaseException) or _not_taken(a) for a in answers), answers
+        assert not all(isinstance(a, BaseException) for a in answers), "the shutdown delay served none"
         await stopping
     assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
     interrupted: errors_pb2.ScanInterrupted = status_details(ended.value)["dynamo_gateway.v1.ScanInterrupted"]
@@ -111,3 +126,85 @@ async def test_without_a_replica_the_client_gives_up_with_the_interruption(
         with pytest.raises(ServiceUnavailableError):
             async for _ in client.parallel_scan(table, SEGMENTS, page_size=5):
                 await first.stop()
+
+
+async def test_an_export_cut_by_a_shutdown_continues_on_another_replica(
+    emulator: Emulator, first: Gateway, tmp_path: pathlib.Path
+) -> None:
+    table = await _filled_table(first, f"exported-{emulator.kind}")
+    second = await _gateway(emulator)
+    stopping: list[asyncio.Future[None]] = []
+
+    class StoppingOnTheFirstItem(ItemJson):
+        def dumps(self, item: Any) -> str:
+            if not stopping:
+                stopping.append(asyncio.ensure_future(first.stop()))
+            return super().dumps(item)
+
+    output = tmp_path / "export.jsonl"
+    try:
+        # pick_first: the first gateway while it listens, then the second (as a Service would).
+        target = f"ipv4:127.0.0.1:{first.port},127.0.0.1:{second.port}"
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = _CountingScans(service_pb2_grpc.DynamoDBServiceStub(channel))
+            result = await export_table(
+                stub, table, output, item_json=StoppingOnTheFirstItem(), total_segments=SEGMENTS, page_size=5
+            )
+        await stopping[0]
+    finally:
+        await second.stop(0)
+    assert len(stub.scans) >= 2, "the export was never cut: the test proved nothing"
+    assert any(start.exclusive_start_key for start in stub.scans[-1].segments)  # went on, not over
+    exported = [json.loads(line)["pk"] for line in output.read_text().splitlines()]
+    assert sorted(exported) == [f"item-{n:03d}" for n in range(ITEMS)]  # each once
+    assert result.items == ITEMS
+
+
+class _CountingScans:
+    """The gateway's stub, keeping each ParallelScan request it sends."""
+
+    def __init__(self, stub: service_pb2_grpc.DynamoDBServiceStub) -> None:
+        self._stub = stub
+        self.DescribeTable = stub.DescribeTable
+        self.scans: list[service_pb2.ParallelScanRequest] = []
+
+    def ParallelScan(self, request: service_pb2.ParallelScanRequest, timeout: float | None = None) -> Any:
+        self.scans.append(request)
+        return self._stub.ParallelScan(request, timeout=timeout)
+
+
+async def test_a_call_refused_just_before_the_stop_is_sent_again_by_the_client(
+    emulator: Emulator, first: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = await _filled_table(first, f"refused-{emulator.kind}")
+    gate = first.gate
+    refused_once = asyncio.Event()
+    refuse = gate.refuse
+
+    def refuse_and_tell() -> NotTakenError:
+        refused_once.set()
+        return refuse()
+
+    monkeypatch.setattr(gate, "refuse", refuse_and_tell)
+    gate.closed = True  # as in the last moment of stop(), before the listener closes
+    async with GatewayClient.connect(f"127.0.0.1:{first.port}", timeout_s=30) as client:
+        call = asyncio.ensure_future(client.get_item(table, {"pk": "item-001"}))
+        await refused_once.wait()
+        gate.closed = False  # here a replica would take the retry
+        assert await call == {"pk": "item-001"}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as channel:
+        gate.closed = True
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await service_pb2_grpc.DynamoDBServiceStub(channel).GetItem(
+                service_pb2.GetItemRequest(table_name=table, key={"pk": {"s": "x"}}), timeout=5
+            )
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = status_details(refused.value)["google.rpc.ErrorInfo"]
+    assert (info.reason, info.metadata["failure"], info.metadata["taken"]) == (
+        "Service.ServiceUnavailable",
+        "ShuttingDown",
+        "false",
+    )
+    assert status_details(refused.value)["google.rpc.RetryInfo"].retry_delay.ToNanoseconds() > 0
+    gate.closed = False
+    await first.stop(0)

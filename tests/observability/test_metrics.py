@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -344,3 +345,17 @@ async def test_capacity_is_requested_for_every_operation_that_supports_it(script
     assert sent["DescribeTable"] is None  # DescribeTable takes no such parameter
     m = await _scrape(gateway)
     assert value(m, "dynamodb_consumed_capacity_total", table="tab", operation="Query") == 1.0
+
+
+async def test_the_event_loop_tasks_gauge_counts_the_serving_loops_tasks(scripted) -> None:
+    gateway, _ = await scripted({})
+    # The loop is the session's, shared with other tests' leftovers: many sleepers stand out.
+    before = value(await _scrape(gateway), "dynamo_gateway_event_loop_tasks")
+    sleepers = [asyncio.create_task(asyncio.sleep(3600)) for _ in range(50)]
+    try:
+        assert value(await _scrape(gateway), "dynamo_gateway_event_loop_tasks") >= before + 50
+    finally:
+        for sleeper in sleepers:
+            sleeper.cancel()
+        await asyncio.gather(*sleepers, return_exceptions=True)
+    assert value(await _scrape(gateway), "dynamo_gateway_event_loop_tasks") < before + 50

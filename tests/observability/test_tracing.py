@@ -27,6 +27,7 @@ from dynamo_gateway_server.observability.metrics import Metrics
 from dynamo_gateway_server.observability.tracing import SERVICE_NAME, build_tracer_provider
 from dynamo_gateway_server.security.auth import Authenticator
 from dynamo_gateway_server.security.limits import InFlightLimiter
+from dynamo_gateway_server.stopping import ShutdownGate
 
 from .conftest import settle
 
@@ -339,6 +340,7 @@ async def probe() -> AsyncIterator[Probe]:
         limiter=InFlightLimiter(0, 0),
         guarded_services=frozenset(),
         max_request_bytes=1024,
+        gate=ShutdownGate(),
     )
     server = grpc.aio.server(
         interceptors=[RpcInterceptor(metrics, checks, provider.get_tracer(SERVICE_NAME))]

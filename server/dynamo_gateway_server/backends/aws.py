@@ -59,9 +59,17 @@ class AwsBackendOptions:
 class AwsBackend:
     """Sends each operation through one shared aiobotocore client."""
 
-    def __init__(self, client: Any, exit_stack: contextlib.AsyncExitStack, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        exit_stack: contextlib.AsyncExitStack,
+        max_concurrency: int,
+        answer_timeout_s: float | None = None,
+    ) -> None:
+        """`answer_timeout_s` bounds one call from sending to the whole answer (None: no bound)."""
         self._client = client
         self._exit_stack = exit_stack
+        self._answer_timeout_s = answer_timeout_s
         # asyncio.Semaphore wakes waiters in FIFO order, so no caller starves when
         # callers outnumber pooled connections.
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -90,7 +98,11 @@ class AwsBackend:
         except BaseException:
             await exit_stack.aclose()
             raise
-        backend = cls(client, exit_stack, options.max_concurrency)
+        # botocore's read timeout bounds each socket read, so an answer that trickles in a byte at a
+        # time never trips it: bound the whole answer too, as the lean client's read timeout does
+        # (every attempt the SDK may make: connect, then read).
+        answer_timeout_s = options.max_attempts * (options.connect_timeout_s + options.read_timeout_s)
+        backend = cls(client, exit_stack, options.max_concurrency, answer_timeout_s)
         backend.role = role
         return backend
 
@@ -100,7 +112,14 @@ class AwsBackend:
             method = self._methods[operation] = getattr(self._client, xform_name(operation))
         async with self._slots:
             try:
-                return await method(**params)
+                async with asyncio.timeout(self._answer_timeout_s):
+                    return await method(**params)
+            except TimeoutError:
+                raise BackendUnavailableError(
+                    "ReadTimeoutError",
+                    "DynamoDB's answer did not complete within the read timeout",
+                    ambiguous=True,
+                ) from None
             except botocore_errors.ClientError as error:
                 raise _backend_error(error.response) from None
             except botocore_errors.ParamValidationError as error:

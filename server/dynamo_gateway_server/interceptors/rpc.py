@@ -41,6 +41,7 @@ from ..security.auth import Authenticator, Unauthenticated
 from ..security.identity import current_caller, reset_caller, set_caller
 from ..security.limits import ConcurrencyLimitExceeded, InFlightLimiter
 from ..security.tls import peer_names
+from ..stopping import ShutdownGate
 from ._handlers import Handler, split_method, wrap_handler
 from .abort import abort
 from .request_decoding import decode
@@ -62,6 +63,8 @@ class RpcChecks:
     guarded_services: frozenset[str]
     """Services whose calls count against the limits and whose requests this decodes."""
     max_request_bytes: int
+    gate: ShutdownGate
+    """Closed just before the server stops: guarded calls are refused, not cancelled by gRPC."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,8 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         checks = self._checks
         limiter = checks.limiter
         try:
+            if method.limited and checks.gate.closed:
+                await abort(context, errors.status_of(checks.gate.refuse()))
             # Checked here, not in the steps: a step that is off costs no coroutine.
             if method.authenticated and checks.authenticator.required:
                 call.caller_token = await self._authenticate(method, context, metadata)

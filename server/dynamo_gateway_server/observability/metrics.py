@@ -7,6 +7,7 @@ and the /metrics HTTP server. Must not import gRPC, the backends or OpenTelemetr
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from wsgiref.simple_server import WSGIServer
@@ -164,12 +165,25 @@ class Metrics:
             "grpc_server_msg_received", "Messages received from callers", grpc_labels, registry=r
         )
         self.rpc_sent = Counter("grpc_server_msg_sent", "Messages sent to callers", grpc_labels, registry=r)
+        # --- The process.
+        self.event_loop_tasks = Gauge(
+            "dynamo_gateway_event_loop_tasks",
+            "Unfinished asyncio tasks of the serving event loop, counted at scrape time",
+            registry=r,
+        )
 
     def count_expired_hidden(self, table: str, operation: str, count: int) -> None:
         self.expired_items_hidden.labels(self.table(table), operation).inc(count)
 
     def count_resolution(self, table: str, outcome: str) -> None:
         self.versioned_write_resolutions.labels(self.table(table), outcome).inc()
+
+    def count_event_loop_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Counts `loop`'s tasks at each scrape, not per call, so serving pays nothing for it; a
+        count that keeps rising while the traffic does not is a task leak."""
+        # The scrape runs on the metrics thread: all_tasks(loop) copies the task set with retries,
+        # which is safe while the loop adds and drops tasks.
+        self.event_loop_tasks.set_function(lambda: len(asyncio.all_tasks(loop)))
 
     def set_breaker_state(self, endpoint: str, state: str) -> None:
         for known in BREAKER_STATES:

@@ -9,6 +9,7 @@ servicer or gRPC; holds no logic of its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -61,8 +62,10 @@ class Telemetry:
         )
 
     def start(self) -> None:
-        """Opens /metrics when a metrics port is configured (0 picks a free one)."""
+        """Opens /metrics when a metrics port is configured (0 picks a free one). Called on the
+        serving event loop, whose tasks the metrics then count."""
         if self.settings.metrics_port >= 0:
+            self.metrics.count_event_loop_tasks(asyncio.get_running_loop())
             self.metrics_port = self._metrics_server.start(self.settings.host, self.settings.metrics_port)
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
 
