@@ -6,8 +6,9 @@ at most every `checkpoint_s`, a state file beside it: the file's length and each
 segment's resume key, written after the items they cover. A resumed export cuts the
 file back to that length and asks the gateway for the unfinished segments from their
 keys, so an export killed at any point (even with SIGKILL) finishes with every item
-exactly once; one cut by a gateway shutting down goes on by itself the same way. Import sends batches of lines with bounded concurrency and reports,
-by line number, what could not be written. Uses the generated stub; no argparse.
+exactly once; one cut by a gateway shutting down goes on by itself the same way.
+Import sends batches of lines with bounded concurrency and reports, by line number,
+what could not be written. Uses the generated stub; no argparse.
 """
 
 from __future__ import annotations
@@ -162,6 +163,21 @@ async def export_table(
         _write_state(state_path, state)
 
     last_checkpoint = time.monotonic()
+
+    def write(page: service_pb2.ParallelScanResponse) -> None:
+        nonlocal last_checkpoint
+        chunk = "".join(item_json.dumps(i.attributes) + "\n" for i in page.items).encode("utf-8")
+        out.write(chunk)
+        state["items"] += len(page.items)
+        state["bytes"] += len(chunk)
+        segment = state["segments"][str(page.segment)]
+        segment["done"] = page.segment_done
+        segment["key"] = None if page.segment_done else key_to_json(page.last_evaluated_key)
+        bar.advance(len(page.items), len(chunk))
+        if time.monotonic() - last_checkpoint >= checkpoint_s:
+            checkpoint()
+            last_checkpoint = time.monotonic()
+
     try:
         for resumes in itertools.count():
             request = _scan_request(table, state, page_size, include_expired)
@@ -170,19 +186,7 @@ async def export_table(
             try:
                 async with contextlib.aclosing(call_stream(stub.ParallelScan, request, timeout_s)) as pages:
                     async for page in pages:
-                        chunk = "".join(item_json.dumps(i.attributes) + "\n" for i in page.items).encode(
-                            "utf-8"
-                        )
-                        out.write(chunk)
-                        state["items"] += len(page.items)
-                        state["bytes"] += len(chunk)
-                        segment = state["segments"][str(page.segment)]
-                        segment["done"] = page.segment_done
-                        segment["key"] = None if page.segment_done else key_to_json(page.last_evaluated_key)
-                        bar.advance(len(page.items), len(chunk))
-                        if time.monotonic() - last_checkpoint >= checkpoint_s:
-                            checkpoint()
-                            last_checkpoint = time.monotonic()
+                        write(page)
                 break
             except GatewayError as error:
                 # The state already says where each segment stopped (the same keys as the error's

@@ -226,7 +226,7 @@ class Gateway:
         checks = RpcChecks(
             authenticator=self.security.authenticator,
             open_services=open_services,
-            limiter=self.security.limiter,
+            limiter=limiter,
             guarded_services=guarded,
             max_request_bytes=settings.max_request_bytes,
             gate=self.gate,

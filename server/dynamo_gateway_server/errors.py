@@ -275,18 +275,28 @@ class ScanInterruptedError(Exception):
         self.retry_after_s = retry_after_s
 
 
-def from_scan_interrupted(error: ScanInterruptedError, table: str = "") -> status_pb2.Status:
-    leaf = BY_REASON["Service.ServiceUnavailable"]
+def _scan_cut(
+    leaf: Leaf,
+    error: ScanInterruptedError | ReaderStalledError,
+    retry_after_s: float,
+    **metadata: str,
+) -> status_pb2.Status:
+    """A ParallelScan stream ended early, saying where each unfinished segment resumes."""
     return make_status(
         leaf,
         f"{error}: send the request again with the ScanInterrupted detail's segments to continue",
         [
-            error_info(leaf, table=table, failure="ShuttingDown"),
+            error_info(leaf, **metadata),
             errors_pb2.ScanInterrupted(remaining=error.remaining),
-            # Until the listener closes, the caller's connection still leads here.
-            retry_info(error.retry_after_s),
+            retry_info(retry_after_s),
         ],
     )
+
+
+def from_scan_interrupted(error: ScanInterruptedError, table: str = "") -> status_pb2.Status:
+    # Until the listener closes, the caller's connection still leads here: retry after that.
+    leaf = BY_REASON["Service.ServiceUnavailable"]
+    return _scan_cut(leaf, error, error.retry_after_s, table=table, failure="ShuttingDown")
 
 
 class ReaderStalledError(Exception):
@@ -304,18 +314,10 @@ class ReaderStalledError(Exception):
 def from_reader_stalled(error: ReaderStalledError, table: str = "") -> status_pb2.Status:
     # DEADLINE_EXCEEDED: a time limit on the stream ran out (the reader's, per page), and the
     # taxonomy's retryable DeadlineExceeded leaf fits; ABORTED means a conflict there.
+    # Nothing on the gateway's side needs time to recover: retry at once.
     leaf = BY_REASON["Service.DeadlineExceeded"]
-    return make_status(
-        leaf,
-        f"{error}: send the request again with the ScanInterrupted detail's segments to continue",
-        [
-            error_info(
-                leaf, table=table, failure="ReaderStalled", stall_timeout_s=f"{error.stall_timeout_s:g}"
-            ),
-            errors_pb2.ScanInterrupted(remaining=error.remaining),
-            retry_info(0.0),  # nothing on the gateway's side needs time to recover
-        ],
-    )
+    stall = f"{error.stall_timeout_s:g}"
+    return _scan_cut(leaf, error, 0.0, table=table, failure="ReaderStalled", stall_timeout_s=stall)
 
 
 def from_not_taken(error: NotTakenError, table: str = "") -> status_pb2.Status:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -56,16 +57,20 @@ class _Heard(logging.Handler):
             self.event.set()
 
 
-async def test_a_stalled_reader_gets_resume_keys_and_resuming_sees_every_item_once(
-    emulator: Emulator, fault_proxy: FaultProxy
-) -> None:
-    stalled = _Heard(STALL_LOG)
+@pytest.fixture
+def stalled() -> Iterator[_Heard]:
+    """Set when the gateway logs that it ended a stalled stream."""
+    heard = _Heard(STALL_LOG)
     service_log = logging.getLogger("dynamo_gateway_server.service")
-    service_log.addHandler(stalled)
-    try:
-        await _stall_then_resume(emulator, fault_proxy, stalled)
-    finally:
-        service_log.removeHandler(stalled)
+    service_log.addHandler(heard)
+    yield heard
+    service_log.removeHandler(heard)
+
+
+async def test_a_stalled_reader_gets_resume_keys_and_resuming_sees_every_item_once(
+    emulator: Emulator, fault_proxy: FaultProxy, stalled: _Heard
+) -> None:
+    await _stall_then_resume(emulator, fault_proxy, stalled)
 
 
 async def _stall_then_resume(emulator: Emulator, fault_proxy: FaultProxy, stalled: _Heard) -> None:
@@ -113,28 +118,24 @@ async def _stall_then_resume(emulator: Emulator, fault_proxy: FaultProxy, stalle
     assert sorted(seen) == [f"item-{n:03d}" for n in range(ITEMS)]  # each once: none lost, none twice
 
 
-async def test_the_client_goes_on_by_itself_after_its_caller_stalled(emulator: Emulator) -> None:
+async def test_the_client_goes_on_by_itself_after_its_caller_stalled(
+    emulator: Emulator, stalled: _Heard
+) -> None:
     table = f"stalled-client-{emulator.kind}"
-    stalled = _Heard(STALL_LOG)
-    service_log = logging.getLogger("dynamo_gateway_server.service")
-    service_log.addHandler(stalled)
     seen: list[str] = []
-    try:
-        async with gateway_declaring(
-            emulator.endpoint_url,
-            [TableSpec(table, {"pk": "S"}, "pk")],
-            scan_concurrency=SCAN_CONCURRENCY,
-            stream_stall_timeout_s=STALL_TIMEOUT_S,
-        ) as gateway:
-            await _fill(gateway.backend, table)
-            target = f"127.0.0.1:{gateway.port}"
-            async with GatewayClient.connect(target, options=READER_OPTIONS) as client:
-                async for page in client.parallel_scan(table, SEGMENTS, page_size=PAGE_ITEMS):
-                    seen += [item["pk"] for item in page.items]
-                    if not stalled.event.is_set():  # the caller looks away until the gateway gives up
-                        async with asyncio.timeout(10):
-                            await stalled.event.wait()
-    finally:
-        service_log.removeHandler(stalled)
+    async with gateway_declaring(
+        emulator.endpoint_url,
+        [TableSpec(table, {"pk": "S"}, "pk")],
+        scan_concurrency=SCAN_CONCURRENCY,
+        stream_stall_timeout_s=STALL_TIMEOUT_S,
+    ) as gateway:
+        await _fill(gateway.backend, table)
+        target = f"127.0.0.1:{gateway.port}"
+        async with GatewayClient.connect(target, options=READER_OPTIONS) as client:
+            async for page in client.parallel_scan(table, SEGMENTS, page_size=PAGE_ITEMS):
+                seen += [item["pk"] for item in page.items]
+                if not stalled.event.is_set():  # the caller looks away until the gateway gives up
+                    async with asyncio.timeout(10):
+                        await stalled.event.wait()
     assert stalled.event.is_set()
     assert sorted(seen) == [f"item-{n:03d}" for n in range(ITEMS)]  # each once: none lost, none twice
