@@ -1,7 +1,8 @@
 """Typed exceptions for the error taxonomy, decoded from the gateway's google.rpc.Status details.
 
     GatewayError (.code, .message, .reason, .metadata, .field_violations, .retry_after_s)
-    +-- ConfigurationError: InvalidTableError, InvalidRegionError, InvalidCredentialsError
+    +-- ConfigurationError: InvalidTableError, InvalidRegionError, InvalidCredentialsError,
+    |                       ReplayMismatchError (.nearest_line)
     +-- AuthenticationError: CredentialsNotFoundError, TokenExpiredError, AccessDeniedError,
     |                        AssumeRoleFailedError
     +-- ValidationError: InvalidKeyError, InvalidExpressionError, MissingRequiredKeyError,
@@ -98,6 +99,18 @@ class InvalidRegionError(ConfigurationError):
 
 class InvalidCredentialsError(ConfigurationError):
     REASON = "Configuration.InvalidCredentials"
+
+
+class ReplayMismatchError(ConfigurationError):
+    """A replaying gateway's cassette holds no recording of the call."""
+
+    REASON = "Configuration.ReplayMismatch"
+
+    @property
+    def nearest_line(self) -> int | None:
+        """The cassette line of the nearest recording, if any."""
+        line = self.metadata.get("nearest_line", "")
+        return int(line) if line.isdigit() else None
 
 
 class AuthenticationError(GatewayError):

@@ -31,6 +31,8 @@ def _leaves(category: str, grpc_code: str, retryable: bool, *names: str) -> list
 LEAVES: tuple[Leaf, ...] = (
     # The gateway's own setup is wrong: an operator must fix it, a retry will not.
     *_leaves("Configuration", "FAILED_PRECONDITION", False, "InvalidRegion", "InvalidCredentials"),
+    # A replaying gateway's cassette holds no recording of the call (see the PreconditionFailure detail).
+    Leaf("Configuration", "ReplayMismatch", "FAILED_PRECONDITION", False),
     # A table name DynamoDB cannot have.
     Leaf("Configuration", "InvalidTable", "INVALID_ARGUMENT", False),
     # The gateway's AWS identity: missing or expired credentials may come back after a refresh.

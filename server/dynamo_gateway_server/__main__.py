@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from .app import serve
 from .backends import BackendError, BackendUnavailableError
+from .backends.cassette import CassetteError
 from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if moto is missing)
 from .config import Settings, SettingsError, load_settings
 from .observability.telemetry import configure_process_logging
@@ -42,8 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
             runner.run(serve(settings))
-    except (TablesFileError, OSError, RuntimeError, BackendError, BackendUnavailableError) as error:
-        # Startup problems an operator fixes (files, ports, credentials, DynamoDB unreachable): one line.
+    except (
+        TablesFileError,
+        CassetteError,
+        OSError,
+        RuntimeError,
+        BackendError,
+        BackendUnavailableError,
+    ) as error:
+        # Startup problems an operator fixes (files, cassettes, ports, credentials, DynamoDB unreachable): one line.
         logging.getLogger("dynamo_gateway_server").error("cannot start: %s", error)
         return 1
     return 0

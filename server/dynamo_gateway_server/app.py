@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import random
 import signal
 import time
@@ -25,10 +26,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
-from .backends import DynamoBackend
+from .backends import DynamoBackend, cassette
 from .backends.aws import AwsBackend, AwsBackendOptions
 from .backends.json_protocol import JsonProtocolBackend
 from .backends.memory import MemoryBackend
+from .backends.recording import RecordingBackend
+from .backends.replay import ReplayBackend
 from .batches import BatchRunner
 from .config import Settings
 from .expired_items import ExpiredItemsHidden
@@ -69,7 +72,42 @@ async def build_backend(settings: Settings) -> DynamoBackend:
     client = JsonProtocolBackend if settings.backend_client == "lean" else AwsBackend
     if settings.backend == "memory":
         return await MemoryBackend.start(options, client)
+    if settings.backend == "replay":
+        return await _replay_backend(settings, lambda: client.start(options))
     return await client.start(options)
+
+
+async def _replay_backend(
+    settings: Settings, start_client: Callable[[], Awaitable[DynamoBackend]]
+) -> ReplayBackend:
+    """The cassette's recordings; with record mode new_episodes (or once, before the cassette
+    exists), DynamoDB's client for the calls it lacks, recording them into it."""
+    path = str(settings.cassette)
+    recordings = _recordings_to_replay(settings, path)
+    first_time = recordings is None
+    live = None
+    if settings.record_mode == "new_episodes" or first_time:
+        live = recorder(settings, await start_client(), path)
+    return ReplayBackend(recordings or [], path, settings.replay_match, live)
+
+
+def _recordings_to_replay(settings: Settings, path: str) -> list[cassette.Recording] | None:
+    """The cassette's recordings; None when record mode once finds none yet (record them all)."""
+    if settings.record_mode == "once" and not os.path.exists(path):
+        return None
+    return cassette.load(path)
+
+
+def recorder(settings: Settings, backend: DynamoBackend, path: str) -> RecordingBackend:
+    """`backend` with every call it makes appended to the cassette at `path`."""
+    writer = cassette.CassetteWriter(
+        path,
+        values=settings.record_values,
+        salt=settings.key_hash_salt,
+        max_bytes=settings.record_max_bytes,
+        keep_files=settings.record_keep_files,
+    )
+    return RecordingBackend(backend, writer, settings.region)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -109,8 +147,8 @@ class Clocks:
 
 def backend_endpoint(settings: Settings) -> str:
     """What the circuit breaker guards: one endpoint (per region, once there are several)."""
-    if settings.backend == "memory":
-        return "memory"
+    if settings.backend in ("memory", "replay"):
+        return settings.backend
     return settings.endpoint_url or f"dynamodb.{settings.region}"
 
 
@@ -142,6 +180,8 @@ class Gateway:
         `around_retries` lets a test put its own stage right outside the retrying one.
         """
         self.settings = settings
+        if settings.record:
+            backend = recorder(settings, backend, settings.record)
         self.dynamodb = backend
         """DynamoDB's client, innermost in the chain."""
         self._owns_backend = owns_backend
@@ -369,7 +409,8 @@ async def start_gateway(settings: Settings, telemetry: Telemetry | None = None) 
     backend = await build_backend(settings)
     try:
         declared = load_tables_file(settings.tables_file) if settings.tables_file else []
-        created = await create_tables(backend, declared)
+        # A replay has no DynamoDB to create tables in: they are as the recording made them.
+        created = declared if settings.backend == "replay" else await create_tables(backend, declared)
         gateway = Gateway(
             settings,
             backend,

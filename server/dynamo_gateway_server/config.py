@@ -20,7 +20,10 @@ from typing import Any
 import yaml
 
 ENV_PREFIX = "DYNAMO_GATEWAY_"
-BACKENDS = ("memory", "aws")
+BACKENDS = ("memory", "aws", "replay")
+RECORD_MODES = ("none", "new_episodes", "once")
+REPLAY_MATCHES = ("match", "strict", "repeat")
+RECORD_VALUES = ("keep", "hash", "drop")
 
 
 class SettingsError(ValueError):
@@ -38,7 +41,7 @@ class Settings:
     port: int = 50051
     """gRPC port; 0 picks a free one."""
     backend: str = "memory"
-    """memory: an embedded DynamoDB-compatible engine (no AWS account); aws: DynamoDB or endpoint_url."""
+    """memory: an embedded DynamoDB-compatible engine (no AWS account); aws: DynamoDB or endpoint_url; replay: answers from a recorded cassette (no DynamoDB)."""
     region: str = "us-east-1"
     """AWS region of the DynamoDB tables."""
     endpoint_url: str | None = None
@@ -163,6 +166,20 @@ class Settings:
     """A ParallelScan whose reader takes no page for this long ends with DEADLINE_EXCEEDED and each unfinished segment's resume key, so a stalled reader does not hold a scan (0: never)."""
     max_pending_rpcs: int = 20_000
     """RPCs gRPC holds until the gateway takes them up (a burst waits there a moment, then gets its answer or RESOURCE_EXHAUSTED); gRPC cancels any beyond."""
+    record: str | None = None
+    """Cassette (JSON Lines) every DynamoDB call is appended to: the request, the answer or error, the latency."""
+    record_values: str = "keep"
+    """Item and key values in a recorded cassette: keep, hash (HMAC with key_hash_salt: equal values stay equal) or drop; only kept values can be replayed."""
+    record_max_bytes: int = 256 * 1024 * 1024
+    """A cassette larger than this is rotated: renamed to <cassette>.1 (older ones to .2 ...) and started afresh."""
+    record_keep_files: int = 3
+    """Rotated cassettes kept beside the current one; older ones are deleted."""
+    cassette: str | None = None
+    """replay backend: the cassette whose recordings answer the calls."""
+    record_mode: str = "none"
+    """replay backend: none (a call not in the cassette fails), new_episodes (it goes to endpoint_url and is added), once (record everything when the cassette does not exist yet, else none)."""
+    replay_match: str = "match"
+    """replay backend: match (any recording of the same request, each used once), repeat (the last one answers again once used up) or strict (the recordings in their order)."""
     aws_profile: str | None = None
     """aws backend: the shared config/credentials profile to use instead of the default chain's choice."""
     aws_role_arn: str | None = None
@@ -195,7 +212,9 @@ class Settings:
             raise SettingsError(
                 f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}", "backend"
             )
+        self._check_recording()
         at_least_one = (
+            "record_max_bytes",
             "max_concurrency",
             "scan_concurrency",
             "backend_max_attempts",
@@ -229,6 +248,33 @@ class Settings:
             raise SettingsError(f"port {self.port} is out of range", "port")
         self._check_observability()
         self._check_security()
+
+    def _check_recording(self) -> None:
+        choices = {
+            "record_mode": RECORD_MODES,
+            "replay_match": REPLAY_MATCHES,
+            "record_values": RECORD_VALUES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}", name
+                )
+        if self.backend == "replay" and not self.cassette:
+            raise SettingsError("the replay backend needs a cassette (--cassette PATH)", "cassette")
+        if self.cassette and self.backend != "replay":
+            raise SettingsError(
+                "cassette is the replay backend's: add --backend replay (or use --record PATH)", "cassette"
+            )
+        if self.record and self.backend == "replay":
+            raise SettingsError(
+                "the replay backend records into its own cassette: use --record-mode new_episodes or once",
+                "record",
+            )
+        if self.record and self.workers > 1:
+            raise SettingsError("record writes one cassette from one process: it needs workers 1", "record")
+        if self.record_keep_files < 0:
+            raise SettingsError("record_keep_files must not be negative", "record_keep_files")
 
     def _check_observability(self) -> None:
         if not -1 <= self.metrics_port <= 65535:

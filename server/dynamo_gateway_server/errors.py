@@ -35,6 +35,7 @@ from .backends import (
     CircuitOpenError,
     DeadlineExceededError,
     OutcomeUnknownError,
+    ReplayMismatchError,
 )
 from .failures import is_retryable, leaf_of
 from .observability.request_context import current_request_id
@@ -329,6 +330,22 @@ def from_not_taken(error: NotTakenError, table: str = "") -> status_pb2.Status:
     )
 
 
+def from_replay_mismatch(error: ReplayMismatchError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Configuration.ReplayMismatch"]
+    nearest = "" if error.nearest_line is None else str(error.nearest_line)
+    violation = error_details_pb2.PreconditionFailure.Violation(
+        type="REPLAY_MISMATCH",
+        subject=f"{error.cassette}:{nearest}" if nearest else error.cassette,
+        description=bounded("; ".join(error.differences) or str(error), MAX_MESSAGE_BYTES),
+    )
+    metadata = {"operation": error.operation, "cassette": error.cassette, "nearest_line": nearest}
+    return make_status(
+        leaf,
+        str(error),
+        [error_info(leaf, **metadata), error_details_pb2.PreconditionFailure(violations=[violation])],
+    )
+
+
 def internal(request_id: str) -> status_pb2.Status:
     """For bugs: says nothing of the cause (it is in the log under the request id)."""
     leaf = BY_REASON["Service.Internal"]
@@ -382,5 +399,6 @@ _RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] =
     VersionConflictError: from_version_conflict,
     ScanInterruptedError: from_scan_interrupted,
     NotTakenError: from_not_taken,
+    ReplayMismatchError: from_replay_mismatch,
     ReaderStalledError: from_reader_stalled,
 }

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import time
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .backends import DynamoBackend
+from .made_here import noted, wall_time
 from .update_expression import top_level_attributes, unused_placeholder
 
 # True while an RPC that asked for expired items runs (set by the servicer, read per call).
@@ -63,7 +63,7 @@ def _not_expired_filter(params: dict[str, Any], attribute: str, now: float) -> d
     name = unused_placeholder("#dgw_ttl", names)
     number, current = unused_placeholder(":dgw_n", values), unused_placeholder(":dgw_now", values)
     names[name] = attribute
-    values[number], values[current] = {"S": "N"}, {"N": repr(now)}
+    values[number], values[current] = {"S": "N"}, {"N": noted(repr(now))}
     ours = f"attribute_not_exists({name}) OR NOT attribute_type({name}, {number}) OR {name} >= {current}"
     own = params.get("FilterExpression")
     return {
@@ -96,7 +96,7 @@ class ExpiredItemsHidden:
         self,
         inner: DynamoBackend,
         attributes: Mapping[str, str],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_time,
         count_hidden: HiddenCounter | None = None,
     ) -> None:
         """`attributes`: table -> its TTL attribute (shared: the gateway adds those it learns at

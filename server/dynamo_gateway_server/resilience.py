@@ -31,6 +31,7 @@ from .backends import (
     OutcomeUnknownError,
 )
 from .failures import counts_against_health, is_retryable, leaf_of
+from .made_here import noted
 
 # ---------------------------------------------------------------- deadline budget
 
@@ -241,7 +242,7 @@ class ResilientBackend:
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         if operation == "TransactWriteItems" and not params.get("ClientRequestToken"):
             # One token per RPC, reused by every attempt: DynamoDB applies the transaction once.
-            params = {**params, "ClientRequestToken": uuid.uuid4().hex}
+            params = {**params, "ClientRequestToken": noted(uuid.uuid4().hex)}
         deadline = current_deadline()
         attempt = 0
         # Failures so far per kind of backoff: each kind has its own budget and exponent, so

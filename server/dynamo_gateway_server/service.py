@@ -17,7 +17,7 @@ import grpc
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 
-from . import codec, errors
+from . import codec, errors, made_here
 from .backends import BackendError, DynamoBackend
 from .batches import BatchResult, BatchRunner
 from .expired_items import including_expired
@@ -429,6 +429,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         pages: asyncio.Queue[Any],
     ) -> None:
         page_params = {**params, "Segment": segment}
+        # Whichever worker scans it, a segment's calls are a sequence of their own (for replay).
+        made_here.start_afresh()
         while True:
             if start_key:
                 page_params["ExclusiveStartKey"] = start_key

@@ -18,12 +18,12 @@ InvalidRequestError.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .codec import Expiry, InvalidRequestError
+from .made_here import noted, wall_time
 from .request_shape import ITEM, TABLE, walk
 from .update_expression import set_values, top_level_attributes, unused_placeholder, with_actions
 
@@ -53,7 +53,7 @@ def ttl_problem(text: str, now_s: float) -> str | None:
 class TtlRules:
     """Checks the TTL attribute of the items a request writes, for the tables that declare one."""
 
-    def __init__(self, attributes: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, attributes: Mapping[str, str], clock: Callable[[], float] = wall_time) -> None:
         """`attributes`: table -> its TTL attribute (shared: the gateway adds those it learns at
         startup); `clock`: the wall clock, in epoch seconds."""
         self._attributes = attributes
@@ -102,8 +102,10 @@ class TtlRules:
                 raise InvalidRequestError(
                     expiry.field, f"table {part.table} declares no ttl_attribute in the gateway's tables file"
                 )
-            at = expiry.at_s if expiry.at_s is not None else Decimal(now) + (expiry.after_s or 0)
-            seconds = str(math.ceil(at))  # never before the time asked for
+            if expiry.at_s is not None:
+                seconds = str(math.ceil(expiry.at_s))
+            else:  # never before the time asked for; made up here, so replay may differ
+                seconds = noted(str(math.ceil(Decimal(now) + (expiry.after_s or 0))))
             problem = ttl_problem(seconds, now)
             if problem is not None:
                 raise InvalidRequestError(expiry.field, problem)

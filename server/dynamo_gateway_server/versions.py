@@ -46,6 +46,7 @@ from .backends import (
 from .codec import InvalidRequestError
 from .failures import is_retryable
 from .key_schema import KeySchemaCache
+from .made_here import noted
 from .tables import VersionSpec
 from .update_expression import top_level_attributes, unused_placeholder, with_actions
 
@@ -284,7 +285,7 @@ class VersionedWrites:
         backend: DynamoBackend,
         schemas: KeySchemaCache,
         declared: Mapping[str, VersionSpec],
-        new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
+        new_token: Callable[[], str] = lambda: noted(uuid.uuid4().hex),
         count_resolution: Callable[[str, str], None] | None = None,
     ) -> None:
         """`count_resolution(table, outcome)` is told what each read-back after a lost answer found."""

@@ -9,7 +9,7 @@ from botocore import auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from dynamo_gateway_server.backends.json_protocol import _decode_blobs, _encode_default, _Signer, host_header
+from dynamo_gateway_server.backends.json_protocol import decode_blobs, encode_default, _Signer, host_header
 
 NOW = datetime.datetime(2026, 11, 26, 12, 34, 56, tzinfo=datetime.UTC)
 
@@ -55,9 +55,9 @@ def test_signing_key_is_cached_per_day_and_secret() -> None:
 
 
 def test_binary_values_go_out_as_base64_and_come_back_as_bytes() -> None:
-    assert _encode_default(b"\x00\xff") == "AP8="
+    assert encode_default(b"\x00\xff") == "AP8="
     with pytest.raises(TypeError):
-        _encode_default(object())
+        encode_default(object())
     wire = {
         "Item": {
             "b": {"B": "AP8="},
@@ -67,7 +67,7 @@ def test_binary_values_go_out_as_base64_and_come_back_as_bytes() -> None:
             "l": {"L": [{"B": "AQ=="}]},
         }
     }
-    assert _decode_blobs(wire) == {
+    assert decode_blobs(wire) == {
         "Item": {
             "b": {"B": b"\x00\xff"},
             "bs": {"BS": [b"\x01", b"\x02"]},

@@ -163,6 +163,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     expected another version than the item has; a VersionConflict detail carries the item as it
     is and its version: read-modify-write again from there.
     """
+    ERROR_REASON_CONFIGURATION_REPLAY_MISMATCH: _ErrorReason.ValueType  # 35
+    """"Configuration.ReplayMismatch": FAILED_PRECONDITION, not retryable. A gateway replaying a
+    cassette (--backend replay) holds no recording of the call; a PreconditionFailure detail names
+    the nearest recording (subject "<cassette>:<line>") and how the call differs from it.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons an ErrorInfo gives, and the error details sent in google.rpc.Status beside it.
@@ -319,6 +324,11 @@ ERROR_REASON_CONDITIONAL_CHECK_VERSION_CONFLICT: ErrorReason.ValueType  # 34
 """"ConditionalCheck.VersionConflict": FAILED_PRECONDITION, not retryable. A versioned write
 expected another version than the item has; a VersionConflict detail carries the item as it
 is and its version: read-modify-write again from there.
+"""
+ERROR_REASON_CONFIGURATION_REPLAY_MISMATCH: ErrorReason.ValueType  # 35
+""""Configuration.ReplayMismatch": FAILED_PRECONDITION, not retryable. A gateway replaying a
+cassette (--backend replay) holds no recording of the call; a PreconditionFailure detail names
+the nearest recording (subject "<cassette>:<line>") and how the call differs from it.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 

@@ -12,6 +12,7 @@ from .base import (
     DeadlineExceededError,
     DynamoBackend,
     OutcomeUnknownError,
+    ReplayMismatchError,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "DeadlineExceededError",
     "DynamoBackend",
     "OutcomeUnknownError",
+    "ReplayMismatchError",
 ]

@@ -84,3 +84,19 @@ class OutcomeUnknownError(Exception):
     why_unsafe: str
     cause: BackendError | BackendUnavailableError
     retry_after_s: float | None = None
+
+
+class ReplayMismatchError(Exception):
+    """No recording answers this call; says which one came nearest and how it differs."""
+
+    def __init__(
+        self, operation: str, cassette: str, why: str, nearest_line: int | None, differences: list[str]
+    ) -> None:
+        self.operation = operation
+        self.cassette = cassette
+        self.nearest_line = nearest_line
+        # How the call differs from the nearest recording, one "path: ..." line each (the first few).
+        self.differences = differences
+        where = f"; nearest: line {nearest_line}" if nearest_line is not None else ""
+        shown = f" ({'; '.join(differences)})" if differences else ""
+        super().__init__(f"{operation} is not in cassette {cassette}: {why}{where}{shown}")

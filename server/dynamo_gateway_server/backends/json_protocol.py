@@ -39,14 +39,14 @@ _CONTENT_TYPE = "application/x-amz-json-1.0"
 _SERVICE = "dynamodb"
 
 
-def _encode_default(value: Any) -> str:
+def encode_default(value: Any) -> str:
     # Bytes only ever appear as binary attribute values (B, BS): base64 on the wire.
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     raise TypeError(f"{type(value).__name__} cannot be sent to DynamoDB")
 
 
-def _decode_blobs(value: Any) -> Any:
+def decode_blobs(value: Any) -> Any:
     """Turns base64 binary attribute values back into bytes, in place.
 
     A dict whose only key is "B" with a string value is a binary attribute value: an
@@ -61,10 +61,10 @@ def _decode_blobs(value: Any) -> Any:
                 value["BS"] = [base64.b64decode(b) for b in blobs]
                 return value
         for child in value.values():
-            _decode_blobs(child)
+            decode_blobs(child)
     elif isinstance(value, list):
         for child in value:
-            _decode_blobs(child)
+            decode_blobs(child)
     return value
 
 
@@ -202,7 +202,7 @@ class JsonProtocolBackend:
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            body = orjson.dumps(params, default=_encode_default)
+            body = orjson.dumps(params, default=encode_default)
         except orjson.JSONEncodeError as error:
             # Text that is not valid Unicode (a lone surrogate): DynamoDB could not read it either.
             raise BackendError(
@@ -242,7 +242,7 @@ class JsonProtocolBackend:
         if response.status >= 300:
             raise _error(document, response.status, response.headers.get("x-amzn-requestid", ""))
         # Binary values come as {"B": ...} or {"BS": [...]}: without those bytes there is nothing to decode.
-        return _decode_blobs(document) if b'"B' in payload else document
+        return decode_blobs(document) if b'"B' in payload else document
 
     async def close(self) -> None:
         await self._pool.close()
@@ -267,6 +267,6 @@ def _error(document: dict[str, Any], status: int, request_id: str) -> BackendErr
         message=str(message),
         http_status=status,
         request_id=request_id,
-        item=_decode_blobs(item) if item is not None else None,
-        cancellation_reasons=[_decode_blobs(r) for r in reasons],
+        item=decode_blobs(item) if item is not None else None,
+        cancellation_reasons=[decode_blobs(r) for r in reasons],
     )
