@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke fuzz soak reliability clean
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke bench-replay fuzz soak reliability clean
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -59,6 +59,12 @@ reliability: bootstrap
 ## Fuzzes every RPC through a real gateway: 10,000 requests per emulator; fails on any violation.
 fuzz: bootstrap
 	$(PY) bench/fuzz.py --requests 10000 --backend both
+
+## Record and replay: a 1,000-call session recorded against moto and replayed with no emulator
+## (fails unless every answer is identical), recording's CPU cost, replay throughput (2 minutes).
+bench-replay:
+	@scripts/bootstrap.sh bench
+	$(PY) bench/replay.py
 
 ## A million mixed calls through one gateway on the stub DynamoDB; fails when RSS grew by more than
 ## 10 MB after the warm-up, or when tasks, fds or connections grew (15 to 30 minutes here).

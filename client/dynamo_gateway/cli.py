@@ -189,6 +189,13 @@ def _parser() -> argparse.ArgumentParser:
             " (DynamoDB deletes them only within a few days)",
         )
 
+    def by_entity(sub: argparse.ArgumentParser, what: str) -> None:
+        sub.add_argument(
+            "--entity",
+            help=f"an entity the table declares (dgw describe lists them): the {what} holds its"
+            " attributes, and the gateway builds the keys from its templates",
+        )
+
     def versioned(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--expect-version",
@@ -205,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--projection", help="projection expression")
     expressions(get, values=False)
     with_expired(get)
+    by_entity(get, "key")
 
     put = commands.add_parser("put", help="create or replace one item")
     put.add_argument("table")
@@ -214,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     expressions(put)
     versioned(put)
     expiring(put)
+    by_entity(put, "item")
 
     update = commands.add_parser("update", help="edit one item with an update expression")
     update.add_argument("table")
@@ -234,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--return-old", action="store_true", help="print the deleted item")
     expressions(delete)
     versioned(delete)
+    by_entity(delete, "key")
 
     query = commands.add_parser("query", help="print the items of a key condition, one per line")
     query.add_argument("table")
@@ -329,6 +339,7 @@ class Cli:
             consistent_read=a.consistent,
             projection_expression=a.projection or "",
             include_expired=a.include_expired,
+            entity=a.entity or "",
         )
         self._fill(request.key, a.key, "key")
         self._expressions(request)
@@ -357,6 +368,7 @@ class Cli:
             table_name=a.table,
             condition_expression=a.condition or "",
             return_values=return_value("ALL_OLD" if a.return_old else None),
+            entity=a.entity or "",
         )
         return await self._write(self.stub.PutItem, request, "item", a.return_old)
 
@@ -376,6 +388,7 @@ class Cli:
             table_name=a.table,
             condition_expression=a.condition or "",
             return_values=return_value("ALL_OLD" if a.return_old else None),
+            entity=a.entity or "",
         )
         return await self._write(self.stub.DeleteItem, request, "key", a.return_old)
 

@@ -286,13 +286,18 @@ class GatewayClient:
         projection: str | None = None,
         names: Mapping[str, str] | None = None,
         include_expired: bool = False,
+        entity: str | None = None,
     ) -> Item | None:
-        """The item with this key, or None (also when its TTL has passed, unless include_expired)."""
+        """The item with this key, or None (also when its TTL has passed, unless include_expired).
+
+        With `entity` (one the table declares), `key` holds the attributes its key templates use,
+        e.g. get_item("app", {"user_id": "42", "order_id": "o-7"}, entity="order")."""
         request = service_pb2.GetItemRequest(
             table_name=table,
             consistent_read=consistent_read,
             projection_expression=projection or "",
             include_expired=include_expired,
+            entity=entity or "",
         )
         fill_item(request.key, key)
         _expressions(request, names)
@@ -312,10 +317,12 @@ class GatewayClient:
         expected_version: int | Literal["absent"] | None = None,
         expires_in: datetime.timedelta | float | None = None,
         expires_at: datetime.datetime | float | None = None,
+        entity: str | None = None,
     ) -> Item | None:
         """Writes item; returns the replaced item when return_old is set and there was one.
 
         expires_in / expires_at (at most one; see fill_expiry) set the table's TTL attribute.
+        With `entity`, item holds the entity's attributes: the gateway builds its keys.
         For a versioned read-modify-write that keeps the item's version for you, see save()."""
         response = await self._put(
             table,
@@ -328,6 +335,7 @@ class GatewayClient:
             expected_version=expected_version,
             expires_in=expires_in,
             expires_at=expires_at,
+            entity=entity,
         )
         return from_item(response.attributes) if response.attributes else None
 
@@ -383,10 +391,12 @@ class GatewayClient:
         expected_version: int | Literal["absent"] | None,
         expires_in: datetime.timedelta | float | None,
         expires_at: datetime.datetime | float | None,
+        entity: str | None = None,
     ) -> service_pb2.PutItemResponse:
         """One PutItem call (put_item's and save's): the whole response."""
         request = service_pb2.PutItemRequest(
             table_name=table,
+            entity=entity or "",
             condition_expression=condition or "",
             return_values=return_value("ALL_OLD" if return_old else None),
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),
@@ -467,10 +477,13 @@ class GatewayClient:
         return_old: bool = False,
         return_old_on_failure: bool = False,
         expected_version: int | Literal["absent"] | None = None,
+        entity: str | None = None,
     ) -> Item | None:
-        """Deletes the item; returns it when return_old is set and there was one."""
+        """Deletes the item; returns it when return_old is set and there was one.
+        With `entity`, key holds the attributes its key templates use (as get_item's)."""
         request = service_pb2.DeleteItemRequest(
             table_name=table,
+            entity=entity or "",
             condition_expression=condition or "",
             return_values=return_value("ALL_OLD" if return_old else None),
             return_values_on_condition_check_failure=_on_failure(return_old_on_failure),

@@ -830,6 +830,16 @@ def fill_declarations(target: table_pb2.TableDescription, declared: Any) -> None
         target.declarations.version_log_attribute = version.log_attribute
     if declared.ttl_attribute:
         target.declarations.ttl_attribute = declared.ttl_attribute
+    model = declared.model
+    if model is not None:
+        target.declarations.entity_attribute = model.entity_attribute
+        for entity in model.entities.values():
+            target.declarations.entities.add(
+                name=entity.name,
+                attributes=entity.attributes,
+                key_templates={key: template.text for key, template in entity.keys.items()},
+                indexes=entity.indexes,
+            )
 
 
 # ---------------------------------------------------------------- expiry options

@@ -20,6 +20,7 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from . import codec, errors, made_here
 from .backends import BackendError, DynamoBackend
 from .batches import BatchResult, BatchRunner
+from .entities import Entities
 from .expired_items import including_expired
 from .interceptors.abort import abort
 from .key_schema import KeySchemaCache
@@ -111,14 +112,17 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         declared: Mapping[str, TableSpec] | None = None,
         set_expiries: SetExpiries | None = None,
         stream_stall_timeout_s: float = 0.0,
+        entities: Entities | None = None,
     ) -> None:
         """`backend` serves reads (and the batches' calls); `writes` sends the single and
         transactional writes (versioned where they say so); `declared` is the tables file's
         entries by name, which DescribeTable shows; `set_expiries` applies expiry options;
-        a ParallelScan whose reader takes no page for `stream_stall_timeout_s` ends (0: never)."""
+        a ParallelScan whose reader takes no page for `stream_stall_timeout_s` ends (0: never);
+        `entities` builds the keys of requests made by entity."""
         self._stream_stall_timeout_s = stream_stall_timeout_s or None
         self._backend = backend
         self._set_expiries = set_expiries
+        self._entities = entities or Entities({})
         self._scan_concurrency = scan_concurrency
         self._batches = batches
         self._guard = guard
@@ -144,6 +148,25 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             raise codec.InvalidRequestError(field, "this gateway declares no TTL attributes")
         self._set_expiries(operation, params, found)
 
+    def _by_entity(self, operation: str, entity: str, params: dict[str, Any]) -> None:
+        """The keys of a request made by entity, built from its templates (before the guard)."""
+        table = params["TableName"]
+        if operation == "PutItem":
+            self._entities.fill_item(table, entity, params["Item"])
+        else:
+            params["Key"] = self._entities.key_of(table, entity, params["Key"])
+
+    def _get_item_response(self, table: str) -> Callable[[dict[str, Any]], service_pb2.GetItemResponse]:
+        """GetItem's response, saying the item's entity when its table declares entities."""
+
+        def response_of(wire: dict[str, Any]) -> service_pb2.GetItemResponse:
+            response = codec.get_item_response(wire)
+            if "Item" in wire:
+                response.entity = self._entities.entity_of_item(table, wire["Item"])
+            return response
+
+        return response_of
+
     def _write(self, operation: str, request: Any) -> Callable[[dict[str, Any]], Awaitable[WriteAnswer]]:
         """Sends a write through the versioned-write stage, with the versions the request expects."""
         return lambda params: self._writes.send(operation, params, codec.expected_versions(request))
@@ -165,6 +188,9 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 including_expired(getattr(request, "include_expired", False)),
             ):
                 params = to_params(request)
+                entity = getattr(request, "entity", "")
+                if entity:
+                    self._by_entity(operation, entity, params)
                 if operation in _EXPIRING:
                     self._apply_expiries(operation, request, params)
                 await self._guard(operation, params)
@@ -178,7 +204,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         request: service_pb2.GetItemRequest,
         context: grpc.aio.ServicerContext[service_pb2.GetItemRequest, service_pb2.GetItemResponse],
     ) -> service_pb2.GetItemResponse:
-        return await self._unary(context, "GetItem", request, codec.get_item_request, codec.get_item_response)
+        response = self._get_item_response(request.table_name)
+        return await self._unary(context, "GetItem", request, codec.get_item_request, response)
 
     async def PutItem(
         self,

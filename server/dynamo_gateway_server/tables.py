@@ -1,14 +1,16 @@
 """Declarative tables file: parses it and creates the tables it describes.
 
 The file is YAML (see examples/tables.yaml). Each entry describes a table to create
-and the rules the gateway enforces on it (TTL attribute, versioned writes); an
-entry with `create: false` only declares rules for a table made elsewhere.
+and the rules the gateway enforces on it (TTL attribute, versioned writes, entities:
+entities.py checks those, naming the line); an entry with `create: false` only
+declares rules for a table made elsewhere.
 Creating is idempotent: a table that already exists is left as it is. Talks to
 DynamoDB only through the backend seam.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pathlib
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 import yaml
 
 from .backends import BackendError, DynamoBackend
+from .entities import ModelError, TableModel, key_layout, model_of
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +68,57 @@ class TableSpec:
     version: VersionSpec | None = None
     # False: the table is made elsewhere; the entry only declares its rules.
     create: bool = True
+    # Its entities (entities.py), when the entry declares some.
+    model: TableModel | None = None
+
+
+class _LineLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, whose mappings remember their line (messages name it)."""
+
+
+class _Mapping(dict[Any, Any]):
+    line = 0
+
+
+def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
+    mapping = _Mapping(loader.construct_mapping(node, deep=True))
+    mapping.line = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 
 def load_tables_file(path: str | pathlib.Path) -> list[TableSpec]:
     try:
-        document = yaml.safe_load(pathlib.Path(path).read_text())
+        document = yaml.load(pathlib.Path(path).read_text(), Loader=_LineLoader)
     except (OSError, yaml.YAMLError) as error:
         raise TablesFileError(f"{path}: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("tables"), list):
         raise TablesFileError(f"{path}: expected a mapping with a 'tables' list")
-    return [_table_spec(entry, f"{path}: tables[{i}]") for i, entry in enumerate(document["tables"])]
+    specs = [_table_spec(entry, f"{path}: tables[{i}]") for i, entry in enumerate(document["tables"])]
+    return [
+        _with_entities(spec, entry, str(path)) for spec, entry in zip(specs, document["tables"], strict=True)
+    ]
+
+
+def _with_entities(spec: TableSpec, entry: dict[str, Any], path: str) -> TableSpec:
+    """`spec` with the entities its entry declares (checked against its keys and indexes)."""
+    if "entities" not in entry and "entity_attribute" not in entry:
+        return spec
+    line = getattr(entry, "line", 0)
+    if not spec.create:
+        raise TablesFileError(
+            f"{path} line {line} (table {spec.name}): entities need the table's keys and indexes, "
+            "which an entry with create: false does not declare"
+        )
+    try:
+        model = model_of(
+            spec.name, entry.get("entities"), entry.get("entity_attribute"), key_layout(spec), path, line
+        )
+    except ModelError as error:
+        raise TablesFileError(str(error)) from None
+    return dataclasses.replace(spec, model=model)
 
 
 def _require(mapping: Any, name: str, where: str) -> Any:

@@ -246,3 +246,55 @@ def test_readme_versioned_writes_answer_as_it_says(make_run: str) -> None:
     assert (
         "dynamo_gateway.v1.VersionConflict" in refused.stderr and '"current_version": "2"' in refused.stderr
     )
+
+
+def _readme_block(section_title: str) -> list[str]:
+    """Every command line of a README section's first sh block (comments left out)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split(f"## {section_title}\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, f"the README's {section_title} section has no sh block"
+    return [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
+
+
+def test_readme_record_and_replay_answers_as_it_says(tmp_path: pathlib.Path) -> None:
+    """The section's gateways run as written (their cassette in tmp_path, on a port of their own),
+    each followed by its grpcurl lines."""
+    lines = _readme_block("Record and replay")
+    starts = [i for i, line in enumerate(lines) if line.startswith(".venv/bin/dynamo-gateway ")]
+    assert len(starts) == 2, lines
+    cassette = "/tmp/session.jsonl"
+    outputs: list[subprocess.CompletedProcess[str]] = []
+    for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(lines)], strict=True)):
+        assert cassette in lines[start]
+        command = shlex.split(lines[start].replace(cassette, str(tmp_path / "session.jsonl")))
+        log = tmp_path / f"gateway-{number}.log"
+        process = _spawn(command, log, _env(DYNAMO_GATEWAY_PORT="0", **LOGGED_PORT_ENV))
+        try:
+            address = f"127.0.0.1:{logged_port(process, log, START_TIMEOUT_S)}"
+            _wait_serving(address, process, log)
+            outputs += [_run(line, address) for line in lines[start + 1 : end]]
+        finally:
+            assert _stop(process) == 0, log.read_text()
+    put, recorded, replayed, not_recorded = outputs
+    assert put.returncode == 0 and put.stdout.strip() == "{}", put.stderr
+    assert recorded.returncode == 0 and '"S": "Grace"' in recorded.stdout, recorded.stderr
+    assert replayed.stdout == recorded.stdout
+    assert not_recorded.returncode != 0
+    assert (
+        "FailedPrecondition" in not_recorded.stderr and "Configuration.ReplayMismatch" in not_recorded.stderr
+    )
+    assert 'Key.pk.S: recorded \\"user#7\\", called with \\"user#8\\"' in not_recorded.stderr
+
+
+def test_readme_entities_answer_as_it_says(make_run: str) -> None:
+    put, get, by_index, refused = readme_commands("Entities")
+    assert _run(put, make_run).returncode == 0
+    got = json.loads(_run(get, make_run).stdout)
+    assert got["entity"] == "order"
+    assert got["item"]["pk"] == {"S": "USER#42"} and got["item"]["gsi1sk"] == {"S": "USER#42"}
+    assert got["item"]["_entity"] == {"S": "order"}
+    assert json.loads(_run(by_index, make_run).stdout)["items"][0]["attributes"]["order_id"] == {"S": "o-7"}
+    result = _run(refused, make_run)
+    assert result.returncode != 0
+    assert "invalid item.order_id: entity order needs order_id to build its keys" in result.stderr

@@ -18,12 +18,9 @@ import grpc
 import pytest
 
 from dynamo_gateway import GatewayClient, ReplayMismatchError
-from dynamo_gateway_server.app import Clocks, Gateway, build_backend
-from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.tables import TableSpec
-from tests.integration.conftest import Emulator, create_table
+from tests.integration.conftest import Emulator
 from tests.support import scripted_session
-from tests.support.backends import aws_backend_for, no_sleep
 from tests.support.emulators import FaultPlan, FaultProxy
 
 ROUNDS = 2
@@ -37,43 +34,11 @@ async def throttling_proxy(emulator: Emulator) -> AsyncIterator[FaultProxy]:
     await proxy.stop()
 
 
-async def _recording_gateway(proxy: FaultProxy, spec: TableSpec, cassette: Path) -> Gateway:
-    settings = Settings(port=0, backend="aws", grace_period_s=0, record=str(cassette))
-    gateway = Gateway(
-        settings,
-        await aws_backend_for(proxy.endpoint_url),
-        endpoint=proxy.endpoint_url,
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=[spec],
-        created_tables={spec.name},
-    )
-    await gateway.start()
-    return gateway
-
-
-async def _replaying_gateway(spec: TableSpec, cassette: Path, **options: str) -> Gateway:
-    settings = Settings(port=0, backend="replay", cassette=str(cassette), grace_period_s=0, **options)
-    gateway = Gateway(
-        settings,
-        await build_backend(settings),
-        clocks=Clocks(sleep=no_sleep),
-        declared_tables=[spec],
-        created_tables={spec.name},
-    )
-    await gateway.start()
-    return gateway
-
-
 async def _record(
     proxy: FaultProxy, spec: TableSpec, cassette: Path, rounds: int, transactions: bool
 ) -> list[scripted_session.Answer]:
-    gateway = await _recording_gateway(proxy, spec, cassette)
-    try:
-        await create_table(gateway, spec)
-        session = scripted_session.script(spec.name, rounds, transactions)
-        return await scripted_session.run(f"127.0.0.1:{gateway.port}", session)
-    finally:
-        await gateway.stop(0)
+    gateway = await scripted_session.recording_gateway(proxy.endpoint_url, spec, cassette)
+    return await scripted_session.session_through(gateway, spec, rounds, transactions)
 
 
 @pytest.fixture
@@ -89,13 +54,8 @@ async def test_a_replayed_session_answers_byte_for_byte_as_recorded(
     recorded = await _record(throttling_proxy, spec, cassette, ROUNDS, emulator.supports_transactions)
     await throttling_proxy.go_down()
 
-    gateway = await _replaying_gateway(spec, cassette)
-    try:
-        await create_table(gateway, spec)  # as recorded: the same calls, in the same order
-        session = scripted_session.script(spec.name, ROUNDS, emulator.supports_transactions)
-        replayed = await scripted_session.run(f"127.0.0.1:{gateway.port}", session)
-    finally:
-        await gateway.stop(0)
+    gateway = await scripted_session.replaying_gateway(spec, cassette)
+    replayed = await scripted_session.session_through(gateway, spec, ROUNDS, emulator.supports_transactions)
 
     assert list(scripted_session.first_difference(recorded, replayed)) == []
     # The session met what it is meant to: answers, errors, throttled attempts, made-up values.
@@ -117,7 +77,7 @@ async def test_a_call_not_in_the_cassette_names_the_nearest_recording(
     cassette = tmp_path / "short.jsonl"
     throttling_proxy.set_plan(FaultPlan())
     await _record(throttling_proxy, spec, cassette, 1, transactions=False)
-    gateway = await _replaying_gateway(spec, cassette)
+    gateway = await scripted_session.replaying_gateway(spec, cassette)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
             client = GatewayClient(channel, timeout_s=10)
@@ -147,7 +107,7 @@ async def test_new_episodes_replays_what_is_there_and_records_the_rest(
     await _record(throttling_proxy, spec, cassette, 1, transactions=False)
     before = len(cassette.read_text().splitlines())
     options = {"record_mode": "new_episodes", "endpoint_url": throttling_proxy.endpoint_url}
-    gateway = await _replaying_gateway(spec, cassette, **options)
+    gateway = await scripted_session.replaying_gateway(spec, cassette, **options)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
             client = GatewayClient(channel, timeout_s=10)

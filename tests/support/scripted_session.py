@@ -14,13 +14,17 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from dynamo_gateway.v1 import service_pb2
-from dynamo_gateway_server.tables import IndexSpec, TableSpec, VersionSpec
+from dynamo_gateway_server.app import Clocks, Gateway, build_backend
+from dynamo_gateway_server.config import Settings
+from dynamo_gateway_server.tables import IndexSpec, TableSpec, VersionSpec, create_table_params
+from tests.support.backends import aws_backend_for, no_sleep
 
 SERVICE = "dynamo_gateway.v1.DynamoDBService"
 STATUS_DETAILS = "grpc-status-details-bin"
@@ -162,7 +166,9 @@ def _round(script: Script, r: int) -> None:
         filter_expression="begins_with(sk, :p)",
         expression_attribute_values={":p": _s("prof")},
     )
-    script.add("ParallelScan", table_name=t, total_segments=3, page_limit=5)
+    # Pages of 5 while the table is small (many pages per segment, each its own TTL filter);
+    # of 50 later, so that a long session does not scan a large table 5 items at a time.
+    script.add("ParallelScan", table_name=t, total_segments=3, page_limit=5 if r < 2 else 50)
     writes = [{"put_request": {"item": key(f"line#{i:02}", f"batch#{r}")}} for i in range(30)]
     script.add("BatchWriteItem", request_items={t: {"requests": writes}})
     keys = [{"attributes": key(f"line#{i:02}", f"batch#{r}")} for i in range(0, 34, 3)]
@@ -284,3 +290,47 @@ def _shown(answer: Answer) -> str:
         return answer.details.hex()[:200]
     message = getattr(service_pb2, f"{answer.rpc}Response").FromString(answer.body)
     return str(json_format.MessageToDict(message))[:6000]
+
+
+# ---------------------------------------------------------------- the gateways a session runs through
+
+
+async def recording_gateway(endpoint_url: str, spec: TableSpec, cassette: Path) -> Gateway:
+    """A gateway in front of `endpoint_url` that records every DynamoDB call into `cassette`."""
+    settings = Settings(port=0, backend="aws", grace_period_s=0, record=str(cassette))
+    gateway = Gateway(
+        settings,
+        await aws_backend_for(endpoint_url),
+        endpoint=endpoint_url,
+        clocks=Clocks(sleep=no_sleep),
+        declared_tables=[spec],
+        created_tables={spec.name},
+    )
+    await gateway.start()
+    return gateway
+
+
+async def replaying_gateway(spec: TableSpec, cassette: Path, **options: Any) -> Gateway:
+    """A gateway built from settings alone that answers from `cassette` (`options`: more settings)."""
+    settings = Settings(port=0, backend="replay", cassette=str(cassette), grace_period_s=0, **options)
+    gateway = Gateway(
+        settings,
+        await build_backend(settings),
+        clocks=Clocks(sleep=no_sleep),
+        declared_tables=[spec],
+        created_tables={spec.name},
+    )
+    await gateway.start()
+    return gateway
+
+
+async def session_through(gateway: Gateway, spec: TableSpec, rounds: int, transactions: bool) -> list[Answer]:
+    """Creates the table through `gateway` (recorded or replayed like any call), then runs the session."""
+    try:
+        await gateway.backend.call("CreateTable", create_table_params(spec))
+        described = {"TableName": spec.name}
+        while (await gateway.backend.call("DescribeTable", described))["Table"]["TableStatus"] != "ACTIVE":
+            pass  # replayed, the same answers come in the same order
+        return await run(f"127.0.0.1:{gateway.port}", script(spec.name, rounds, transactions))
+    finally:
+        await gateway.stop(0)

@@ -113,9 +113,13 @@ def test_server_pyproject_is_where_those_dependencies_live() -> None:
     assert {"aiobotocore", "moto", "pyyaml"} <= {n for n in names if FORBIDDEN_DEPENDENCY.search(n)}
 
 
-# The boto3-shaped facade is the client's optional `boto3` extra: it alone may import botocore,
-# and `import dynamo_gateway` never imports it (the subprocess test above blocks botocore).
-OPTIONAL_EXTRA_PACKAGE = CLIENT / "dynamo_gateway" / "boto3_compat"
+# The client's optional extras may import what they bring: the boto3-shaped facade (`boto3`)
+# botocore, the test kit (`testing`) PyYAML. `import dynamo_gateway` imports neither (the
+# subprocess test above blocks botocore).
+OPTIONAL_EXTRAS = {
+    CLIENT / "dynamo_gateway" / "boto3_compat": "botocore",
+    CLIENT / "dynamo_gateway" / "testing.py": "yaml",
+}
 
 
 def test_client_sources_import_no_server_module() -> None:
@@ -123,8 +127,9 @@ def test_client_sources_import_no_server_module() -> None:
     assert len(sources) >= 5
     for source in sources:
         forbidden = set(SERVER_ONLY)
-        if source.is_relative_to(OPTIONAL_EXTRA_PACKAGE):
-            forbidden.discard("botocore")
+        for extra, brought in OPTIONAL_EXTRAS.items():
+            if source.is_relative_to(extra):
+                forbidden.discard(brought)
         tree = ast.parse(source.read_text(), filename=str(source))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

@@ -9,7 +9,7 @@ from botocore import auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from dynamo_gateway_server.backends.json_protocol import decode_blobs, encode_default, _Signer, host_header
+from dynamo_gateway_server.backends.json_protocol import _Signer, decode_blobs, encode_default, host_header
 
 NOW = datetime.datetime(2026, 11, 26, 12, 34, 56, tzinfo=datetime.UTC)
 

@@ -75,6 +75,7 @@ class GetItemRequest(_message.Message):
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     consistent_read: _builtins.bool
     projection_expression: _builtins.str
@@ -82,6 +83,10 @@ class GetItemRequest(_message.Message):
     include_expired: _builtins.bool
     """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
     them only within a few days); true shows them, as DynamoDB does.
+    """
+    entity: _builtins.str
+    """Read by entity (DescribeTable lists a table's entities): `key` then holds the attributes its
+    key templates use (e.g. {"user_id": {"S": "42"}}), and the gateway builds the table's key.
     """
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
@@ -99,10 +104,11 @@ class GetItemRequest(_message.Message):
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
         include_expired: _builtins.bool = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "expression_attribute_names", b"expression_attribute_names", "include_expired", b"include_expired", "key", b"key", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "entity", b"entity", "expression_attribute_names", b"expression_attribute_names", "include_expired", b"include_expired", "key", b"key", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -136,8 +142,11 @@ class GetItemResponse(_message.Message):
     FOUND_FIELD_NUMBER: _builtins.int
     ITEM_FIELD_NUMBER: _builtins.int
     CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     found: _builtins.bool
     """False when no item has this key; item is then empty."""
+    entity: _builtins.str
+    """The item's entity, from the table's entity attribute; empty when it has none."""
     @_builtins.property
     def item(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -148,10 +157,11 @@ class GetItemResponse(_message.Message):
         found: _builtins.bool = ...,
         item: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         consumed_capacity: _options_pb2.ConsumedCapacity | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "found", b"found", "item", b"item"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumed_capacity", b"consumed_capacity", "entity", b"entity", "found", b"found", "item", b"item"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -270,6 +280,7 @@ class PutItemRequest(_message.Message):
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values: _options_pb2.ReturnValue.ValueType
@@ -277,6 +288,10 @@ class PutItemRequest(_message.Message):
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
     return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """Write by entity: `item` holds the entity's attributes; the gateway builds every key its
+    templates fill and sets the table's entity attribute. A key given too must agree.
+    """
     @_builtins.property
     def item(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -313,10 +328,11 @@ class PutItemRequest(_message.Message):
         expected_version: Global___ExpectedVersion | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -656,6 +672,7 @@ class DeleteItemRequest(_message.Message):
     RETURN_ITEM_COLLECTION_METRICS_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values: _options_pb2.ReturnValue.ValueType
@@ -663,6 +680,8 @@ class DeleteItemRequest(_message.Message):
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
     return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """Delete by entity: `key` holds the attributes its key templates use (as GetItem's entity)."""
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -688,10 +707,11 @@ class DeleteItemRequest(_message.Message):
         return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

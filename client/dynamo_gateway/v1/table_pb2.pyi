@@ -351,6 +351,8 @@ class TableDeclarations(_message.Message):
     VERSION_REQUIRED_FIELD_NUMBER: _builtins.int
     VERSION_LOG_ATTRIBUTE_FIELD_NUMBER: _builtins.int
     TTL_ATTRIBUTE_FIELD_NUMBER: _builtins.int
+    ENTITY_ATTRIBUTE_FIELD_NUMBER: _builtins.int
+    ENTITIES_FIELD_NUMBER: _builtins.int
     version_attribute: _builtins.str
     """The attribute that holds each item's version; empty when writes are not versioned."""
     version_start: _builtins.int
@@ -365,6 +367,12 @@ class TableDeclarations(_message.Message):
     """
     ttl_attribute: _builtins.str
     """The attribute the gateway checks as the table's TTL (epoch seconds)."""
+    entity_attribute: _builtins.str
+    """The attribute that stores each item's entity; empty when the table declares no entities."""
+    @_builtins.property
+    def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___EntityDescription]:
+        """The table's entities: writes and reads that name one get their keys built by the gateway."""
+
     def __init__(
         self,
         *,
@@ -374,11 +382,94 @@ class TableDeclarations(_message.Message):
         version_required: _builtins.bool = ...,
         version_log_attribute: _builtins.str = ...,
         ttl_attribute: _builtins.str = ...,
+        entity_attribute: _builtins.str = ...,
+        entities: _abc.Iterable[Global___EntityDescription] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ttl_attribute", b"ttl_attribute", "version_attribute", b"version_attribute", "version_increment", b"version_increment", "version_log_attribute", b"version_log_attribute", "version_required", b"version_required", "version_start", b"version_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "entity_attribute", b"entity_attribute", "ttl_attribute", b"ttl_attribute", "version_attribute", b"version_attribute", "version_increment", b"version_increment", "version_log_attribute", b"version_log_attribute", "version_required", b"version_required", "version_start", b"version_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TableDeclarations: _TypeAlias = TableDeclarations  # noqa: Y015
+
+@_typing.final
+class EntityDescription(_message.Message):
+    """One entity of a single-table design, as the tables file declares it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class KeyTemplatesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    KEY_TEMPLATES_FIELD_NUMBER: _builtins.int
+    INDEXES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The attributes its key templates use -> their type ("S" or "N")."""
+
+    @_builtins.property
+    def key_templates(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Each key attribute it fills (the table's and its indexes') -> the template that builds it,
+        e.g. "pk" -> "USER#{user_id}".
+        """
+
+    @_builtins.property
+    def indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The indexes its items are in (those whose keys it fills)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        key_templates: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        indexes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "indexes", b"indexes", "key_templates", b"key_templates", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EntityDescription: _TypeAlias = EntityDescription  # noqa: Y015

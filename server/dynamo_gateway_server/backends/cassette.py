@@ -145,9 +145,11 @@ class CassetteWriter:
                     f"cassette {self.path} holds values {header.get('values')!r}, not {self.values!r}: "
                     "record into another file"
                 )
+            self._seq = max(self._seq, _calls_in(self.path))  # numbers go on from the last call
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._size = os.fstat(self._fd).st_size
+        self._holds_calls = existing and self._size > len(read_first_line(self.path))
         if not existing:
             started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._append(dumps({HEADER_KEY: FORMAT, "values": self.values, "started_at": started}))
@@ -184,9 +186,10 @@ class CassetteWriter:
                 if part in error:
                     error[part] = self._treat(error[part])
         line = dumps(call)
-        if self._size + len(line) > self._max_bytes and self._seq > 1:
+        if self._size + len(line) > self._max_bytes and self._holds_calls:
             self._rotate()
         self._append(line)
+        self._holds_calls = True
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -211,11 +214,23 @@ class Recording:
     outcome: bytes
     failed: bool
     latency_ms: float
+    # Its caller's deadline (or cancel) ended it before DynamoDB answered.
+    cut: bool = False
+
+
+def read_first_line(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.readline()
+
+
+def _calls_in(path: Path) -> int:
+    """How many calls a cassette holds (its lines but the header)."""
+    with path.open("rb") as file:
+        return max(0, sum(1 for line in file if line.strip()) - 1)
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    with path.open("rb") as file:
-        first = file.readline()
+    first = read_first_line(path)
     try:
         header = orjson.loads(first)
     except orjson.JSONDecodeError:
@@ -244,23 +259,51 @@ def _recordings(path: Path) -> Iterator[Recording]:
                     else " (it is cut short: the recording may have stopped mid-write)"
                 )
                 raise CassetteError(f"cassette {path} line {number} is not JSON{cut}: {error}") from None
-            missing = (
-                [k for k in ("operation", "request", "at") if k not in call] if isinstance(call, dict) else []
-            )
-            if not isinstance(call, dict) or missing or ("answer" in call) == ("error" in call):
-                what = f"lacks {', '.join(missing)}" if missing else "needs an answer or an error"
-                raise CassetteError(f"cassette {path} line {number} is not a recorded call: it {what}")
+            problem = _problem_of(call)
+            if problem is not None:
+                raise CassetteError(f"cassette {path} line {number} is not a recorded call: {problem}")
             failed = "error" in call
             yield Recording(
                 line=number,
                 at=float(call["at"]),
-                operation=str(call["operation"]),
+                operation=call["operation"],
                 request=call["request"],
                 made_here=tuple(call.get("made_here", ())),
                 outcome=orjson.dumps(call["error"] if failed else call["answer"]),
                 failed=failed,
                 latency_ms=float(call.get("latency_ms", 0.0)),
+                cut=failed and call["error"].get("kind") == "cut",
             )
+
+
+# Each field a replay reads, and the JSON types it may have.
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "operation": (str,),
+    "request": (dict,),
+    "at": (int, float),
+    "latency_ms": (int, float),
+    "made_here": (list,),
+    "answer": (dict,),
+    "error": (dict,),
+}
+
+
+def _problem_of(call: Any) -> str | None:
+    """What keeps a parsed line from being a recorded call, if anything."""
+    if not isinstance(call, dict):
+        return "it is not an object"
+    missing = [name for name in ("operation", "request", "at") if name not in call]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if ("answer" in call) == ("error" in call):
+        return "it needs an answer or an error"
+    for name, types in _FIELDS.items():
+        value = call.get(name)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"its {name} is {type(value).__name__}, not {' or '.join(t.__name__ for t in types)}"
+    if not all(isinstance(value, str) for value in call.get("made_here", ())):
+        return "its made_here holds something other than text"
+    return None
 
 
 def load(path: str) -> list[Recording]:

@@ -9,7 +9,8 @@ earlier in the same RPC than the call itself (a versioned write's read-back look
 token): there the live value replaces the recorded one, so the gateway decides as it did. Which recording answers:
 
 - match: any unused recording of the same request, the earliest first (each answers once);
-- repeat: the same, but the last recording of a request answers again once the rest are used;
+- repeat: the same, but the last recording of a request answers again once the rest are used
+  (calls their caller cut short are left out: they say nothing of DynamoDB's answer);
 - strict: the next recording in the cassette, and only if it is this request.
 
 A call no recording answers fails with ReplayMismatchError (FAILED_PRECONDITION), naming the
@@ -21,13 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from ..made_here import answered_at, made_so_far, track
-from .base import BackendError, BackendUnavailableError, DynamoBackend, ReplayMismatchError
+from .base import (
+    BackendError,
+    BackendUnavailableError,
+    DeadlineExceededError,
+    DynamoBackend,
+    ReplayMismatchError,
+)
 from .cassette import Recording
 from .json_protocol import decode_blobs, encode_default
 
@@ -112,7 +120,9 @@ class ReplayBackend:
         self._keys = [_key(r.operation, c) for r, c in zip(recordings, self._canonical, strict=True)]
         self._unused: dict[bytes, collections.deque[Recording]] = collections.defaultdict(collections.deque)
         for recording, key in zip(recordings, self._keys, strict=True):
-            self._unused[key].append(recording)
+            # A call its caller cut short says nothing of DynamoDB's answer: nothing to repeat.
+            if match != "repeat" or not recording.cut:
+                self._unused[key].append(recording)
         self._used: dict[bytes, Recording] = {}
         self.replayed = 0
         track()
@@ -171,11 +181,15 @@ class ReplayBackend:
 
     async def _replay(self, recording: Recording, made: tuple[str, ...], key: bytes) -> dict[str, Any]:
         text = recording.outcome
-        for number, (recorded, live) in enumerate(zip(recording.made_here, made, strict=False), start=1):
-            # A value the call sent comes back as recorded: its caller sees the recorded answer.
-            # One made up earlier in the RPC (a token a read-back looks for) is the live one.
-            if recorded != live and _mask(number).encode() not in key:
-                text = text.replace(orjson.dumps(recorded), orjson.dumps(live))
+        # A value the call sent comes back as recorded: its caller sees the recorded answer.
+        # One made up earlier in the RPC (a token a read-back looks for) is the live one.
+        swaps = {
+            orjson.dumps(recorded): orjson.dumps(live)
+            for number, (recorded, live) in enumerate(zip(recording.made_here, made, strict=False), start=1)
+            if recorded != live and _mask(number).encode() not in key
+        }
+        if swaps:  # in one pass: a live value may equal another recorded one
+            text = re.compile(b"|".join(map(re.escape, swaps))).sub(lambda found: swaps[found[0]], text)
         outcome = decode_blobs(orjson.loads(text))
         answered_at(recording.at)
         if not recording.failed:
@@ -194,13 +208,10 @@ class ReplayBackend:
             raise BackendUnavailableError(
                 outcome["reason"], outcome["message"], bool(outcome.get("ambiguous"))
             )
-        # Cut by its caller: take as long as it took, then give up as a timeout would.
+        # Cut by its caller's deadline (or cancel): take as long as it took, so that the deadline
+        # cuts it again; a caller with more time then meets the deadline the recorded one met.
         await asyncio.sleep(recording.latency_ms / 1000)
-        raise BackendUnavailableError(
-            "ReadTimeoutError",
-            "the recorded call was cut by its caller before DynamoDB answered",
-            ambiguous=True,
-        )
+        raise DeadlineExceededError(recording.operation)
 
     async def close(self) -> None:
         if self._live is not None:

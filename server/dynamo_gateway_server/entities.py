@@ -1,0 +1,370 @@
+"""Entities of a single-table design: key templates declared once, keys built by the gateway.
+
+A table of the tables file may declare entities (examples/tables.yaml):
+
+    entities:
+      - name: order
+        attributes: {user_id: S, order_id: S, created_at: S}
+        keys:
+          pk: "USER#{user_id}"
+          sk: "ORDER#{created_at}#{order_id}"
+          gsi1pk: "ORDER#{order_id}"
+          gsi1sk: "ORDER#{order_id}"
+
+A write by entity (`entity: "order"` and the entity's attributes) gets every key attribute
+built from its template and the table's `entity_attribute` (default `_entity`) set to the
+entity's name; a read by entity takes the template attributes in place of the key. Every
+template can be read back: placeholders are separated by literal text, and a value that
+contains the text following its placeholder is refused, so a key names its parts exactly.
+Checked at startup (`model_of`), each mistake naming the file's line. Must not import gRPC.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .codec import InvalidRequestError
+
+DEFAULT_ENTITY_ATTRIBUTE = "_entity"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# What a template attribute may hold: text, or a number written as the caller wrote it.
+_TEMPLATE_TYPES = ("S", "N")
+
+
+class ModelError(ValueError):
+    """An entity declaration that cannot work; the message names the file's line."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """A key template, e.g. "ORDER#{created_at}#{order_id}": literal text and placeholders."""
+
+    text: str
+    # Alternating: literal, placeholder, literal, ... (starts and ends with a literal, maybe "").
+    parts: tuple[str, ...]
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return self.parts[1::2]
+
+    def build(self, values: Mapping[str, str]) -> str:
+        return "".join(values[part] if i % 2 else part for i, part in enumerate(self.parts))
+
+    def separator_after(self, placeholder: str) -> str:
+        """The literal text that ends `placeholder`'s value in a key ("" at the end)."""
+        index = self.placeholders.index(placeholder) * 2 + 1  # placeholders sit at odd places
+        return self.parts[index + 1]
+
+
+def parse_template(text: str) -> Template:
+    """A template's parts; ValueError when it cannot be read back (two placeholders in a row,
+    a brace that opens no placeholder)."""
+    parts: list[str] = []
+    position = 0
+    for found in _PLACEHOLDER.finditer(text):
+        literal = text[position : found.start()]
+        if parts and not literal:
+            raise ValueError(
+                f"{{{parts[-1]}}}{{{found[1]}}} has no text between its placeholders, so a key "
+                "built from it cannot be read back: put a separator between them"
+            )
+        parts += [literal, found[1]]
+        position = found.end()
+    parts.append(text[position:])
+    if any("{" in literal or "}" in literal for literal in parts[::2]):
+        raise ValueError("a brace that is not part of a {placeholder}")
+    return Template(text, tuple(parts))
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    # Template attribute -> its type (S or N).
+    attributes: Mapping[str, str]
+    # Key attribute (the table's or an index's) -> its template.
+    keys: Mapping[str, Template]
+    # The indexes whose keys it populates, so its items are in them.
+    indexes: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class TableModel:
+    """The entities of one table."""
+
+    table: str
+    entity_attribute: str
+    # The table's own key attributes, and every key attribute's type (S, N; the indexes' too).
+    table_keys: tuple[str, ...] = ()
+    key_types: Mapping[str, str] = field(default_factory=dict)
+    entities: Mapping[str, EntitySpec] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the declaration, checked
+
+
+@dataclass(frozen=True)
+class _KeyLayout:
+    """What a table's declaration says of its keys: attribute -> type, and each index's keys."""
+
+    attribute_types: Mapping[str, str]
+    table_keys: tuple[str, ...]
+    index_keys: Mapping[str, tuple[str, ...]]
+
+
+def _line(node: Any, default: int) -> int:
+    return int(getattr(node, "line", default))
+
+
+def model_of(
+    table: str,
+    declared: Any,
+    entity_attribute: Any,
+    layout: _KeyLayout,
+    where: str,
+    line: int,
+) -> TableModel | None:
+    """The table's entities from its `entities` list, or None without one. `where` is the file
+    and table for messages; each entity's own line comes from the loader (tables.py)."""
+    if declared is None:
+        if entity_attribute is not None:
+            raise ModelError(
+                f"{where} line {line}: entity_attribute names where entities are recorded: declare entities"
+            )
+        return None
+    if not isinstance(declared, list):
+        raise ModelError(f"{where} line {line}: entities must be a list")
+    attribute = DEFAULT_ENTITY_ATTRIBUTE if entity_attribute is None else entity_attribute
+    if not isinstance(attribute, str) or not attribute:
+        raise ModelError(f"{where} line {line}: entity_attribute must be an attribute name")
+    if attribute in layout.attribute_types:
+        raise ModelError(f"{where} line {line}: entity_attribute {attribute} is a key attribute")
+    entities: dict[str, EntitySpec] = {}
+    for node in declared:
+        spec = _entity(node, layout, attribute, f"{where} line {_line(node, line)}")
+        if spec.name in entities:
+            raise ModelError(
+                f"{where} line {_line(node, line)}: entity {spec.name} is declared twice "
+                f"(first at line {entities[spec.name].line})"
+            )
+        entities[spec.name] = spec
+    return TableModel(table, attribute, layout.table_keys, layout.attribute_types, entities)
+
+
+def _entity(node: Any, layout: _KeyLayout, entity_attribute: str, where: str) -> EntitySpec:
+    if not isinstance(node, dict):
+        raise ModelError(f"{where}: an entity is a mapping with name, attributes and keys")
+    unknown = sorted(set(node) - {"name", "attributes", "keys"})
+    if unknown:
+        raise ModelError(f"{where}: unknown entity settings {unknown}")
+    name = node.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ModelError(f"{where}: an entity needs a name (letters, digits, _ . -)")
+    where = f"{where} (entity {name})"
+    attributes = _attributes(node.get("attributes"), where)
+    keys_node = node.get("keys")
+    if not isinstance(keys_node, dict) or not keys_node:
+        raise ModelError(f"{where}: keys maps each key attribute it fills to a template")
+    keys: dict[str, Template] = {}
+    for key, text in keys_node.items():
+        keys[str(key)] = _template(str(key), text, attributes, layout, entity_attribute, where)
+    missing = [key for key in layout.table_keys if key not in keys]
+    if missing:
+        raise ModelError(f"{where}: keys must give the table's key {', '.join(missing)}")
+    for attribute, kind in attributes.items():
+        key_type = layout.attribute_types.get(attribute)
+        if key_type is not None and key_type != kind:
+            raise ModelError(
+                f"{where}: {attribute} is a key of the table or an index, of type {key_type}: declare it {key_type}"
+            )
+    indexes = []
+    for index, index_keys in layout.index_keys.items():
+        # An index key comes from a template, or is one of the entity's own attributes.
+        filled = [
+            key for key in index_keys if (key in keys or key in attributes) and key not in layout.table_keys
+        ]
+        own = [key for key in index_keys if key not in layout.table_keys]
+        if filled and len(filled) < len(own):
+            lacking = ", ".join(key for key in own if key not in filled)
+            raise ModelError(
+                f"{where}: fills {', '.join(filled)} but not {lacking}, so its items are never in {index}"
+            )
+        if filled or not own:
+            indexes.append(index)
+    unused = sorted(
+        set(attributes) - {p for t in keys.values() for p in t.placeholders} - set(layout.attribute_types)
+    )
+    if unused:
+        raise ModelError(f"{where}: attributes {unused} are in no key template and are no index's key")
+    return EntitySpec(name, attributes, keys, tuple(indexes), _line(node, 0))
+
+
+def _attributes(node: Any, where: str) -> dict[str, str]:
+    if isinstance(node, list) and all(isinstance(a, str) for a in node):
+        return dict.fromkeys(node, "S")  # a list of names: text attributes
+    if not isinstance(node, dict) or not node:
+        raise ModelError(f"{where}: attributes lists the attributes its key templates use (name: S or N)")
+    bad = sorted(str(a) for a, kind in node.items() if kind not in _TEMPLATE_TYPES)
+    if bad:
+        raise ModelError(f"{where}: attributes {bad} must be S or N (what a key template can hold)")
+    return {str(a): str(kind) for a, kind in node.items()}
+
+
+def _template(
+    key: str, text: Any, attributes: Mapping[str, str], layout: _KeyLayout, entity_attribute: str, where: str
+) -> Template:
+    if key not in layout.attribute_types:
+        raise ModelError(
+            f"{where}: {key} is not a key of the table or of any of its indexes "
+            f"(they are {', '.join(sorted(layout.attribute_types))})"
+        )
+    if key in attributes or key == entity_attribute:
+        raise ModelError(f"{where}: {key} is built from a template, so it cannot be an attribute too")
+    if not isinstance(text, str | int) or isinstance(text, bool):
+        raise ModelError(f'{where}: the template of {key} must be text, e.g. "USER#{{user_id}}"')
+    try:
+        template = parse_template(str(text))
+    except ValueError as error:
+        raise ModelError(f"{where}: template of {key} {text!r}: {error}") from None
+    unknown = [p for p in template.placeholders if p not in attributes]
+    if unknown:
+        raise ModelError(
+            f"{where}: template of {key} {text!r} uses {', '.join(unknown)}, which attributes does not declare"
+        )
+    if layout.attribute_types[key] == "N" and (
+        template.parts[0] or template.parts[-1] or len(template.parts) != 3
+    ):
+        raise ModelError(f"{where}: {key} is a number, so its template must be one {{placeholder}} of type N")
+    if layout.attribute_types[key] == "N" and attributes[template.placeholders[0]] != "N":
+        raise ModelError(f"{where}: {key} is a number, so {template.placeholders[0]} must be of type N")
+    if layout.attribute_types[key] == "B":
+        raise ModelError(f"{where}: {key} is binary: a template builds text")
+    return template
+
+
+def key_layout(spec: Any) -> _KeyLayout:
+    """The key attributes of a table's declaration (a tables.TableSpec)."""
+    table_keys = tuple(k for k in (spec.partition_key, spec.sort_key) if k)
+    index_keys = {
+        index.name: tuple(k for k in (index.partition_key, index.sort_key) if k)
+        for index in (*spec.global_indexes, *spec.local_indexes)
+    }
+    return _KeyLayout(dict(spec.attributes), table_keys, index_keys)
+
+
+# ---------------------------------------------------------------- requests by entity
+
+
+def _text_of(value: Any, attribute: str, kind: str, field_name: str) -> str:
+    """The text a template attribute's value puts in a key."""
+    if not isinstance(value, Mapping) or len(value) != 1 or kind not in value:
+        raise InvalidRequestError(
+            field_name, f"{attribute} must be of type {kind}, as the entity declares it"
+        )
+    return str(value[kind])
+
+
+def _values(
+    entity: EntitySpec, source: Mapping[str, Any], needed: Iterator[str], field_name: str
+) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for attribute in needed:
+        if attribute in values:
+            continue
+        if attribute not in source:
+            raise InvalidRequestError(
+                f"{field_name}.{attribute}",
+                f"entity {entity.name} needs {attribute} to build its keys",
+            )
+        values[attribute] = _text_of(
+            source[attribute], attribute, entity.attributes[attribute], f"{field_name}.{attribute}"
+        )
+    for key, template in entity.keys.items():
+        for placeholder in template.placeholders:
+            separator = template.separator_after(placeholder)
+            value = values.get(placeholder, "")
+            # Read back, the value ends where its separator first appears: it must not appear
+            # sooner, even overlapping the value's end ("a:" before "::" reads as "a").
+            if separator and (value + separator).find(separator) != len(value):
+                raise InvalidRequestError(
+                    f"{field_name}.{placeholder}",
+                    f"{placeholder} contains {separator!r}, which separates it in {key}'s template "
+                    f"{template.text!r}: the key could not be read back",
+                )
+    return values
+
+
+def _entity_of(model: TableModel | None, table: str, name: str) -> EntitySpec:
+    if model is None:
+        raise InvalidRequestError(
+            "entity", f"table {table} declares no entities in the gateway's tables file"
+        )
+    entity = model.entities.get(name)
+    if entity is None:
+        raise InvalidRequestError(
+            "entity", f"table {table} has no entity {name!r} (it has {', '.join(sorted(model.entities))})"
+        )
+    return entity
+
+
+class Entities:
+    """Builds the keys of requests made by entity, from the declared models (table -> model)."""
+
+    def __init__(self, models: Mapping[str, TableModel]) -> None:
+        self.models = dict(models)
+
+    def fill_item(self, table: str, name: str, item: dict[str, Any], field_name: str = "item") -> None:
+        """A put's item by entity: every key its templates build, and the entity attribute."""
+        model = self.models.get(table)
+        entity = _entity_of(model, table, name)
+        assert model is not None
+        needed = (p for template in entity.keys.values() for p in template.placeholders)
+        values = _values(entity, item, needed, field_name)
+        built = {key: {model.key_types[key]: template.build(values)} for key, template in entity.keys.items()}
+        built[model.entity_attribute] = {"S": entity.name}
+        for attribute, value in built.items():
+            given = item.get(attribute)
+            if given is not None and given != value:
+                raise InvalidRequestError(
+                    f"{field_name}.{attribute}",
+                    f"{attribute} is {_shown(given)}, but entity {entity.name} makes it {_shown(value)}: "
+                    "leave it out, the gateway builds it",
+                )
+            item[attribute] = value
+
+    def key_of(
+        self, table: str, name: str, key: Mapping[str, Any], field_name: str = "key"
+    ) -> dict[str, Any]:
+        """A read's (or delete's) key by entity: the table's key built from the attributes given."""
+        model = self.models.get(table)
+        entity = _entity_of(model, table, name)
+        assert model is not None
+        table_keys = list(model.table_keys)
+        needed = [p for k in table_keys for p in entity.keys[k].placeholders]
+        extra = sorted(set(key) - set(needed))
+        if extra:
+            raise InvalidRequestError(
+                f"{field_name}.{extra[0]}",
+                f"entity {entity.name}'s key is built from {', '.join(dict.fromkeys(needed))}; "
+                f"{', '.join(extra)} is not part of it",
+            )
+        values = _values(entity, key, iter(needed), field_name)
+        return {k: {model.key_types[k]: entity.keys[k].build(values)} for k in table_keys}
+
+    def entity_of_item(self, table: str, item: Mapping[str, Any]) -> str:
+        """The entity an item says it is ("" when its table has no model or the item no entity)."""
+        model = self.models.get(table)
+        if model is None:
+            return ""
+        value = item.get(model.entity_attribute)
+        return str(value["S"]) if isinstance(value, Mapping) and "S" in value else ""
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,146 @@
+"""Entities through the real server, on both emulators: keys built from the declared templates."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dynamo_gateway import GatewayClient, InvalidParameterError
+from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
+from dynamo_gateway_server.tables import TableSpec, load_tables_file
+from tests.integration.conftest import Emulator, gateway_declaring
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tables.yaml"
+_numbers = itertools.count()
+
+
+def _example_app(name: str) -> TableSpec:
+    """examples/tables.yaml's app table and its entities, under another name; without TTL and
+    streams, which dynalite lacks."""
+    (app,) = load_tables_file(EXAMPLE)
+    return dataclasses.replace(app, name=name, ttl_attribute=None, stream_view_type=None)
+
+
+@pytest.fixture
+async def app(
+    emulator: Emulator,
+) -> AsyncIterator[tuple[GatewayClient, service_pb2_grpc.DynamoDBServiceStub, str]]:
+    spec = _example_app(f"entities-{next(_numbers)}")
+    async with (
+        gateway_declaring(emulator.endpoint_url, [spec]) as gateway,
+        grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel,
+    ):
+        yield GatewayClient(channel, timeout_s=10), service_pb2_grpc.DynamoDBServiceStub(channel), spec.name
+
+
+ORDER = {"user_id": "42", "order_id": "o-7", "total": 12}
+ORDER_KEY = {"user_id": "42", "order_id": "o-7"}
+
+
+async def test_a_write_by_entity_gets_every_key_from_its_templates(
+    app: tuple[GatewayClient, object, str],
+) -> None:
+    client, _, table = app
+    await client.put_item(table, ORDER, entity="order")
+    stored = await client.get_item(table, {"pk": "USER#42", "sk": "ORDER#o-7"}, consistent_read=True)
+    assert stored == {
+        **ORDER,
+        "pk": "USER#42",
+        "sk": "ORDER#o-7",
+        "gsi1pk": "ORDER#o-7",
+        "gsi1sk": "USER#42",
+        "_entity": "order",
+    }
+    # The overloaded index finds it by the order id alone.
+    found = [
+        item async for item in client.query(table, "gsi1pk = :o", values={":o": "ORDER#o-7"}, index="gsi1")
+    ]
+    assert [item["order_id"] for item in found] == ["o-7"]
+
+
+async def test_a_read_by_entity_builds_the_key_and_says_the_entity(
+    app: tuple[GatewayClient, service_pb2_grpc.DynamoDBServiceStub, str],
+) -> None:
+    client, stub, table = app
+    await client.put_item(table, ORDER, entity="order")
+    await client.put_item(table, {"user_id": "42", "name": "Ada"}, entity="user")
+    assert await client.get_item(
+        table, ORDER_KEY, entity="order", consistent_read=True
+    ) == await client.get_item(table, {"pk": "USER#42", "sk": "ORDER#o-7"}, consistent_read=True)
+    request = service_pb2.GetItemRequest(table_name=table, entity="user", consistent_read=True)
+    request.key["user_id"].s = "42"
+    answer = await stub.GetItem(request)
+    assert answer.found and answer.entity == "user" and answer.item["sk"].s == "PROFILE"
+    plain = service_pb2.GetItemRequest(table_name=table, consistent_read=True)
+    plain.key["pk"].s, plain.key["sk"].s = "USER#42", "ORDER#o-7"
+    assert (await stub.GetItem(plain)).entity == "order"  # an item says its entity however it is read
+
+
+async def test_a_delete_by_entity_removes_the_item(app: tuple[GatewayClient, object, str]) -> None:
+    client, _, table = app
+    await client.put_item(table, ORDER, entity="order")
+    old = await client.delete_item(table, ORDER_KEY, entity="order", return_old=True)
+    assert old is not None and old["total"] == 12
+    assert await client.get_item(table, ORDER_KEY, entity="order", consistent_read=True) is None
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "words"),
+    [
+        ("put-missing", "item.order_id", "entity order needs order_id to build its keys"),
+        ("put-disagreeing", "item.pk", "entity order makes it"),
+        ("put-unknown", "entity", "has no entity 'invoice' (it has order, user)"),
+        ("get-extra", "key.total", "total is not part of it"),
+    ],
+)
+async def test_a_write_or_read_the_model_cannot_build_is_refused_naming_the_field(
+    app: tuple[GatewayClient, object, str], call: str, field: str, words: str
+) -> None:
+    client, _, table = app
+    with pytest.raises(InvalidParameterError) as refused:
+        if call == "put-missing":
+            await client.put_item(table, {"user_id": "42"}, entity="order")
+        elif call == "put-disagreeing":
+            await client.put_item(table, {**ORDER, "pk": "USER#1"}, entity="order")
+        elif call == "put-unknown":
+            await client.put_item(table, ORDER, entity="invoice")
+        else:
+            await client.get_item(table, {**ORDER_KEY, "total": 1}, entity="order")
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in refused.value.field_violations] == [field]
+    assert words in refused.value.message
+    assert await client.get_item(table, {"pk": "USER#42", "sk": "ORDER#o-7"}) is None  # nothing written
+
+
+async def test_describe_table_lists_the_entities(
+    app: tuple[GatewayClient, service_pb2_grpc.DynamoDBServiceStub, str],
+) -> None:
+    _, stub, table = app
+    declarations = (
+        await stub.DescribeTable(service_pb2.DescribeTableRequest(table_name=table))
+    ).table.declarations
+    assert declarations.entity_attribute == "_entity"
+    entities = {entity.name: entity for entity in declarations.entities}
+    assert set(entities) == {"user", "order"}
+    assert dict(entities["order"].key_templates) == {
+        "pk": "USER#{user_id}",
+        "sk": "ORDER#{order_id}",
+        "gsi1pk": "ORDER#{order_id}",
+        "gsi1sk": "USER#{user_id}",
+    }
+    assert list(entities["order"].indexes) == ["gsi1"] and list(entities["user"].indexes) == []
+
+
+async def test_writes_without_an_entity_work_as_before(app: tuple[GatewayClient, object, str]) -> None:
+    client, _, table = app
+    await client.put_item(table, {"pk": "free#1", "sk": "x", "note": "no entity"})
+    assert await client.get_item(table, {"pk": "free#1", "sk": "x"}, consistent_read=True) == {
+        "pk": "free#1",
+        "sk": "x",
+        "note": "no entity",
+    }
