@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         VersionConflictError,
         WriteConflictError,
     )
+    from .keys import composite_key, key_prefix, parse_key
     from .values import from_attribute_value, from_item, to_attribute_value
 
 # Public name -> the module that defines it.
@@ -126,6 +127,9 @@ _EXPORTS = {
     "ValidationError": "errors",
     "VersionConflictError": "errors",
     "WriteConflictError": "errors",
+    "composite_key": "keys",
+    "key_prefix": "keys",
+    "parse_key": "keys",
     "from_attribute_value": "values",
     "from_item": "values",
     "to_attribute_value": "values",
@@ -200,7 +204,10 @@ __all__ = [
     "ValidationError",
     "VersionConflictError",
     "WriteConflictError",
+    "composite_key",
     "from_attribute_value",
     "from_item",
+    "key_prefix",
+    "parse_key",
     "to_attribute_value",
 ]

@@ -50,6 +50,8 @@ class Page:
     last_evaluated_key: Item | None
     count: int
     scanned_count: int
+    # Each item's entity, in the order of items, on a table that declares entities ("" for none).
+    entities: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -499,7 +501,7 @@ class GatewayClient:
     async def query_page(
         self,
         table: str,
-        key_condition: str,
+        key_condition: str = "",
         *,
         values: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
@@ -512,10 +514,17 @@ class GatewayClient:
         page_size: int | None = None,
         exclusive_start_key: Mapping[str, Any] | None = None,
         include_expired: bool = False,
+        entity: str | None = None,
+        entity_key: Mapping[str, Any] | None = None,
     ) -> Page:
-        """One page of a Query; items whose TTL has passed are left out unless include_expired."""
+        """One page of a Query; items whose TTL has passed are left out unless include_expired.
+
+        By entity, leave key_condition empty: entity_key holds the attributes of the entity's
+        partition key template and, optionally, the first parts of its sort key template, e.g.
+        query("app", entity="order", entity_key={"user_id": "42"}): the gateway builds the rest."""
         request = service_pb2.QueryRequest(
             table_name=table,
+            entity=entity or "",
             index_name=index or "",
             key_condition_expression=key_condition,
             filter_expression=filter or "",
@@ -527,11 +536,13 @@ class GatewayClient:
             include_expired=include_expired,
         )
         _expressions(request, names, values)
+        if entity_key:
+            fill_item(request.entity_key, entity_key)
         if exclusive_start_key:
             fill_item(request.exclusive_start_key, exclusive_start_key)
         return _page(await self._call(self.stub.Query, request))
 
-    async def query(self, table: str, key_condition: str, **options: Any) -> AsyncIterator[Item]:
+    async def query(self, table: str, key_condition: str = "", **options: Any) -> AsyncIterator[Item]:
         """Every matching item, following pages. Options (include_expired too) as for query_page."""
         async for page in _pages(self.query_page, table, key_condition, **options):
             for item in page.items:
@@ -812,6 +823,7 @@ def _page(response: Any) -> Page:
         last_evaluated_key=from_item(response.last_evaluated_key) if response.last_evaluated_key else None,
         count=response.count,
         scanned_count=response.scanned_count,
+        entities=[i.entity for i in response.items],
     )
 
 

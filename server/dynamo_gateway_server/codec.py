@@ -470,7 +470,7 @@ def delete_item_response(wire: Mapping[str, Any]) -> service_pb2.DeleteItemRespo
 def query_request(request: service_pb2.QueryRequest) -> Wire:
     params: Wire = {"TableName": _table_name(request.table_name)}
     _set_if(params, "IndexName", request.index_name)
-    if not request.key_condition_expression:
+    if not request.key_condition_expression and not request.entity:  # by entity: built later
         raise refused(
             "key_condition_expression", messages.KEY_CONDITION_REQUIRED, "Validation.InvalidExpression"
         )

@@ -13,7 +13,8 @@ A table of the tables file may declare entities (examples/tables.yaml):
 
 A write by entity (`entity: "order"` and the entity's attributes) gets every key attribute
 built from its template and the table's `entity_attribute` (default `_entity`) set to the
-entity's name; a read by entity takes the template attributes in place of the key. Every
+entity's name; a read by entity takes the template attributes in place of the key, and a
+Query by entity gets its key condition built from the first parts given (`query`). Every
 template can be read back: placeholders are separated by literal text, and a value that
 contains the text following its placeholder is refused, so a key names its parts exactly.
 Checked at startup (`model_of`), each mistake naming the file's line. Must not import gRPC.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import InvalidRequestError
+from .update_expression import unused_placeholder
 
 DEFAULT_ENTITY_ATTRIBUTE = "_entity"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -103,6 +105,11 @@ class TableModel:
     table_keys: tuple[str, ...] = ()
     key_types: Mapping[str, str] = field(default_factory=dict)
     entities: Mapping[str, EntitySpec] = field(default_factory=dict)
+    # Each index's key attributes (partition, then sort if any).
+    index_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The indexes whose items carry the entity attribute (they project it): a query there can
+    # keep only one entity's items.
+    indexes_with_entity: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------- the declaration, checked
@@ -115,6 +122,8 @@ class _KeyLayout:
     attribute_types: Mapping[str, str]
     table_keys: tuple[str, ...]
     index_keys: Mapping[str, tuple[str, ...]]
+    # Each index's projected non-key attributes; None when it projects them all.
+    index_projections: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
 
 def _line(node: Any, default: int) -> int:
@@ -153,7 +162,14 @@ def model_of(
                 f"(first at line {entities[spec.name].line})"
             )
         entities[spec.name] = spec
-    return TableModel(table, attribute, layout.table_keys, layout.attribute_types, entities)
+    with_entity = frozenset(
+        index
+        for index, projected in layout.index_projections.items()
+        if projected is None or attribute in projected
+    )
+    return TableModel(
+        table, attribute, layout.table_keys, layout.attribute_types, entities, layout.index_keys, with_entity
+    )
 
 
 def _entity(node: Any, layout: _KeyLayout, entity_attribute: str, where: str) -> EntitySpec:
@@ -254,7 +270,11 @@ def key_layout(spec: Any) -> _KeyLayout:
         index.name: tuple(k for k in (index.partition_key, index.sort_key) if k)
         for index in (*spec.global_indexes, *spec.local_indexes)
     }
-    return _KeyLayout(dict(spec.attributes), table_keys, index_keys)
+    projections = {
+        index.name: None if index.projection == "ALL" else frozenset(index.non_key_attributes)
+        for index in (*spec.global_indexes, *spec.local_indexes)
+    }
+    return _KeyLayout(dict(spec.attributes), table_keys, index_keys, projections)
 
 
 # ---------------------------------------------------------------- requests by entity
@@ -356,6 +376,76 @@ class Entities:
         values = _values(entity, key, iter(needed), field_name)
         return {k: {model.key_types[k]: entity.keys[k].build(values)} for k in table_keys}
 
+    def query(
+        self, table: str, name: str, index: str, given: Mapping[str, Any], params: dict[str, Any]
+    ) -> None:
+        """A Query by entity: its key condition, built from the entity's templates for the table
+        (or `index`) and the attribute values `given`, and a filter keeping only its items."""
+        model = self.models.get(table)
+        entity = _entity_of(model, table, name)
+        assert model is not None
+        if params.get("KeyConditionExpression"):
+            raise InvalidRequestError(
+                "key_condition_expression", "a query by entity has its key condition built: leave this empty"
+            )
+        if index and index not in model.index_keys:
+            raise InvalidRequestError("index_name", f"table {table} has no index {index}")
+        key_names = model.index_keys[index] if index else model.table_keys
+        if index and index not in entity.indexes:
+            raise InvalidRequestError(
+                "index_name",
+                f"entity {entity.name} is not in {index}: it fills none of its keys (a sparse index it is not in)",
+            )
+        partition, sort = key_names[0], key_names[1] if len(key_names) > 1 else None
+        partition_template = entity.keys.get(partition)
+        if partition_template is None:  # an LSI's or an index's key that is one of its attributes
+            partition_template = parse_template(f"{{{partition}}}")
+        sort_template = entity.keys.get(sort) if sort else None
+        sort_parts = sort_template.placeholders if sort_template else ()
+        leading = _leading(sort_parts, given, sort_template)
+        unused = sorted(set(given) - set(partition_template.placeholders) - set(leading))
+        if unused:
+            raise InvalidRequestError(
+                f"entity_key.{unused[0]}",
+                f"{unused[0]} is in neither key template of entity {entity.name} for "
+                f"{index or 'the table'} ({partition_template.text!r}"
+                + (f", {sort_template.text!r})" if sort_template else ")"),
+            )
+        values = _values(entity, given, iter((*partition_template.placeholders, *leading)), "entity_key")
+        names = dict(params.get("ExpressionAttributeNames", {}))
+        wire_values = dict(params.get("ExpressionAttributeValues", {}))
+
+        def placeholder(base: str, attribute: str, value: Any) -> tuple[str, str]:
+            name, value_name = (
+                unused_placeholder(f"#{base}", names),
+                unused_placeholder(f":{base}", wire_values),
+            )
+            names[name], wire_values[value_name] = attribute, value
+            return name, value_name
+
+        pk_name, pk_value = placeholder(
+            "dgw_pk", partition, {model.key_types[partition]: partition_template.build(values)}
+        )
+        condition = f"{pk_name} = {pk_value}"
+        if sort and sort_template is not None:
+            built = _prefix(sort_template, values, len(leading))
+            if len(leading) == len(sort_parts):
+                sk_name, sk_value = placeholder("dgw_sk", sort, {model.key_types[sort]: built})
+                condition += f" AND {sk_name} = {sk_value}"
+            elif built:
+                sk_name, sk_value = placeholder("dgw_sk", sort, {"S": built})
+                condition += f" AND begins_with({sk_name}, {sk_value})"
+        params["KeyConditionExpression"] = condition
+        # Other entities may share the key's prefix; an index that does not project the entity
+        # attribute cannot tell them apart (its items then come as the key condition finds them).
+        if not index or index in model.indexes_with_entity:
+            entity_name, entity_value = placeholder("dgw_entity", model.entity_attribute, {"S": entity.name})
+            own = params.get("FilterExpression")
+            ours = f"{entity_name} = {entity_value}"
+            params["FilterExpression"] = f"({own}) AND {ours}" if own else ours
+        params["ExpressionAttributeNames"] = names
+        params["ExpressionAttributeValues"] = wire_values
+
     def entity_of_item(self, table: str, item: Mapping[str, Any]) -> str:
         """The entity an item says it is ("" when its table has no model or the item no entity)."""
         model = self.models.get(table)
@@ -363,6 +453,28 @@ class Entities:
             return ""
         value = item.get(model.entity_attribute)
         return str(value["S"]) if isinstance(value, Mapping) and "S" in value else ""
+
+
+def _leading(parts: tuple[str, ...], given: Mapping[str, Any], template: Template | None) -> tuple[str, ...]:
+    """The sort template's first parts the caller gave; a later part without an earlier one is refused."""
+    leading = []
+    for part in parts:
+        if part not in given:
+            break
+        leading.append(part)
+    skipped = [part for part in parts[len(leading) :] if part in given]
+    if skipped and template is not None:
+        missing = parts[len(leading)]
+        raise InvalidRequestError(
+            f"entity_key.{skipped[0]}",
+            f"the sort key {template.text!r} is matched by its first parts: give {missing} too, or leave {skipped[0]} out",
+        )
+    return tuple(leading)
+
+
+def _prefix(template: Template, values: Mapping[str, str], count: int) -> str:
+    """The sort key's text up to the end of its `count`-th placeholder and the literal after it."""
+    return "".join(values[part] if i % 2 else part for i, part in enumerate(template.parts[: 2 * count + 1]))
 
 
 def _shown(value: Any) -> str:

@@ -148,13 +148,28 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             raise codec.InvalidRequestError(field, "this gateway declares no TTL attributes")
         self._set_expiries(operation, params, found)
 
-    def _by_entity(self, operation: str, entity: str, params: dict[str, Any]) -> None:
+    def _by_entity(self, operation: str, request: Any, params: dict[str, Any]) -> None:
         """The keys of a request made by entity, built from its templates (before the guard)."""
-        table = params["TableName"]
+        table, entity = params["TableName"], request.entity
         if operation == "PutItem":
             self._entities.fill_item(table, entity, params["Item"])
+        elif operation == "Query":
+            given = codec.item_to_wire(request.entity_key, "entity_key")
+            self._entities.query(table, entity, params.get("IndexName", ""), given, params)
         else:
             params["Key"] = self._entities.key_of(table, entity, params["Key"])
+
+    def _query_response(self, table: str) -> Callable[[dict[str, Any]], service_pb2.QueryResponse]:
+        """Query's response, saying each item's entity when its table declares entities."""
+
+        def response_of(wire: dict[str, Any]) -> service_pb2.QueryResponse:
+            response = codec.query_response(wire)
+            if table in self._entities.models:
+                for item, answered in zip(response.items, wire.get("Items", ()), strict=True):
+                    item.entity = self._entities.entity_of_item(table, answered)
+            return response
+
+        return response_of
 
     def _get_item_response(self, table: str) -> Callable[[dict[str, Any]], service_pb2.GetItemResponse]:
         """GetItem's response, saying the item's entity when its table declares entities."""
@@ -188,9 +203,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 including_expired(getattr(request, "include_expired", False)),
             ):
                 params = to_params(request)
-                entity = getattr(request, "entity", "")
-                if entity:
-                    self._by_entity(operation, entity, params)
+                if getattr(request, "entity", ""):
+                    self._by_entity(operation, request, params)
                 if operation in _EXPIRING:
                     self._apply_expiries(operation, request, params)
                 await self._guard(operation, params)
@@ -254,7 +268,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         request: service_pb2.QueryRequest,
         context: grpc.aio.ServicerContext[service_pb2.QueryRequest, service_pb2.QueryResponse],
     ) -> service_pb2.QueryResponse:
-        return await self._unary(context, "Query", request, codec.query_request, codec.query_response)
+        response = self._query_response(request.table_name)
+        return await self._unary(context, "Query", request, codec.query_request, response)
 
     async def Scan(
         self,

@@ -288,13 +288,15 @@ def test_readme_record_and_replay_answers_as_it_says(tmp_path: pathlib.Path) -> 
 
 
 def test_readme_entities_answer_as_it_says(make_run: str) -> None:
-    put, get, by_index, refused = readme_commands("Entities")
+    put, get, by_user, by_index, refused = readme_commands("Entities")
     assert _run(put, make_run).returncode == 0
     got = json.loads(_run(get, make_run).stdout)
     assert got["entity"] == "order"
     assert got["item"]["pk"] == {"S": "USER#42"} and got["item"]["gsi1sk"] == {"S": "USER#42"}
     assert got["item"]["_entity"] == {"S": "order"}
-    assert json.loads(_run(by_index, make_run).stdout)["items"][0]["attributes"]["order_id"] == {"S": "o-7"}
+    for query in (by_user, by_index):
+        (found,) = json.loads(_run(query, make_run).stdout)["items"]
+        assert found["attributes"]["order_id"] == {"S": "o-7"} and found["entity"] == "order"
     result = _run(refused, make_run)
     assert result.returncode != 0
     assert "invalid item.order_id: entity order needs order_id to build its keys" in result.stderr

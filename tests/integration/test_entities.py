@@ -144,3 +144,67 @@ async def test_writes_without_an_entity_work_as_before(app: tuple[GatewayClient,
         "sk": "x",
         "note": "no entity",
     }
+
+
+async def test_a_query_by_entity_builds_the_key_condition_and_keeps_only_its_items(
+    app: tuple[GatewayClient, object, str],
+) -> None:
+    client, _, table = app
+    await client.put_item(table, {"user_id": "42", "name": "Ada"}, entity="user")
+    for number, total in ((1, 5), (2, 50), (3, 500)):
+        await client.put_item(
+            table, {"user_id": "42", "order_id": f"o-{number}", "total": total}, entity="order"
+        )
+    await client.put_item(table, {"user_id": "43", "order_id": "o-9", "total": 1}, entity="order")
+
+    page = await client.query_page(table, entity="order", entity_key={"user_id": "42"}, consistent_read=True)
+    assert [item["order_id"] for item in page.items] == ["o-1", "o-2", "o-3"]
+    assert page.entities == ["order"] * 3  # the user's profile shares the partition, not the entity
+    # Page by page, with the caller's own filter beside the gateway's.
+    pages = client.query(
+        table,
+        entity="order",
+        entity_key={"user_id": "42"},
+        filter="#t >= :least",
+        names={"#t": "total"},
+        values={":least": 50},
+        page_size=1,
+        forward=False,
+        consistent_read=True,
+    )
+    assert [item["order_id"] async for item in pages] == ["o-3", "o-2"]
+    exact = await client.query_page(table, entity="order", entity_key={"user_id": "42", "order_id": "o-2"})
+    assert [item["total"] for item in exact.items] == [50]
+    profile = await client.query_page(
+        table, entity="user", entity_key={"user_id": "42"}, consistent_read=True
+    )
+    assert [item["name"] for item in profile.items] == ["Ada"] and profile.entities == ["user"]
+    by_index = await client.query_page(table, entity="order", entity_key={"order_id": "o-9"}, index="gsi1")
+    assert [item["user_id"] for item in by_index.items] == ["43"]
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "words"),
+    [
+        (
+            {"entity": "user", "entity_key": {"user_id": "42"}, "index": "gsi1"},
+            "index_name",
+            "a sparse index",
+        ),
+        ({"entity": "order", "entity_key": {"order_id": "o-1"}}, "entity_key.user_id", "needs user_id"),
+        (
+            {"entity": "order", "entity_key": {"user_id": "42", "total": 1}},
+            "entity_key.total",
+            "in neither key",
+        ),
+    ],
+    ids=["not-in-index", "no-partition", "unknown-attribute"],
+)
+async def test_a_query_by_entity_the_model_cannot_build_is_refused(
+    app: tuple[GatewayClient, object, str], options: dict[str, object], field: str, words: str
+) -> None:
+    client, _, table = app
+    with pytest.raises(InvalidParameterError) as refused:
+        await client.query_page(table, **options)  # type: ignore[arg-type]
+    assert [f for f, _ in refused.value.field_violations] == [field]
+    assert words in refused.value.message

@@ -666,3 +666,77 @@ def test_an_attribute_that_is_an_index_key_keeps_the_keys_type_and_puts_the_enti
 
     model = model_of_file(tmp_path, with_entities(APP_TABLE, entity.replace("KIND", "N")))
     assert model.entities["event"].indexes == ("lsi1",)
+
+
+# ---------------------------------------------------------------- queries by entity
+
+EVENTS_ENTITY = """\
+    - name: event
+      attributes: {user_id: S, day: S, event_id: S}
+      keys: {pk: "USER#{user_id}", sk: "EVENT#{day}#{event_id}"}
+    """
+
+
+@pytest.fixture
+def events(tmp_path: pathlib.Path) -> Entities:
+    return Entities({"app": model_of_file(tmp_path, with_entities(APP_TABLE, EVENTS_ENTITY))})
+
+
+def query_params(entities: Entities, given: dict[str, Any], **params: Any) -> dict[str, Any]:
+    params = {"TableName": "app", **params}
+    entities.query("app", "event", params.get("IndexName", ""), given, params)
+    return params
+
+
+def test_a_query_by_entity_matches_the_first_parts_of_the_sort_template(events: Entities) -> None:
+    only_user = query_params(events, {"user_id": {"S": "42"}})
+    assert only_user["KeyConditionExpression"] == "#dgw_pk = :dgw_pk AND begins_with(#dgw_sk, :dgw_sk)"
+    assert only_user["ExpressionAttributeValues"][":dgw_sk"] == {"S": "EVENT#"}
+    assert only_user["ExpressionAttributeValues"][":dgw_pk"] == {"S": "USER#42"}
+    assert only_user["FilterExpression"] == "#dgw_entity = :dgw_entity"
+    one_day = query_params(events, {"user_id": {"S": "42"}, "day": {"S": "2026-12-01"}})
+    assert one_day["ExpressionAttributeValues"][":dgw_sk"] == {"S": "EVENT#2026-12-01#"}
+    one = query_params(events, {"user_id": {"S": "42"}, "day": {"S": "2026-12-01"}, "event_id": {"S": "e1"}})
+    assert one["KeyConditionExpression"] == "#dgw_pk = :dgw_pk AND #dgw_sk = :dgw_sk"
+    assert one["ExpressionAttributeValues"][":dgw_sk"] == {"S": "EVENT#2026-12-01#e1"}
+
+
+def test_a_query_by_entity_keeps_the_callers_filter_and_placeholders(events: Entities) -> None:
+    params = query_params(
+        events,
+        {"user_id": {"S": "42"}},
+        FilterExpression="#dgw_pk > :dgw_pk",
+        ExpressionAttributeNames={"#dgw_pk": "score"},
+        ExpressionAttributeValues={":dgw_pk": {"N": "3"}},
+    )
+    # The caller's own #dgw_pk keeps its meaning; the gateway's take the next free names.
+    assert params["ExpressionAttributeNames"]["#dgw_pk"] == "score"
+    assert params["ExpressionAttributeNames"]["#dgw_pk2"] == "pk"
+    assert params["KeyConditionExpression"].startswith("#dgw_pk2 = :dgw_pk2")
+    assert params["FilterExpression"] == "(#dgw_pk > :dgw_pk) AND #dgw_entity = :dgw_entity"
+
+
+@pytest.mark.parametrize(
+    ("given", "params", "field", "words"),
+    [
+        ({"user_id": {"S": "42"}, "event_id": {"S": "e1"}}, {}, "entity_key.event_id", "give day too"),
+        ({"day": {"S": "d"}}, {}, "entity_key.user_id", "needs user_id"),
+        (
+            {"user_id": {"S": "4"}},
+            {"KeyConditionExpression": "pk = :p"},
+            "key_condition_expression",
+            "leave this empty",
+        ),
+        ({"user_id": {"S": "4"}}, {"IndexName": "gsi1"}, "index_name", "is not in gsi1"),
+        ({"user_id": {"S": "4"}}, {"IndexName": "gsi9"}, "index_name", "has no index gsi9"),
+        ({"user_id": {"S": "4"}, "day": {"S": "a#b"}}, {}, "entity_key.day", "separates it"),
+    ],
+    ids=["skipped-part", "no-partition", "own-condition", "sparse-index", "no-index", "separator"],
+)
+def test_a_query_by_entity_the_templates_cannot_build_is_refused(
+    events: Entities, given: dict[str, Any], params: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        query_params(events, given, **params)
+    assert raised.value.field == field
+    assert words in str(raised.value)

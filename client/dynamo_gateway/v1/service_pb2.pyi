@@ -840,6 +840,27 @@ class QueryRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class EntityKeyEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _value_pb2.AttributeValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _value_pb2.AttributeValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TABLE_NAME_FIELD_NUMBER: _builtins.int
     INDEX_NAME_FIELD_NUMBER: _builtins.int
     KEY_CONDITION_EXPRESSION_FIELD_NUMBER: _builtins.int
@@ -854,6 +875,8 @@ class QueryRequest(_message.Message):
     EXCLUSIVE_START_KEY_FIELD_NUMBER: _builtins.int
     RETURN_CONSUMED_CAPACITY_FIELD_NUMBER: _builtins.int
     INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
+    ENTITY_KEY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     index_name: _builtins.str
     """A global or local secondary index; empty queries the table."""
@@ -871,6 +894,12 @@ class QueryRequest(_message.Message):
     """On a table with a TTL attribute, items whose time has passed are left out (DynamoDB deletes
     them only within a few days); true shows them, as DynamoDB does.
     """
+    entity: _builtins.str
+    """Query by entity (DescribeTable lists a table's entities), with key_condition_expression left
+    empty: entity_key holds the attributes of the entity's partition key template (the table's,
+    or index_name's) and, optionally, the first parts of its sort key template; the gateway
+    builds the key condition (begins_with over the parts given) and keeps only the entity's items.
+    """
     @_builtins.property
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -879,6 +908,8 @@ class QueryRequest(_message.Message):
     def exclusive_start_key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
         """The last_evaluated_key of the previous page."""
 
+    @_builtins.property
+    def entity_key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     def __init__(
         self,
         *,
@@ -896,10 +927,12 @@ class QueryRequest(_message.Message):
         exclusive_start_key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType = ...,
         include_expired: _builtins.bool = ...,
+        entity: _builtins.str = ...,
+        entity_key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "scan_index_forward", b"scan_index_forward"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "consistent_read", b"consistent_read", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "consistent_read", b"consistent_read", "entity", b"entity", "entity_key", b"entity_key", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__scan_index_forward: _TypeAlias = _typing.Literal["scan_index_forward"]  # noqa: Y015
     _WhichOneofArgType__scan_index_forward: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward"]  # noqa: Y015

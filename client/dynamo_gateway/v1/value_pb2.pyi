@@ -251,16 +251,22 @@ class Item(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    """In Query and Scan answers, on a table that declares entities: the item's entity (empty when
+    it records none).
+    """
     @_builtins.property
     def attributes(self) -> _containers.MessageMap[_builtins.str, Global___AttributeValue]: ...
     def __init__(
         self,
         *,
         attributes: _abc.Mapping[_builtins.str, Global___AttributeValue] | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "entity", b"entity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
