@@ -839,6 +839,8 @@ def fill_declarations(target: table_pb2.TableDescription, declared: Any) -> None
                 attributes=entity.attributes,
                 key_templates={key: template.text for key, template in entity.keys.items()},
                 indexes=entity.indexes,
+                shards=entity.shards if entity.shards > 1 else 0,
+                shard_by=entity.shard_by or "",
             )
 
 

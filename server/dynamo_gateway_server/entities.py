@@ -23,15 +23,21 @@ Checked at startup (`model_of`), each mistake naming the file's line. Must not i
 from __future__ import annotations
 
 import json
+import random
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import InvalidRequestError
+from .made_here import noted
 from .update_expression import unused_placeholder
 
 DEFAULT_ENTITY_ATTRIBUTE = "_entity"
+# The placeholder a sharded entity's partition key ends with, and how many shards it may have.
+SHARD = "_shard"
+MAX_SHARDS = 64
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # What a template attribute may hold: text, or a number written as the caller wrote it.
@@ -93,6 +99,15 @@ class EntitySpec:
     # The indexes whose keys it populates, so its items are in them.
     indexes: tuple[str, ...] = ()
     line: int = 0
+    # Write sharding: its partition key ends with one of this many shard numbers ("#{_shard}"),
+    # calculated from `shard_by` (so a read by key finds it) or, without one, drawn at random.
+    shards: int = 1
+    shard_by: str | None = None
+
+    def shard_of(self, values: Mapping[str, str]) -> str:
+        """The shard of an item whose template attributes are `values` (a calculated shard)."""
+        assert self.shard_by is not None
+        return str(zlib.crc32(values[self.shard_by].encode()) % self.shards)
 
 
 @dataclass(frozen=True)
@@ -175,7 +190,7 @@ def model_of(
 def _entity(node: Any, layout: _KeyLayout, entity_attribute: str, where: str) -> EntitySpec:
     if not isinstance(node, dict):
         raise ModelError(f"{where}: an entity is a mapping with name, attributes and keys")
-    unknown = sorted(set(node) - {"name", "attributes", "keys"})
+    unknown = sorted(set(node) - {"name", "attributes", "keys", "shards"})
     if unknown:
         raise ModelError(f"{where}: unknown entity settings {unknown}")
     name = node.get("name")
@@ -217,7 +232,35 @@ def _entity(node: Any, layout: _KeyLayout, entity_attribute: str, where: str) ->
     )
     if unused:
         raise ModelError(f"{where}: attributes {unused} are in no key template and are no index's key")
-    return EntitySpec(name, attributes, keys, tuple(indexes), _line(node, 0))
+    shards, shard_by = _sharding(node.get("shards"), keys, layout, where)
+    if shards > 1:  # the partition key ends with the shard number: read back like any part
+        partition = layout.table_keys[0]
+        keys[partition] = parse_template(f"{keys[partition].text}#{{{SHARD}}}")
+    return EntitySpec(name, attributes, keys, tuple(indexes), _line(node, 0), shards, shard_by)
+
+
+def _sharding(
+    node: Any, keys: Mapping[str, Template], layout: _KeyLayout, where: str
+) -> tuple[int, str | None]:
+    """(shards, the attribute that picks one) from `shards: N` or `shards: {count: N, by: attr}`."""
+    if node is None:
+        return 1, None
+    count, by = (node, None) if not isinstance(node, dict) else (node.get("count"), node.get("by"))
+    if isinstance(node, dict) and set(node) - {"count", "by"}:
+        raise ModelError(f"{where}: shards takes count and by, not {sorted(set(node) - {'count', 'by'})}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 2 <= count <= MAX_SHARDS:
+        raise ModelError(f"{where}: shards must be a count from 2 to {MAX_SHARDS}")
+    partition = layout.table_keys[0]
+    if layout.attribute_types[partition] != "S":
+        raise ModelError(f"{where}: a sharded entity's partition key {partition} must be text (S)")
+    if by is not None:
+        table_parts = {p for key in layout.table_keys for p in keys[key].placeholders}
+        if by not in table_parts:
+            raise ModelError(
+                f"{where}: shards.by {by!r} must be an attribute of the table's key templates, so that a "
+                "read by key can find the shard"
+            )
+    return count, by
 
 
 def _attributes(node: Any, where: str) -> dict[str, str]:
@@ -294,7 +337,7 @@ def _values(
 ) -> dict[str, str]:
     values: dict[str, str] = {}
     for attribute in needed:
-        if attribute in values:
+        if attribute in values or attribute == SHARD:  # the gateway's, not the caller's
             continue
         if attribute not in source:
             raise InvalidRequestError(
@@ -332,6 +375,19 @@ def _entity_of(model: TableModel | None, table: str, name: str) -> EntitySpec:
     return entity
 
 
+@dataclass(frozen=True)
+class ShardFanOut:
+    """How to send a Query by entity to every shard of a sharded entity's partition."""
+
+    # The expression value holding the partition key, and its value for each shard.
+    partition_value: str
+    partitions: list[dict[str, str]]
+    # The table's key attributes (what resumes a shard), and the sort key the answers merge on.
+    table_keys: tuple[str, ...]
+    sort_key: str | None
+    sort_type: str
+
+
 class Entities:
     """Builds the keys of requests made by entity, from the declared models (table -> model)."""
 
@@ -345,8 +401,20 @@ class Entities:
         assert model is not None
         needed = (p for template in entity.keys.values() for p in template.placeholders)
         values = _values(entity, item, needed, field_name)
+        partition = model.table_keys[0]
+        if entity.shards > 1 and entity.shard_by is None:
+            if partition in item:
+                raise InvalidRequestError(
+                    f"{field_name}.{partition}",
+                    f"entity {entity.name} writes to a random one of {entity.shards} shards: leave {partition} out",
+                )
+            values[SHARD] = str(random.randrange(entity.shards))
+        elif entity.shards > 1:
+            values[SHARD] = entity.shard_of(values)
         built = {key: {model.key_types[key]: template.build(values)} for key, template in entity.keys.items()}
         built[model.entity_attribute] = {"S": entity.name}
+        if SHARD in values and entity.shard_by is None:
+            noted(built[partition]["S"])  # drawn at random: a replay sets it aside
         for attribute, value in built.items():
             given = item.get(attribute)
             if given is not None and given != value:
@@ -365,7 +433,7 @@ class Entities:
         entity = _entity_of(model, table, name)
         assert model is not None
         table_keys = list(model.table_keys)
-        needed = [p for k in table_keys for p in entity.keys[k].placeholders]
+        needed = [p for k in table_keys for p in entity.keys[k].placeholders if p != SHARD]
         extra = sorted(set(key) - set(needed))
         if extra:
             raise InvalidRequestError(
@@ -374,13 +442,24 @@ class Entities:
                 f"{', '.join(extra)} is not part of it",
             )
         values = _values(entity, key, iter(needed), field_name)
+        if entity.shards > 1:
+            if entity.shard_by is None:
+                raise InvalidRequestError(
+                    "entity",
+                    f"entity {entity.name} writes to a random one of {entity.shards} shards, so a read or "
+                    "delete by key cannot know which: query by entity (with the whole sort key) instead",
+                )
+            values[SHARD] = entity.shard_of(values)
         return {k: {model.key_types[k]: entity.keys[k].build(values)} for k in table_keys}
 
     def query(
         self, table: str, name: str, index: str, given: Mapping[str, Any], params: dict[str, Any]
-    ) -> None:
+    ) -> ShardFanOut | None:
         """A Query by entity: its key condition, built from the entity's templates for the table
-        (or `index`) and the attribute values `given`, and a filter keeping only its items."""
+        (or `index`) and the attribute values `given`, and a filter keeping only its items.
+
+        For a sharded entity whose shard the values do not decide, the query must be sent to
+        every shard: the answer says how (the params then name shard 0's partition)."""
         model = self.models.get(table)
         entity = _entity_of(model, table, name)
         assert model is not None
@@ -412,6 +491,15 @@ class Entities:
                 + (f", {sort_template.text!r})" if sort_template else ")"),
             )
         values = _values(entity, given, iter((*partition_template.placeholders, *leading)), "entity_key")
+        sharded = SHARD in partition_template.placeholders
+        if sharded and index:
+            raise InvalidRequestError(
+                "index_name",
+                f"entity {entity.name} is sharded: a local index over its shards is not queried yet",
+            )
+        spread = sharded and not (entity.shard_by is not None and entity.shard_by in values)
+        if sharded:
+            values[SHARD] = "0" if spread else entity.shard_of(values)
         names = dict(params.get("ExpressionAttributeNames", {}))
         wire_values = dict(params.get("ExpressionAttributeValues", {}))
 
@@ -445,6 +533,10 @@ class Entities:
             params["FilterExpression"] = f"({own}) AND {ours}" if own else ours
         params["ExpressionAttributeNames"] = names
         params["ExpressionAttributeValues"] = wire_values
+        if not spread:
+            return None
+        shards = [{"S": partition_template.build({**values, SHARD: str(n)})} for n in range(entity.shards)]
+        return ShardFanOut(pk_value, shards, model.table_keys, sort, model.key_types.get(sort or "", "S"))
 
     def entity_of_item(self, table: str, item: Mapping[str, Any]) -> str:
         """The entity an item says it is ("" when its table has no model or the item no entity)."""

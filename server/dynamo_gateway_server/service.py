@@ -8,6 +8,7 @@ fan-out and flow control of ParallelScan.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -20,11 +21,12 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from . import codec, errors, made_here
 from .backends import BackendError, DynamoBackend
 from .batches import BatchResult, BatchRunner
-from .entities import Entities
+from .entities import Entities, ShardFanOut
 from .expired_items import including_expired
 from .interceptors.abort import abort
 from .key_schema import KeySchemaCache
 from .resilience import call_deadline
+from .shards import query_every_shard
 from .tables import TableSpec
 from .versions import VersionedWrites, WriteAnswer
 
@@ -148,16 +150,18 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             raise codec.InvalidRequestError(field, "this gateway declares no TTL attributes")
         self._set_expiries(operation, params, found)
 
-    def _by_entity(self, operation: str, request: Any, params: dict[str, Any]) -> None:
-        """The keys of a request made by entity, built from its templates (before the guard)."""
+    def _by_entity(self, operation: str, request: Any, params: dict[str, Any]) -> ShardFanOut | None:
+        """The keys of a request made by entity, built from its templates (before the guard);
+        for a Query of a sharded entity that must read every shard, how to."""
         table, entity = params["TableName"], request.entity
         if operation == "PutItem":
             self._entities.fill_item(table, entity, params["Item"])
         elif operation == "Query":
             given = codec.item_to_wire(request.entity_key, "entity_key")
-            self._entities.query(table, entity, params.get("IndexName", ""), given, params)
+            return self._entities.query(table, entity, params.get("IndexName", ""), given, params)
         else:
             params["Key"] = self._entities.key_of(table, entity, params["Key"])
+        return None
 
     def _query_response(self, table: str) -> Callable[[dict[str, Any]], service_pb2.QueryResponse]:
         """Query's response, saying each item's entity when its table declares entities."""
@@ -203,8 +207,10 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 including_expired(getattr(request, "include_expired", False)),
             ):
                 params = to_params(request)
-                if getattr(request, "entity", ""):
-                    self._by_entity(operation, request, params)
+                if getattr(request, "entity", "") and (
+                    fan_out := self._by_entity(operation, request, params)
+                ):
+                    send = functools.partial(query_every_shard, self._backend, fan_out=fan_out)
                 if operation in _EXPIRING:
                     self._apply_expiries(operation, request, params)
                 await self._guard(operation, params)

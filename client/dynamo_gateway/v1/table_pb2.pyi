@@ -443,7 +443,15 @@ class EntityDescription(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     KEY_TEMPLATES_FIELD_NUMBER: _builtins.int
     INDEXES_FIELD_NUMBER: _builtins.int
+    SHARDS_FIELD_NUMBER: _builtins.int
+    SHARD_BY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    shards: _builtins.int
+    """Write sharding: its partition key ends with one of this many shard numbers ("#{_shard}");
+    0 or 1 when it is not sharded.
+    """
+    shard_by: _builtins.str
+    """The attribute whose value picks an item's shard; empty when each write picks one at random."""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The attributes its key templates use -> their type ("S" or "N")."""
@@ -465,10 +473,12 @@ class EntityDescription(_message.Message):
         attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         key_templates: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         indexes: _abc.Iterable[_builtins.str] | None = ...,
+        shards: _builtins.int = ...,
+        shard_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "indexes", b"indexes", "key_templates", b"key_templates", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "indexes", b"indexes", "key_templates", b"key_templates", "name", b"name", "shard_by", b"shard_by", "shards", b"shards"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
