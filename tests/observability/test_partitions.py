@@ -52,6 +52,8 @@ async def test_a_skewed_workload_is_flagged_and_a_uniform_one_is_not(
     assert [(line["level"], line["table"], line["key_hash"]) for line in warnings] == [
         ("WARNING", skewed, celebrity)
     ]
+    # 0.6 of the writes over 3 shards is 0.2 each, under the 0.3 threshold.
+    assert warnings[0]["suggested_shards"] == 3
     assert "celebrity" not in logs.text() + await observed.scrape_text()  # only the hash is shown
 
 

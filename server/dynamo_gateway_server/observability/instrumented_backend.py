@@ -16,6 +16,7 @@ import contextvars
 import itertools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import failures, request_shape
 from ..backends import DynamoBackend
+from ..entities import MAX_SHARDS
 from ..key_schema import KeySchemaCache, key_uses, schema_from_description
 from . import capacity, operations
 from .hot_partitions import HotPartitionDetector, SequentialKeyDetector, WindowReport
@@ -94,6 +96,11 @@ def _json(value: Any) -> str:
     return json.dumps(
         value, default=lambda raw: f"<{len(raw)} bytes>" if isinstance(raw, bytes) else str(raw)
     )
+
+
+def suggested_shards(share: float, threshold: float) -> int:
+    """The write shards (an entity's `shards:`) that would bring a key's share under `threshold`."""
+    return min(MAX_SHARDS, max(2, math.floor(share / threshold) + 1))
 
 
 class InstrumentedBackend:
@@ -342,5 +349,7 @@ class InstrumentedBackend:
                     "share": round(key.share, 4),
                     "threshold": self._detectors.hot.share,
                     "window_requests": report.requests,
+                    # Spread over this many shards, the key's share would drop under the threshold.
+                    "suggested_shards": suggested_shards(key.share, self._detectors.hot.share),
                 },
             )
