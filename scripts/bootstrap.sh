@@ -13,6 +13,8 @@ GHZ_VERSION=v0.93.0
 # Code generators of the Go client that tests/clients/test_other_languages.py builds from protos/.
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+# Renders deploy/kubernetes/'s chart for tests/e2e/test_kubernetes.py (which validates it offline).
+HELM_VERSION=v3.22.0
 
 stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
@@ -64,6 +66,7 @@ case "$part" in
     go_tool grpc-health-probe "github.com/grpc-ecosystem/grpc-health-probe@$HEALTH_PROBE_VERSION"
     go_tool protoc-gen-go "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION"
     go_tool protoc-gen-go-grpc "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
+    go_tool helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
     go_client_modules
     node_tools
     ;;

@@ -235,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     expressions(update)
     versioned(update)
     expiring(update)
+    by_entity(update, "key")
 
     delete = commands.add_parser("delete", help="delete one item")
     delete.add_argument("table")
@@ -379,6 +380,7 @@ class Cli:
             update_expression=a.update,
             condition_expression=a.condition or "",
             return_values=return_value(a.return_values),
+            entity=a.entity or "",
         )
         return await self._write(self.stub.UpdateItem, request, "key", True)
 

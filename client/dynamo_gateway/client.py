@@ -78,6 +78,8 @@ class TransactPut:
     # When the item expires (see fill_expiry); set at most one.
     expires_in: datetime.timedelta | float | None = None
     expires_at: datetime.datetime | float | None = None
+    # An entity the table declares: item (or key) then holds its attributes (see put_item).
+    entity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class TransactUpdate:
     # When the item expires (see fill_expiry); set at most one.
     expires_in: datetime.timedelta | float | None = None
     expires_at: datetime.datetime | float | None = None
+    # An entity the table declares: item (or key) then holds its attributes (see put_item).
+    entity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class TransactDelete:
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
     expected_version: int | Literal["absent"] | None = None
+    # An entity the table declares: item (or key) then holds its attributes (see put_item).
+    entity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class TransactConditionCheck:
     values: Mapping[str, Any] | None = None
     return_old_on_failure: bool = False
     expected_version: int | Literal["absent"] | None = None
+    # An entity the table declares: item (or key) then holds its attributes (see put_item).
+    entity: str | None = None
 
 
 TransactAction = TransactPut | TransactUpdate | TransactDelete | TransactConditionCheck
@@ -450,12 +458,15 @@ class GatewayClient:
         expected_version: int | Literal["absent"] | None = None,
         expires_in: datetime.timedelta | float | None = None,
         expires_at: datetime.datetime | float | None = None,
+        entity: str | None = None,
     ) -> Item | None:
         """Applies the update expression; return_values is DynamoDB's (e.g. "ALL_NEW").
 
-        expires_in / expires_at (at most one; see fill_expiry) also set the table's TTL attribute."""
+        expires_in / expires_at (at most one; see fill_expiry) also set the table's TTL attribute.
+        With `entity`, key holds the attributes its key templates use (as get_item's)."""
         request = service_pb2.UpdateItemRequest(
             table_name=table,
+            entity=entity or "",
             update_expression=update,
             condition_expression=condition or "",
             return_values=return_value(return_values),
@@ -713,15 +724,18 @@ class GatewayClient:
         *,
         expires_in: datetime.timedelta | float | None = None,
         expires_at: datetime.datetime | float | None = None,
+        entity: str | None = None,
     ) -> BatchWriteResult:
         """One BatchWriteItem call (at most 25 writes); returns what DynamoDB left unprocessed.
+
+        With `entity`, every put and delete of the call is by that entity (see put_item).
 
         expires_in / expires_at (at most one; see fill_expiry) apply to every put of the call
         (not to deletes); puts that need other expiries go in calls of their own. The gateway
         hands unprocessed puts back as it sent them, with the TTL attribute already set: send
         them again without expires_in / expires_at.
         """
-        expiry = service_pb2.PutRequest()  # checked once, copied into every put
+        expiry = service_pb2.PutRequest(entity=entity or "")  # checked once, copied into every put
         fill_expiry(expiry, expires_in, expires_at)
         request = service_pb2.BatchWriteItemRequest()
         for table, items in (puts or {}).items():
@@ -731,7 +745,9 @@ class GatewayClient:
                 fill_item(put.item, item)
         for table, keys in (deletes or {}).items():
             for key in keys:
-                fill_item(request.request_items[table].requests.add().delete_request.key, key)
+                delete = request.request_items[table].requests.add().delete_request
+                delete.entity = entity or ""
+                fill_item(delete.key, key)
         response = await self._call(self.stub.BatchWriteItem, request)
         result = BatchWriteResult()
         for table, writes in response.unprocessed_items.items():
@@ -788,6 +804,7 @@ class GatewayClient:
                 fill_item(target.key, action.key)
             fill_expected_version(target, action.expected_version)
             target.table_name = action.table
+            target.entity = action.entity or ""
             target.condition_expression = action.condition or ""
             if action.return_old_on_failure:
                 target.return_values_on_condition_check_failure = _RVOCCF_ALL_OLD

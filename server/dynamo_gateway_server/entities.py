@@ -32,7 +32,7 @@ from typing import Any
 
 from .codec import InvalidRequestError
 from .made_here import noted
-from .update_expression import unused_placeholder
+from .update_expression import top_level_attributes, unused_placeholder, with_actions
 
 DEFAULT_ENTITY_ATTRIBUTE = "_entity"
 # The placeholder a sharded entity's partition key ends with, and how many shards it may have.
@@ -451,6 +451,46 @@ class Entities:
                 )
             values[SHARD] = entity.shard_of(values)
         return {k: {model.key_types[k]: entity.keys[k].build(values)} for k in table_keys}
+
+    def update(self, table: str, name: str, holder: dict[str, Any], field_name: str = "key") -> None:
+        """An update by entity: its key, and SETs that keep the item what a put would make it (the
+        entity attribute, the template attributes the key holds, the index keys built from them)."""
+        model = self.models.get(table)
+        entity = _entity_of(model, table, name)
+        assert model is not None
+        given = dict(holder["Key"])
+        holder["Key"] = self.key_of(table, name, given, field_name)
+        values = {a: _text_of(v, a, entity.attributes[a], f"{field_name}.{a}") for a, v in given.items()}
+        sets: dict[str, Any] = {model.entity_attribute: {"S": entity.name}, **given}
+        for key, template in entity.keys.items():
+            if key in model.table_keys:
+                continue
+            lacking = [p for p in template.placeholders if p not in values]
+            if lacking:
+                raise InvalidRequestError(
+                    "entity",
+                    f"entity {entity.name}'s {key} is built from {', '.join(lacking)}, which an update by key "
+                    "cannot know: write it with a put by entity",
+                )
+            sets[key] = {model.key_types[key]: template.build(values)}
+        names = dict(holder.get("ExpressionAttributeNames", {}))
+        wire_values = dict(holder.get("ExpressionAttributeValues", {}))
+        expression = holder.get("UpdateExpression", "")
+        named = top_level_attributes(expression, names) & set(sets)
+        if named:
+            raise InvalidRequestError(
+                "update_expression",
+                f"the update expression sets {', '.join(sorted(named))}, which entity {entity.name} builds: leave it out",
+            )
+        actions = []
+        for attribute, value in sets.items():
+            name_placeholder = unused_placeholder("#dgw_set", names)
+            value_placeholder = unused_placeholder(":dgw_set", wire_values)
+            names[name_placeholder], wire_values[value_placeholder] = attribute, value
+            actions.append(f"{name_placeholder} = {value_placeholder}")
+        holder["UpdateExpression"] = with_actions(expression, actions)
+        holder["ExpressionAttributeNames"] = names
+        holder["ExpressionAttributeValues"] = wire_values
 
     def query(
         self, table: str, name: str, index: str, given: Mapping[str, Any], params: dict[str, Any]

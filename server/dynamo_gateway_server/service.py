@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _SCAN_DONE = object()
 # The RPCs whose writes may carry expiry options (expires_at, expires_in).
 _EXPIRING = frozenset({"PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"})
+# Writes whose entries may each name an entity.
+_WRITES_OF_MANY = frozenset({"BatchWriteItem", "TransactWriteItems"})
 
 # Called with each request in DynamoDB's shape before it is sent: raises to refuse it (policy, limits).
 RequestGuard = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -159,9 +161,47 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         elif operation == "Query":
             given = codec.item_to_wire(request.entity_key, "entity_key")
             return self._entities.query(table, entity, params.get("IndexName", ""), given, params)
+        elif operation == "UpdateItem":
+            self._entities.update(table, entity, params)
         else:
             params["Key"] = self._entities.key_of(table, entity, params["Key"])
         return None
+
+    def _entries_by_entity(self, operation: str, request: Any, params: dict[str, Any]) -> None:
+        """The entries of a BatchWriteItem or TransactWriteItems that name an entity, as a single
+        write by entity would be (each error names the entry's field)."""
+        entities = self._entities
+        if operation == "BatchWriteItem":
+            for table, writes in request.request_items.items():
+                wires = params["RequestItems"][table]
+                for index, (write, wire) in enumerate(zip(writes.requests, wires, strict=True)):
+                    field = f"request_items[{table}].requests[{index}]"
+                    if write.put_request.entity:
+                        item = wire["PutRequest"]["Item"]
+                        entities.fill_item(table, write.put_request.entity, item, f"{field}.put_request.item")
+                    elif write.delete_request.entity:
+                        holder = wire["DeleteRequest"]
+                        holder["Key"] = entities.key_of(
+                            table, write.delete_request.entity, holder["Key"], f"{field}.delete_request.key"
+                        )
+            return
+        for index, (entry, wire) in enumerate(
+            zip(request.transact_items, params["TransactItems"], strict=True)
+        ):
+            kind = entry.WhichOneof("action")
+            action = getattr(entry, kind)
+            if not action.entity:
+                continue
+            holder = next(iter(wire.values()))
+            field = f"transact_items[{index}].{kind}"
+            if kind == "put":
+                entities.fill_item(action.table_name, action.entity, holder["Item"], f"{field}.item")
+            elif kind == "update":
+                entities.update(action.table_name, action.entity, holder, f"{field}.key")
+            else:
+                holder["Key"] = entities.key_of(
+                    action.table_name, action.entity, holder["Key"], f"{field}.key"
+                )
 
     def _query_response(self, table: str) -> Callable[[dict[str, Any]], service_pb2.QueryResponse]:
         """Query's response, saying each item's entity when its table declares entities."""
@@ -211,6 +251,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                     fan_out := self._by_entity(operation, request, params)
                 ):
                     send = functools.partial(query_every_shard, self._backend, fan_out=fan_out)
+                if operation in _WRITES_OF_MANY and self._entities.models:
+                    self._entries_by_entity(operation, request, params)
                 if operation in _EXPIRING:
                     self._apply_expiries(operation, request, params)
                 await self._guard(operation, params)

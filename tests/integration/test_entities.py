@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from dynamo_gateway import GatewayClient, InvalidParameterError
+from dynamo_gateway import GatewayClient, InvalidParameterError, TransactDelete, TransactPut, TransactUpdate
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from dynamo_gateway_server.tables import TableSpec, load_tables_file
 from tests.integration.conftest import Emulator, gateway_declaring
@@ -208,3 +208,71 @@ async def test_a_query_by_entity_the_model_cannot_build_is_refused(
         await client.query_page(table, **options)  # type: ignore[arg-type]
     assert [f for f, _ in refused.value.field_violations] == [field]
     assert words in refused.value.message
+
+
+async def test_an_update_by_entity_keeps_the_item_what_a_put_would_make_it(
+    app: tuple[GatewayClient, object, str],
+) -> None:
+    client, _, table = app
+    # An update that creates the item: its keys, index keys and entity are all there.
+    new = await client.update_item(
+        table,
+        ORDER_KEY,
+        "SET #t = :t",
+        names={"#t": "total"},
+        values={":t": 7},
+        return_values="ALL_NEW",
+        entity="order",
+    )
+    assert new == {
+        **ORDER,
+        "total": 7,
+        "pk": "USER#42",
+        "sk": "ORDER#o-7",
+        "gsi1pk": "ORDER#o-7",
+        "gsi1sk": "USER#42",
+        "_entity": "order",
+    }
+    with pytest.raises(InvalidParameterError) as refused:
+        await client.update_item(table, ORDER_KEY, "SET gsi1pk = :x", values={":x": "mine"}, entity="order")
+    assert "which entity order builds" in refused.value.message
+
+
+async def test_batch_and_transaction_entries_by_entity(
+    emulator: Emulator, app: tuple[GatewayClient, object, str]
+) -> None:
+    client, _, table = app
+    orders = [{"user_id": "42", "order_id": f"b-{n}"} for n in range(3)]
+    result = await client.batch_write({table: orders}, entity="order")
+    assert not result.unprocessed_puts
+    page = await client.query_page(table, entity="order", entity_key={"user_id": "42"}, consistent_read=True)
+    assert [item["order_id"] for item in page.items] == ["b-0", "b-1", "b-2"]
+    await client.batch_write(deletes={table: [{"user_id": "42", "order_id": "b-0"}]}, entity="order")
+    assert (
+        await client.get_item(
+            table, {"user_id": "42", "order_id": "b-0"}, entity="order", consistent_read=True
+        )
+        is None
+    )
+    with pytest.raises(InvalidParameterError) as refused:
+        await client.batch_write({table: [{"user_id": "42"}]}, entity="order")
+    assert [f for f, _ in refused.value.field_violations] == [
+        f"request_items[{table}].requests[0].put_request.item.order_id"
+    ]
+    if not emulator.supports_transactions:
+        return
+    await client.transact_write(
+        [
+            TransactPut(table, {"user_id": "42", "order_id": "t-1"}, entity="order"),
+            TransactUpdate(
+                table,
+                {"user_id": "42", "order_id": "b-1"},
+                "SET paid = :y",
+                values={":y": True},
+                entity="order",
+            ),
+            TransactDelete(table, {"user_id": "42", "order_id": "b-2"}, entity="order"),
+        ]
+    )
+    page = await client.query_page(table, entity="order", entity_key={"user_id": "42"}, consistent_read=True)
+    assert [(item["order_id"], item.get("paid")) for item in page.items] == [("b-1", True), ("t-1", None)]

@@ -480,6 +480,7 @@ class UpdateItemRequest(_message.Message):
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     update_expression: _builtins.str
     condition_expression: _builtins.str
@@ -487,6 +488,10 @@ class UpdateItemRequest(_message.Message):
     return_consumed_capacity: _options_pb2.ReturnConsumedCapacity.ValueType
     return_item_collection_metrics: _options_pb2.ReturnItemCollectionMetrics.ValueType
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """Update by entity: `key` holds the attributes its key templates use; the gateway builds the key
+    and also SETs the entity attribute, those attributes and the index keys built from them.
+    """
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -524,10 +529,11 @@ class UpdateItemRequest(_message.Message):
         expected_version: Global___ExpectedVersion | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_consumed_capacity", b"return_consumed_capacity", "return_item_collection_metrics", b"return_item_collection_metrics", "return_values", b"return_values", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1676,6 +1682,9 @@ class PutRequest(_message.Message):
     ITEM_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    """As PutItemRequest's entity."""
     @_builtins.property
     def item(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -1693,10 +1702,11 @@ class PutRequest(_message.Message):
         item: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "expires_in", b"expires_in", "item", b"item"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "expires_at", b"expires_at", "expires_in", b"expires_in", "item", b"item"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1728,16 +1738,20 @@ class DeleteRequest(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     KEY_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    """As DeleteItemRequest's entity."""
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     def __init__(
         self,
         *,
         key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "key", b"key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2203,9 +2217,12 @@ class ConditionCheck(_message.Message):
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """As DeleteItemRequest's entity: `key` holds the attributes its key templates use."""
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -2226,10 +2243,11 @@ class ConditionCheck(_message.Message):
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2310,9 +2328,12 @@ class Put(_message.Message):
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """As PutItemRequest's entity."""
     @_builtins.property
     def item(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -2344,10 +2365,11 @@ class Put(_message.Message):
         expected_version: Global___ExpectedVersion | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "item", b"item", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2426,9 +2448,12 @@ class Delete(_message.Message):
     EXPRESSION_ATTRIBUTE_VALUES_FIELD_NUMBER: _builtins.int
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """As DeleteItemRequest's entity."""
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -2449,10 +2474,11 @@ class Delete(_message.Message):
         expression_attribute_values: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType = ...,
         expected_version: Global___ExpectedVersion | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2534,10 +2560,13 @@ class Update(_message.Message):
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     update_expression: _builtins.str
     condition_expression: _builtins.str
     return_values_on_condition_check_failure: _options_pb2.ReturnValuesOnConditionCheckFailure.ValueType
+    entity: _builtins.str
+    """As UpdateItemRequest's entity."""
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -2570,10 +2599,11 @@ class Update(_message.Message):
         expected_version: Global___ExpectedVersion | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition_expression", b"condition_expression", "entity", b"entity", "expected_version", b"expected_version", "expires_at", b"expires_at", "expires_in", b"expires_in", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "key", b"key", "return_values_on_condition_check_failure", b"return_values_on_condition_check_failure", "table_name", b"table_name", "update_expression", b"update_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
