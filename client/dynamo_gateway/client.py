@@ -527,15 +527,18 @@ class GatewayClient:
         include_expired: bool = False,
         entity: str | None = None,
         entity_key: Mapping[str, Any] | None = None,
+        collection: str | None = None,
     ) -> Page:
         """One page of a Query; items whose TTL has passed are left out unless include_expired.
 
         By entity, leave key_condition empty: entity_key holds the attributes of the entity's
         partition key template and, optionally, the first parts of its sort key template, e.g.
-        query("app", entity="order", entity_key={"user_id": "42"}): the gateway builds the rest."""
+        query("app", entity="order", entity_key={"user_id": "42"}): the gateway builds the rest.
+        A `collection` (entities sharing a partition) instead of an entity reads all of them."""
         request = service_pb2.QueryRequest(
             table_name=table,
             entity=entity or "",
+            collection=collection or "",
             index_name=index or "",
             key_condition_expression=key_condition,
             filter_expression=filter or "",

@@ -470,7 +470,7 @@ def delete_item_response(wire: Mapping[str, Any]) -> service_pb2.DeleteItemRespo
 def query_request(request: service_pb2.QueryRequest) -> Wire:
     params: Wire = {"TableName": _table_name(request.table_name)}
     _set_if(params, "IndexName", request.index_name)
-    if not request.key_condition_expression and not request.entity:  # by entity: built later
+    if not request.key_condition_expression and not (request.entity or request.collection):  # built later
         raise refused(
             "key_condition_expression", messages.KEY_CONDITION_REQUIRED, "Validation.InvalidExpression"
         )
@@ -841,6 +841,10 @@ def fill_declarations(target: table_pb2.TableDescription, declared: Any) -> None
                 indexes=entity.indexes,
                 shards=entity.shards if entity.shards > 1 else 0,
                 shard_by=entity.shard_by or "",
+            )
+        for collection in model.collections.values():
+            target.declarations.collections.add(
+                name=collection.name, entities=collection.entities, index_name=collection.index
             )
 
 

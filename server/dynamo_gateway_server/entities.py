@@ -111,6 +111,16 @@ class EntitySpec:
 
 
 @dataclass(frozen=True)
+class CollectionSpec:
+    """Entities that share a partition (of the table, or of `index`): one query reads them all."""
+
+    name: str
+    entities: tuple[str, ...]
+    index: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class TableModel:
     """The entities of one table."""
 
@@ -125,6 +135,7 @@ class TableModel:
     # The indexes whose items carry the entity attribute (they project it): a query there can
     # keep only one entity's items.
     indexes_with_entity: frozenset[str] = frozenset()
+    collections: Mapping[str, CollectionSpec] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the declaration, checked
@@ -152,13 +163,15 @@ def model_of(
     layout: _KeyLayout,
     where: str,
     line: int,
+    collections: Any = None,
 ) -> TableModel | None:
-    """The table's entities from its `entities` list, or None without one. `where` is the file
-    and table for messages; each entity's own line comes from the loader (tables.py)."""
+    """The table's entities from its `entities` list (and `collections` of them), or None without
+    one. `where` is the file and table for messages; each entry's own line comes from the loader
+    (tables.py)."""
     if declared is None:
-        if entity_attribute is not None:
+        if entity_attribute is not None or collections is not None:
             raise ModelError(
-                f"{where} line {line}: entity_attribute names where entities are recorded: declare entities"
+                f"{where} line {line}: entity_attribute and collections are about entities: declare entities"
             )
         return None
     if not isinstance(declared, list):
@@ -183,8 +196,57 @@ def model_of(
         if projected is None or attribute in projected
     )
     return TableModel(
-        table, attribute, layout.table_keys, layout.attribute_types, entities, layout.index_keys, with_entity
+        table,
+        attribute,
+        layout.table_keys,
+        layout.attribute_types,
+        entities,
+        layout.index_keys,
+        with_entity,
+        _collections(collections, entities, layout, where, line),
     )
+
+
+def _collections(
+    declared: Any, entities: Mapping[str, EntitySpec], layout: _KeyLayout, where: str, line: int
+) -> dict[str, CollectionSpec]:
+    """Collections: entities whose partition key templates (of the table or one index) agree."""
+    if declared is None:
+        return {}
+    if not isinstance(declared, list):
+        raise ModelError(f"{where} line {line}: collections must be a list")
+    found: dict[str, CollectionSpec] = {}
+    for node in declared:
+        at = f"{where} line {_line(node, line)}"
+        if not isinstance(node, dict) or set(node) - {"name", "entities", "index"}:
+            raise ModelError(f"{at}: a collection is a mapping with name, entities and (optionally) index")
+        name, members, index = node.get("name"), node.get("entities"), node.get("index", "")
+        if not isinstance(name, str) or not _NAME.match(name) or name in entities or name in found:
+            raise ModelError(f"{at}: a collection needs a name of its own (not an entity's, not twice)")
+        at = f"{at} (collection {name})"
+        if not isinstance(members, list) or len(members) < 2 or any(m not in entities for m in members):
+            raise ModelError(
+                f"{at}: entities lists two or more of the table's entities ({', '.join(entities)})"
+            )
+        if not isinstance(index, str) or (index and index not in layout.index_keys):
+            raise ModelError(f"{at}: index {index!r} is not one of the table's indexes")
+        partition = (layout.index_keys[index] if index else layout.table_keys)[0]
+        templates = {}
+        for member in members:
+            spec = entities[member]
+            if index and index not in spec.indexes:
+                raise ModelError(f"{at}: entity {member} is not in {index}")
+            if spec.shards > 1:
+                raise ModelError(
+                    f"{at}: entity {member} is sharded; a collection of sharded entities is not read yet"
+                )
+            template = spec.keys.get(partition)
+            templates[member] = template.text if template else f"{{{partition}}}"
+        if len(set(templates.values())) > 1:
+            shown = ", ".join(f"{m}: {t!r}" for m, t in templates.items())
+            raise ModelError(f"{at}: its entities must build {partition} alike, but they build {shown}")
+        found[name] = CollectionSpec(name, tuple(members), index, _line(node, line))
+    return found
 
 
 def _entity(node: Any, layout: _KeyLayout, entity_attribute: str, where: str) -> EntitySpec:
@@ -577,6 +639,57 @@ class Entities:
             return None
         shards = [{"S": partition_template.build({**values, SHARD: str(n)})} for n in range(entity.shards)]
         return ShardFanOut(pk_value, shards, model.table_keys, sort, model.key_types.get(sort or "", "S"))
+
+    def collection_query(
+        self, table: str, name: str, given: Mapping[str, Any], params: dict[str, Any]
+    ) -> None:
+        """A Query of a collection: its shared partition, the items of its entities only."""
+        model = self.models.get(table)
+        collection = model.collections.get(name) if model is not None else None
+        if model is None or collection is None:
+            known = ", ".join(sorted(model.collections)) if model is not None else ""
+            raise InvalidRequestError(
+                "collection", f"table {table} has no collection {name!r} ({known or 'none'})"
+            )
+        if params.get("KeyConditionExpression"):
+            raise InvalidRequestError(
+                "key_condition_expression",
+                "a query of a collection has its key condition built: leave this empty",
+            )
+        if params.get("IndexName", "") != collection.index:
+            where = collection.index or "the table"
+            raise InvalidRequestError("index_name", f"collection {name} is read from {where}")
+        first = model.entities[collection.entities[0]]
+        partition = (model.index_keys[collection.index] if collection.index else model.table_keys)[0]
+        template = first.keys.get(partition) or parse_template(f"{{{partition}}}")
+        extra = sorted(set(given) - set(template.placeholders))
+        if extra:
+            raise InvalidRequestError(
+                f"entity_key.{extra[0]}",
+                f"collection {name} is read by {', '.join(template.placeholders)} only",
+            )
+        values = _values(first, given, iter(template.placeholders), "entity_key")
+        names = dict(params.get("ExpressionAttributeNames", {}))
+        wire_values = dict(params.get("ExpressionAttributeValues", {}))
+        pk_name, pk_value = unused_placeholder("#dgw_pk", names), unused_placeholder(":dgw_pk", wire_values)
+        names[pk_name], wire_values[pk_value] = (
+            partition,
+            {model.key_types[partition]: template.build(values)},
+        )
+        params["KeyConditionExpression"] = f"{pk_name} = {pk_value}"
+        if not collection.index or collection.index in model.indexes_with_entity:
+            entity_name = unused_placeholder("#dgw_entity", names)
+            names[entity_name] = model.entity_attribute
+            members = []
+            for member in collection.entities:
+                placeholder = unused_placeholder(":dgw_entity", wire_values)
+                wire_values[placeholder] = {"S": member}
+                members.append(placeholder)
+            ours = f"{entity_name} IN ({', '.join(members)})"
+            own = params.get("FilterExpression")
+            params["FilterExpression"] = f"({own}) AND {ours}" if own else ours
+        params["ExpressionAttributeNames"] = names
+        params["ExpressionAttributeValues"] = wire_values
 
     def entity_of_item(self, table: str, item: Mapping[str, Any]) -> str:
         """The entity an item says it is ("" when its table has no model or the item no entity)."""

@@ -160,6 +160,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             self._entities.fill_item(table, entity, params["Item"])
         elif operation == "Query":
             given = codec.item_to_wire(request.entity_key, "entity_key")
+            if request.collection:
+                if entity:
+                    raise codec.InvalidRequestError(
+                        "collection", "a query names an entity or a collection, not both"
+                    )
+                self._entities.collection_query(table, request.collection, given, params)
+                return None
             return self._entities.query(table, entity, params.get("IndexName", ""), given, params)
         elif operation == "UpdateItem":
             self._entities.update(table, entity, params)
@@ -247,7 +254,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 including_expired(getattr(request, "include_expired", False)),
             ):
                 params = to_params(request)
-                if getattr(request, "entity", "") and (
+                if (getattr(request, "entity", "") or getattr(request, "collection", "")) and (
                     fan_out := self._by_entity(operation, request, params)
                 ):
                     send = functools.partial(query_every_shard, self._backend, fan_out=fan_out)

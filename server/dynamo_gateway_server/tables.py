@@ -104,7 +104,7 @@ def load_tables_file(path: str | pathlib.Path) -> list[TableSpec]:
 
 def _with_entities(spec: TableSpec, entry: dict[str, Any], path: str) -> TableSpec:
     """`spec` with the entities its entry declares (checked against its keys and indexes)."""
-    if "entities" not in entry and "entity_attribute" not in entry:
+    if not {"entities", "entity_attribute", "collections"} & set(entry):
         return spec
     line = getattr(entry, "line", 0)
     if not spec.create:
@@ -114,7 +114,13 @@ def _with_entities(spec: TableSpec, entry: dict[str, Any], path: str) -> TableSp
         )
     try:
         model = model_of(
-            spec.name, entry.get("entities"), entry.get("entity_attribute"), key_layout(spec), path, line
+            spec.name,
+            entry.get("entities"),
+            entry.get("entity_attribute"),
+            key_layout(spec),
+            path,
+            line,
+            entry.get("collections"),
         )
     except ModelError as error:
         raise TablesFileError(str(error)) from None

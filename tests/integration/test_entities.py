@@ -276,3 +276,24 @@ async def test_batch_and_transaction_entries_by_entity(
     )
     page = await client.query_page(table, entity="order", entity_key={"user_id": "42"}, consistent_read=True)
     assert [(item["order_id"], item.get("paid")) for item in page.items] == [("b-1", True), ("t-1", None)]
+
+
+async def test_a_collection_reads_the_entities_that_share_a_partition(
+    app: tuple[GatewayClient, object, str],
+) -> None:
+    client, _, table = app
+    await client.put_item(table, {"user_id": "42", "name": "Ada"}, entity="user")
+    await client.put_item(table, ORDER, entity="order")
+    await client.put_item(table, {"pk": "USER#42", "sk": "NOTE#1"})  # in the partition, no entity
+    page = await client.query_page(
+        table, collection="user_with_orders", entity_key={"user_id": "42"}, consistent_read=True
+    )
+    assert [(item["sk"], entity) for item, entity in zip(page.items, page.entities, strict=True)] == [
+        ("ORDER#o-7", "order"),
+        ("PROFILE", "user"),
+    ]
+    with pytest.raises(InvalidParameterError) as refused:
+        await client.query_page(
+            table, collection="user_with_orders", entity_key={"user_id": "42", "order_id": "x"}
+        )
+    assert [f for f, _ in refused.value.field_violations] == ["entity_key.order_id"]

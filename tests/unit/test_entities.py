@@ -740,3 +740,76 @@ def test_a_query_by_entity_the_templates_cannot_build_is_refused(
         query_params(events, given, **params)
     assert raised.value.field == field
     assert words in str(raised.value)
+
+
+# ---------------------------------------------------------------- collections
+
+TWO_ENTITIES = """\
+    - name: user
+      attributes: {user_id: S}
+      keys: {pk: "USER#{user_id}", sk: "PROFILE"}
+    - name: order
+      attributes: {user_id: S, order_id: S}
+      keys: {pk: "USER#{user_id}", sk: "ORDER#{order_id}", gsi1pk: "ORDER#{order_id}", gsi1sk: "X"}
+    - name: stray
+      attributes: {id: S}
+      keys: {pk: "STRAY#{id}", sk: "S"}
+"""
+
+
+def with_collections(collections: str) -> str:
+    return (
+        with_entities(APP_TABLE, TWO_ENTITIES)
+        + "    collections:\n"
+        + textwrap.indent(textwrap.dedent(collections), " " * 6)
+    )
+
+
+@pytest.mark.parametrize(
+    ("collections", "words"),
+    [
+        ("- name: mixed\n  entities: [user, stray]\n", "must build pk alike"),
+        ("- name: lonely\n  entities: [user]\n", "two or more"),
+        ("- name: ghost\n  entities: [user, invoice]\n", "two or more"),
+        ("- name: order\n  entities: [user, order]\n", "a name of its own"),
+        ("- name: by_gsi\n  entities: [user, order]\n  index: gsi1\n", "entity user is not in gsi1"),
+        ("- name: nowhere\n  entities: [user, order]\n  index: gsi9\n", "not one of the table's indexes"),
+    ],
+    ids=["other-partition", "one-entity", "unknown-entity", "entity-name", "not-in-index", "no-index"],
+)
+def test_a_collection_that_cannot_be_read_together_is_refused_naming_its_line(
+    tmp_path: pathlib.Path, collections: str, words: str
+) -> None:
+    text = with_collections(collections)
+    path, message = load_error(tmp_path, text)
+    first = collections.splitlines()[0].strip()
+    assert_names_line(
+        message, path, line_of(text, first, occurrence=-1)
+    )  # the collection's, after the entities
+    assert words in message
+
+
+def test_collections_need_entities(tmp_path: pathlib.Path) -> None:
+    text = APP_TABLE + "    collections:\n      - name: c\n        entities: [a, b]\n"
+    _, message = load_error(tmp_path, text)
+    assert "declare entities" in message
+
+
+def test_a_collection_query_reads_the_shared_partition_for_its_entities_only(tmp_path: pathlib.Path) -> None:
+    model = model_of_file(tmp_path, with_collections("- name: account\n  entities: [user, order]\n"))
+    params: dict[str, Any] = {"TableName": "app"}
+    Entities({"app": model}).collection_query("app", "account", {"user_id": {"S": "42"}}, params)
+    assert params["KeyConditionExpression"] == "#dgw_pk = :dgw_pk"
+    assert params["FilterExpression"] == "#dgw_entity IN (:dgw_entity, :dgw_entity2)"
+    assert params["ExpressionAttributeValues"] == {
+        ":dgw_pk": {"S": "USER#42"},
+        ":dgw_entity": {"S": "user"},
+        ":dgw_entity2": {"S": "order"},
+    }
+    description = table_pb2.TableDescription()
+    (spec,) = load_tables_file(
+        write(tmp_path, with_collections("- name: account\n  entities: [user, order]\n"))
+    )
+    fill_declarations(description, spec)
+    (shown,) = description.declarations.collections
+    assert (shown.name, list(shown.entities), shown.index_name) == ("account", ["user", "order"], "")

@@ -883,6 +883,7 @@ class QueryRequest(_message.Message):
     INCLUDE_EXPIRED_FIELD_NUMBER: _builtins.int
     ENTITY_FIELD_NUMBER: _builtins.int
     ENTITY_KEY_FIELD_NUMBER: _builtins.int
+    COLLECTION_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     index_name: _builtins.str
     """A global or local secondary index; empty queries the table."""
@@ -905,6 +906,11 @@ class QueryRequest(_message.Message):
     empty: entity_key holds the attributes of the entity's partition key template (the table's,
     or index_name's) and, optionally, the first parts of its sort key template; the gateway
     builds the key condition (begins_with over the parts given) and keeps only the entity's items.
+    """
+    collection: _builtins.str
+    """Query of a collection (several entities that share a partition; DescribeTable lists them),
+    instead of one entity: entity_key holds the attributes of their shared partition key template,
+    and the answer holds the items of every entity of the collection, each saying its entity.
     """
     @_builtins.property
     def expression_attribute_names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -935,10 +941,11 @@ class QueryRequest(_message.Message):
         include_expired: _builtins.bool = ...,
         entity: _builtins.str = ...,
         entity_key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
+        collection: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "scan_index_forward", b"scan_index_forward"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "consistent_read", b"consistent_read", "entity", b"entity", "entity_key", b"entity_key", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "collection", b"collection", "consistent_read", b"consistent_read", "entity", b"entity", "entity_key", b"entity_key", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__scan_index_forward: _TypeAlias = _typing.Literal["scan_index_forward"]  # noqa: Y015
     _WhichOneofArgType__scan_index_forward: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward"]  # noqa: Y015

@@ -353,6 +353,7 @@ class TableDeclarations(_message.Message):
     TTL_ATTRIBUTE_FIELD_NUMBER: _builtins.int
     ENTITY_ATTRIBUTE_FIELD_NUMBER: _builtins.int
     ENTITIES_FIELD_NUMBER: _builtins.int
+    COLLECTIONS_FIELD_NUMBER: _builtins.int
     version_attribute: _builtins.str
     """The attribute that holds each item's version; empty when writes are not versioned."""
     version_start: _builtins.int
@@ -373,6 +374,10 @@ class TableDeclarations(_message.Message):
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___EntityDescription]:
         """The table's entities: writes and reads that name one get their keys built by the gateway."""
 
+    @_builtins.property
+    def collections(self) -> _containers.RepeatedCompositeFieldContainer[Global___CollectionDescription]:
+        """Collections: entities that share a partition, read by one query."""
+
     def __init__(
         self,
         *,
@@ -384,14 +389,44 @@ class TableDeclarations(_message.Message):
         ttl_attribute: _builtins.str = ...,
         entity_attribute: _builtins.str = ...,
         entities: _abc.Iterable[Global___EntityDescription] | None = ...,
+        collections: _abc.Iterable[Global___CollectionDescription] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "entity_attribute", b"entity_attribute", "ttl_attribute", b"ttl_attribute", "version_attribute", b"version_attribute", "version_increment", b"version_increment", "version_log_attribute", b"version_log_attribute", "version_required", b"version_required", "version_start", b"version_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collections", b"collections", "entities", b"entities", "entity_attribute", b"entity_attribute", "ttl_attribute", b"ttl_attribute", "version_attribute", b"version_attribute", "version_increment", b"version_increment", "version_log_attribute", b"version_log_attribute", "version_required", b"version_required", "version_start", b"version_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TableDeclarations: _TypeAlias = TableDeclarations  # noqa: Y015
+
+@_typing.final
+class CollectionDescription(_message.Message):
+    """Entities whose items share a partition (of the table, or of an index): one query reads them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ENTITIES_FIELD_NUMBER: _builtins.int
+    INDEX_NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    index_name: _builtins.str
+    """The index whose partition they share; empty for the table's."""
+    @_builtins.property
+    def entities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        entities: _abc.Iterable[_builtins.str] | None = ...,
+        index_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "index_name", b"index_name", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CollectionDescription: _TypeAlias = CollectionDescription  # noqa: Y015
 
 @_typing.final
 class EntityDescription(_message.Message):
