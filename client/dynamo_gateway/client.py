@@ -704,13 +704,17 @@ class GatewayClient:
         *,
         consistent_read: bool = False,
         include_expired: bool = False,
+        entity: str | None = None,
     ) -> tuple[dict[str, list[Item]], dict[str, list[Item]]]:
         """One BatchGetItem call: (items by table, unprocessed keys by table). Items whose TTL
-        has passed are left out unless include_expired."""
+        has passed are left out unless include_expired. With `entity`, every key holds that
+        entity's key template attributes; unprocessed keys come back as the table's own keys
+        (send them again without entity)."""
         request = service_pb2.BatchGetItemRequest(include_expired=include_expired)
         for table, keys in keys_by_table.items():
             entry = request.request_items[table]
             entry.consistent_read = consistent_read
+            entry.entity = entity or ""
             for key in keys:
                 fill_item(entry.keys.add().attributes, key)
         response = await self._call(self.stub.BatchGetItem, request)
@@ -766,14 +770,19 @@ class GatewayClient:
     # ------------------------------------------------------------ transactions
 
     async def transact_get(
-        self, gets: Sequence[tuple[str, Mapping[str, Any]]], *, include_expired: bool = False
+        self,
+        gets: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        include_expired: bool = False,
+        entity: str | None = None,
     ) -> list[Item | None]:
         """Reads (table, key) pairs atomically; None where no item exists (or its TTL has passed,
-        unless include_expired)."""
+        unless include_expired). With `entity`, every key holds its key template attributes."""
         request = service_pb2.TransactGetItemsRequest(include_expired=include_expired)
         for table, key in gets:
             get = request.transact_items.add().get
             get.table_name = table
+            get.entity = entity or ""
             fill_item(get.key, key)
         response = await self._call(self.stub.TransactGetItems, request)
         return [from_item(r.item) if r.found else None for r in response.responses]

@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 _SCAN_DONE = object()
 # The RPCs whose writes may carry expiry options (expires_at, expires_in).
 _EXPIRING = frozenset({"PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"})
-# Writes whose entries may each name an entity.
-_WRITES_OF_MANY = frozenset({"BatchWriteItem", "TransactWriteItems"})
+# Requests whose entries may each name an entity.
+_MANY_ENTRIES = frozenset({"BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
 
 # Called with each request in DynamoDB's shape before it is sent: raises to refuse it (policy, limits).
 RequestGuard = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -175,9 +175,28 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         return None
 
     def _entries_by_entity(self, operation: str, request: Any, params: dict[str, Any]) -> None:
-        """The entries of a BatchWriteItem or TransactWriteItems that name an entity, as a single
-        write by entity would be (each error names the entry's field)."""
+        """The entries of a batch or a transaction that name an entity, as a single write or read
+        by entity would be (each error names the entry's field)."""
         entities = self._entities
+        if operation == "BatchGetItem":
+            for table, keys in request.request_items.items():
+                if keys.entity:
+                    wire = params["RequestItems"][table]
+                    wire["Keys"] = [
+                        entities.key_of(table, keys.entity, key, f"request_items[{table}].keys[{index}]")
+                        for index, key in enumerate(wire["Keys"])
+                    ]
+            return
+        if operation == "TransactGetItems":
+            for index, (entry, wire) in enumerate(
+                zip(request.transact_items, params["TransactItems"], strict=True)
+            ):
+                if entry.get.entity:
+                    get = wire["Get"]
+                    get["Key"] = entities.key_of(
+                        get["TableName"], entry.get.entity, get["Key"], f"transact_items[{index}].get.key"
+                    )
+            return
         if operation == "BatchWriteItem":
             for table, writes in request.request_items.items():
                 wires = params["RequestItems"][table]
@@ -258,7 +277,7 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                     fan_out := self._by_entity(operation, request, params)
                 ):
                     send = functools.partial(query_every_shard, self._backend, fan_out=fan_out)
-                if operation in _WRITES_OF_MANY and self._entities.models:
+                if operation in _MANY_ENTRIES and self._entities.models:
                     self._entries_by_entity(operation, request, params)
                 if operation in _EXPIRING:
                     self._apply_expiries(operation, request, params)
@@ -343,9 +362,23 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
             "BatchGetItem",
             request,
             codec.batch_get_item_request,
-            _BATCH_GET_RESPONSE,
+            lambda answer: self._saying_entities(_BATCH_GET_RESPONSE(answer)),
             self._batches.get,
         )
+
+    def _saying_entities(
+        self, response: service_pb2.BatchGetItemResponse
+    ) -> service_pb2.BatchGetItemResponse:
+        """Each item of a BatchGetItem's answer says its entity, on tables that declare entities."""
+        for table, items in response.responses.items():
+            model = self._entities.models.get(table)
+            if model is None:
+                continue
+            for item in items.items:
+                value = item.attributes.get(model.entity_attribute)
+                if value is not None and value.WhichOneof("value") == "s":
+                    item.entity = value.s
+        return response
 
     async def BatchWriteItem(
         self,

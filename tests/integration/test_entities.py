@@ -297,3 +297,30 @@ async def test_a_collection_reads_the_entities_that_share_a_partition(
             table, collection="user_with_orders", entity_key={"user_id": "42", "order_id": "x"}
         )
     assert [f for f, _ in refused.value.field_violations] == ["entity_key.order_id"]
+
+
+async def test_batch_and_transactional_reads_by_entity(
+    emulator: Emulator, app: tuple[GatewayClient, service_pb2_grpc.DynamoDBServiceStub, str]
+) -> None:
+    client, stub, table = app
+    for number in range(3):
+        await client.put_item(
+            table, {"user_id": "42", "order_id": f"r-{number}", "n": number}, entity="order"
+        )
+    keys = [{"user_id": "42", "order_id": f"r-{number}"} for number in (2, 0, 9)]
+    items, unprocessed = await client.batch_get({table: keys}, consistent_read=True, entity="order")
+    assert sorted(item["n"] for item in items[table]) == [0, 2] and not unprocessed
+    request = service_pb2.BatchGetItemRequest()
+    request.request_items[table].entity = "order"
+    request.request_items[table].keys.add().attributes["user_id"].s = "42"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.BatchGetItem(request)
+    assert "invalid request_items[" in (refused.value.details() or "") and "needs order_id" in (
+        refused.value.details() or ""
+    )
+    request.request_items[table].keys[0].attributes["order_id"].s = "r-1"
+    answer = await stub.BatchGetItem(request)
+    assert [item.entity for item in answer.responses[table].items] == ["order"]
+    if emulator.supports_transactions:
+        got = await client.transact_get([(table, keys[0]), (table, keys[2])], entity="order")
+        assert got[0] is not None and got[0]["n"] == 2 and got[1] is None

@@ -1451,8 +1451,11 @@ class KeysAndAttributes(_message.Message):
     CONSISTENT_READ_FIELD_NUMBER: _builtins.int
     PROJECTION_EXPRESSION_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     consistent_read: _builtins.bool
     projection_expression: _builtins.str
+    entity: _builtins.str
+    """Every key by this entity (as GetItemRequest's entity): each holds its key template attributes."""
     @_builtins.property
     def keys(self) -> _containers.RepeatedCompositeFieldContainer[_value_pb2.Item]: ...
     @_builtins.property
@@ -1464,10 +1467,11 @@ class KeysAndAttributes(_message.Message):
         consistent_read: _builtins.bool = ...,
         projection_expression: _builtins.str = ...,
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "expression_attribute_names", b"expression_attribute_names", "keys", b"keys", "projection_expression", b"projection_expression"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "entity", b"entity", "expression_attribute_names", b"expression_attribute_names", "keys", b"keys", "projection_expression", b"projection_expression"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2010,8 +2014,11 @@ class Get(_message.Message):
     KEY_FIELD_NUMBER: _builtins.int
     PROJECTION_EXPRESSION_FIELD_NUMBER: _builtins.int
     EXPRESSION_ATTRIBUTE_NAMES_FIELD_NUMBER: _builtins.int
+    ENTITY_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     projection_expression: _builtins.str
+    entity: _builtins.str
+    """As GetItemRequest's entity."""
     @_builtins.property
     def key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
     @_builtins.property
@@ -2023,10 +2030,11 @@ class Get(_message.Message):
         key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         projection_expression: _builtins.str = ...,
         expression_attribute_names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        entity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expression_attribute_names", b"expression_attribute_names", "key", b"key", "projection_expression", b"projection_expression", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "expression_attribute_names", b"expression_attribute_names", "key", b"key", "projection_expression", b"projection_expression", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
