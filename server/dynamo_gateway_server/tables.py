@@ -107,10 +107,10 @@ def _with_entities(spec: TableSpec, entry: dict[str, Any], path: str) -> TableSp
     if not {"entities", "entity_attribute", "collections"} & set(entry):
         return spec
     line = getattr(entry, "line", 0)
-    if not spec.create:
+    if not spec.partition_key:
         raise TablesFileError(
-            f"{path} line {line} (table {spec.name}): entities need the table's keys and indexes, "
-            "which an entry with create: false does not declare"
+            f"{path} line {line} (table {spec.name}): entities need the table's keys and indexes: an entry "
+            "with create: false declares them with attributes, key and indexes, as a table to create does"
         )
     try:
         model = model_of(
@@ -206,8 +206,9 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
     create = entry.get("create", True)
     if not isinstance(create, bool):
         raise TablesFileError(f"{where}: create must be true or false")
-    if not create:
+    if not create and "key" not in entry:
         return _declaration_only(entry, name, where)
+    # With its keys declared, a table made elsewhere can declare entities too.
     attributes = _require(entry, "attributes", where)
     if not isinstance(attributes, dict) or any(
         not isinstance(t, str) or t not in _ATTRIBUTE_TYPES for t in attributes.values()
@@ -238,6 +239,7 @@ def _table_spec(entry: Any, where: str) -> TableSpec:
     if version is not None and version.attribute in used | {version.log_attribute}:
         raise TablesFileError(f"{where}: version attribute {version.attribute} is a key attribute")
     return TableSpec(
+        create=create,
         name=name,
         attributes=dict(attributes),
         partition_key=partition,

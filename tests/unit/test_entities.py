@@ -813,3 +813,16 @@ def test_a_collection_query_reads_the_shared_partition_for_its_entities_only(tmp
     fill_declarations(description, spec)
     (shown,) = description.declarations.collections
     assert (shown.name, list(shown.entities), shown.index_name) == ("account", ["user", "order"], "")
+
+
+def test_a_table_made_elsewhere_declares_its_keys_to_have_entities(tmp_path: pathlib.Path) -> None:
+    made_elsewhere = APP_TABLE.replace("  - name: app\n", "  - name: app\n    create: false\n")
+    text = with_entities(
+        made_elsewhere, '- name: user\n  attributes: {user_id: S}\n  keys: {pk: "USER#{user_id}", sk: "P"}\n'
+    )
+    (spec,) = load_tables_file(write(tmp_path, text))
+    assert spec.create is False and spec.partition_key == "pk"
+    assert spec.model is not None and set(spec.model.entities) == {"user"}
+    bare = "tables:\n  - name: app\n    create: false\n    entities:\n      - name: user\n"
+    _, message = load_error(tmp_path, bare)
+    assert "entities need the table's keys and indexes" in message
