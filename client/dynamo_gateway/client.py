@@ -528,13 +528,15 @@ class GatewayClient:
         entity: str | None = None,
         entity_key: Mapping[str, Any] | None = None,
         collection: str | None = None,
+        entity_key_to: Mapping[str, Any] | None = None,
     ) -> Page:
         """One page of a Query; items whose TTL has passed are left out unless include_expired.
 
         By entity, leave key_condition empty: entity_key holds the attributes of the entity's
         partition key template and, optionally, the first parts of its sort key template, e.g.
         query("app", entity="order", entity_key={"user_id": "42"}): the gateway builds the rest.
-        A `collection` (entities sharing a partition) instead of an entity reads all of them."""
+        A `collection` (entities sharing a partition) instead of an entity reads all of them;
+        `entity_key_to` (the same first sort parts as entity_key's) makes the sort key a range."""
         request = service_pb2.QueryRequest(
             table_name=table,
             entity=entity or "",
@@ -552,6 +554,8 @@ class GatewayClient:
         _expressions(request, names, values)
         if entity_key:
             fill_item(request.entity_key, entity_key)
+        if entity_key_to:
+            fill_item(request.entity_key_to, entity_key_to)
         if exclusive_start_key:
             fill_item(request.exclusive_start_key, exclusive_start_key)
         return _page(await self._call(self.stub.Query, request))

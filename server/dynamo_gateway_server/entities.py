@@ -38,6 +38,8 @@ DEFAULT_ENTITY_ATTRIBUTE = "_entity"
 # The placeholder a sharded entity's partition key ends with, and how many shards it may have.
 SHARD = "_shard"
 MAX_SHARDS = 64
+# Above every character a key's text may hold: the top of a range over sort key prefixes.
+_TOP = "\U0010ffff"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # What a template attribute may hold: text, or a number written as the caller wrote it.
@@ -555,7 +557,13 @@ class Entities:
         holder["ExpressionAttributeValues"] = wire_values
 
     def query(
-        self, table: str, name: str, index: str, given: Mapping[str, Any], params: dict[str, Any]
+        self,
+        table: str,
+        name: str,
+        index: str,
+        given: Mapping[str, Any],
+        params: dict[str, Any],
+        until: Mapping[str, Any] | None = None,
     ) -> ShardFanOut | None:
         """A Query by entity: its key condition, built from the entity's templates for the table
         (or `index`) and the attribute values `given`, and a filter keeping only its items.
@@ -617,7 +625,32 @@ class Entities:
             "dgw_pk", partition, {model.key_types[partition]: partition_template.build(values)}
         )
         condition = f"{pk_name} = {pk_value}"
-        if sort and sort_template is not None:
+        if until and sort_template is None:
+            raise InvalidRequestError(
+                "entity_key_to", f"entity {entity.name} has no sort key template to range over"
+            )
+        if until and sort and sort_template is not None:
+            # BETWEEN the first parts given and the last parts of `until`, each a prefix: every key
+            # that starts with the upper one is in (a key's text never goes past U+10FFFF).
+            upper = _leading(sort_parts, until, sort_template, "entity_key_to")
+            extra = sorted(set(until) - set(upper))
+            if not upper or extra:
+                raise InvalidRequestError(
+                    f"entity_key_to.{extra[0] if extra else sort_parts[0]}",
+                    f"entity_key_to holds the first parts of the sort key {sort_template.text!r}, as entity_key does",
+                )
+            upper_values = _values(entity, until, iter(upper), "entity_key_to")
+            low = _prefix(sort_template, values, len(leading))
+            high = _prefix(sort_template, upper_values, len(upper)) + _TOP
+            if model.key_types[sort] != "S":
+                raise InvalidRequestError(
+                    "entity_key_to", f"{sort} is a number: a range over its parts is not built"
+                )
+            low_name, low_value = placeholder("dgw_sk", sort, {"S": low})
+            high_value = unused_placeholder(":dgw_sk", wire_values)
+            wire_values[high_value] = {"S": high}
+            condition += f" AND {low_name} BETWEEN {low_value} AND {high_value}"
+        elif sort and sort_template is not None:
             built = _prefix(sort_template, values, len(leading))
             if len(leading) == len(sort_parts):
                 sk_name, sk_value = placeholder("dgw_sk", sort, {model.key_types[sort]: built})
@@ -700,7 +733,12 @@ class Entities:
         return str(value["S"]) if isinstance(value, Mapping) and "S" in value else ""
 
 
-def _leading(parts: tuple[str, ...], given: Mapping[str, Any], template: Template | None) -> tuple[str, ...]:
+def _leading(
+    parts: tuple[str, ...],
+    given: Mapping[str, Any],
+    template: Template | None,
+    field_name: str = "entity_key",
+) -> tuple[str, ...]:
     """The sort template's first parts the caller gave; a later part without an earlier one is refused."""
     leading = []
     for part in parts:
@@ -711,7 +749,7 @@ def _leading(parts: tuple[str, ...], given: Mapping[str, Any], template: Templat
     if skipped and template is not None:
         missing = parts[len(leading)]
         raise InvalidRequestError(
-            f"entity_key.{skipped[0]}",
+            f"{field_name}.{skipped[0]}",
             f"the sort key {template.text!r} is matched by its first parts: give {missing} too, or leave {skipped[0]} out",
         )
     return tuple(leading)

@@ -167,7 +167,10 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                     )
                 self._entities.collection_query(table, request.collection, given, params)
                 return None
-            return self._entities.query(table, entity, params.get("IndexName", ""), given, params)
+            until = (
+                codec.item_to_wire(request.entity_key_to, "entity_key_to") if request.entity_key_to else None
+            )
+            return self._entities.query(table, entity, params.get("IndexName", ""), given, params, until)
         elif operation == "UpdateItem":
             self._entities.update(table, entity, params)
         else:

@@ -324,3 +324,46 @@ async def test_batch_and_transactional_reads_by_entity(
     if emulator.supports_transactions:
         got = await client.transact_get([(table, keys[0]), (table, keys[2])], entity="order")
         assert got[0] is not None and got[0]["n"] == 2 and got[1] is None
+
+
+EVENTS_TABLES = """\
+tables:
+  - name: events
+    attributes: {pk: S, sk: S}
+    key: {partition: pk, sort: sk}
+    entities:
+      - name: event
+        attributes: {user_id: S, day: S, event_id: S}
+        keys: {pk: "USER#{user_id}", sk: "EVENT#{day}#{event_id}"}
+"""
+
+
+async def test_a_range_of_days_by_entity(emulator: Emulator, tmp_path: Path) -> None:
+    (tables_file := tmp_path / "tables.yaml").write_text(EVENTS_TABLES)
+    (spec,) = load_tables_file(tables_file)
+    spec = dataclasses.replace(spec, name=f"events-{next(_numbers)}")
+    async with (
+        gateway_declaring(emulator.endpoint_url, [spec]) as gateway,
+        grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel,
+    ):
+        client = GatewayClient(channel, timeout_s=10)
+        for day in ("2026-11-30", "2026-12-01", "2026-12-03", "2026-12-05", "2026-12-06"):
+            for event_id in ("a", "b"):
+                await client.put_item(
+                    spec.name, {"user_id": "42", "day": day, "event_id": event_id}, entity="event"
+                )
+        page = await client.query_page(
+            spec.name,
+            entity="event",
+            entity_key={"user_id": "42", "day": "2026-12-01"},
+            entity_key_to={"day": "2026-12-05"},
+            consistent_read=True,
+        )
+    assert [(item["day"], item["event_id"]) for item in page.items] == [
+        ("2026-12-01", "a"),
+        ("2026-12-01", "b"),
+        ("2026-12-03", "a"),
+        ("2026-12-03", "b"),
+        ("2026-12-05", "a"),
+        ("2026-12-05", "b"),
+    ]

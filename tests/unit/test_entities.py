@@ -826,3 +826,18 @@ def test_a_table_made_elsewhere_declares_its_keys_to_have_entities(tmp_path: pat
     bare = "tables:\n  - name: app\n    create: false\n    entities:\n      - name: user\n"
     _, message = load_error(tmp_path, bare)
     assert "entities need the table's keys and indexes" in message
+
+
+def test_a_range_of_sort_parts_is_between_two_prefixes(events: Entities) -> None:
+    params: dict[str, Any] = {"TableName": "app"}
+    events.query(
+        "app", "event", "", {"user_id": {"S": "42"}, "day": {"S": "01"}}, params, {"day": {"S": "05"}}
+    )
+    assert params["KeyConditionExpression"] == "#dgw_pk = :dgw_pk AND #dgw_sk BETWEEN :dgw_sk AND :dgw_sk2"
+    assert params["ExpressionAttributeValues"][":dgw_sk"] == {"S": "EVENT#01#"}
+    assert params["ExpressionAttributeValues"][":dgw_sk2"] == {"S": "EVENT#05#\U0010ffff"}
+    with pytest.raises(InvalidRequestError) as raised:
+        events.query(
+            "app", "event", "", {"user_id": {"S": "42"}}, {"TableName": "app"}, {"event_id": {"S": "e"}}
+        )
+    assert raised.value.field == "entity_key_to.event_id"

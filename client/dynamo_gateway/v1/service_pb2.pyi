@@ -867,6 +867,27 @@ class QueryRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class EntityKeyToEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _value_pb2.AttributeValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _value_pb2.AttributeValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TABLE_NAME_FIELD_NUMBER: _builtins.int
     INDEX_NAME_FIELD_NUMBER: _builtins.int
     KEY_CONDITION_EXPRESSION_FIELD_NUMBER: _builtins.int
@@ -884,6 +905,7 @@ class QueryRequest(_message.Message):
     ENTITY_FIELD_NUMBER: _builtins.int
     ENTITY_KEY_FIELD_NUMBER: _builtins.int
     COLLECTION_FIELD_NUMBER: _builtins.int
+    ENTITY_KEY_TO_FIELD_NUMBER: _builtins.int
     table_name: _builtins.str
     index_name: _builtins.str
     """A global or local secondary index; empty queries the table."""
@@ -922,6 +944,13 @@ class QueryRequest(_message.Message):
 
     @_builtins.property
     def entity_key(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]: ...
+    @_builtins.property
+    def entity_key_to(self) -> _containers.MessageMap[_builtins.str, _value_pb2.AttributeValue]:
+        """With entity: a range of sort keys, from the first sort parts in entity_key to those given
+        here (the same first parts, e.g. {"day": {"S": "2026-12-05"}}): BETWEEN the two prefixes,
+        every key that starts with the upper one included.
+        """
+
     def __init__(
         self,
         *,
@@ -942,10 +971,11 @@ class QueryRequest(_message.Message):
         entity: _builtins.str = ...,
         entity_key: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
         collection: _builtins.str = ...,
+        entity_key_to: _abc.Mapping[_builtins.str, _value_pb2.AttributeValue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "scan_index_forward", b"scan_index_forward"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "collection", b"collection", "consistent_read", b"consistent_read", "entity", b"entity", "entity_key", b"entity_key", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward", "collection", b"collection", "consistent_read", b"consistent_read", "entity", b"entity", "entity_key", b"entity_key", "entity_key_to", b"entity_key_to", "exclusive_start_key", b"exclusive_start_key", "expression_attribute_names", b"expression_attribute_names", "expression_attribute_values", b"expression_attribute_values", "filter_expression", b"filter_expression", "include_expired", b"include_expired", "index_name", b"index_name", "key_condition_expression", b"key_condition_expression", "limit", b"limit", "projection_expression", b"projection_expression", "return_consumed_capacity", b"return_consumed_capacity", "scan_index_forward", b"scan_index_forward", "select", b"select", "table_name", b"table_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__scan_index_forward: _TypeAlias = _typing.Literal["scan_index_forward"]  # noqa: Y015
     _WhichOneofArgType__scan_index_forward: _TypeAlias = _typing.Literal["_scan_index_forward", b"_scan_index_forward"]  # noqa: Y015
