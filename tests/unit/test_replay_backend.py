@@ -156,6 +156,18 @@ def replayer(path: Path, match: str = "match", live: Any = None) -> ReplayBacken
     return ReplayBackend(load(str(path)), str(path), match, live)
 
 
+async def record_a_cut_call(path: Path) -> None:
+    """Records a GetItem whose caller cancels it while DynamoDB has not answered."""
+    dynamo = HangingDynamo()
+    backend = recorder(path, dynamo)
+    cut = in_fresh_task(backend.call(*get("a")))
+    await dynamo.called.wait()
+    cut.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    await backend.close()
+
+
 def cassette_lines(path: Path) -> list[Any]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -194,15 +206,7 @@ async def test_after_a_recorded_call_wall_time_is_when_it_was_recorded(tmp_path:
 
 async def test_a_call_cut_by_its_caller_is_recorded_as_cut(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    dynamo = HangingDynamo()
-    backend = recorder(path, dynamo)
-
-    cut = in_fresh_task(backend.call(*get("a")))
-    await dynamo.called.wait()
-    cut.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await cut
-    await backend.close()
+    await record_a_cut_call(path)
 
     line = cassette_lines(path)[1]
     assert line["error"] == {"kind": "cut"}
@@ -325,14 +329,7 @@ async def test_a_cut_call_replays_as_long_as_it_took_then_meets_its_deadline(
 
 async def test_a_recorded_cut_call_replays_as_a_cut_call(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    dynamo = HangingDynamo()
-    backend = recorder(path, dynamo)
-    cut = in_fresh_task(backend.call(*get("a")))
-    await dynamo.called.wait()
-    cut.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await cut
-    await backend.close()
+    await record_a_cut_call(path)
 
     with pytest.raises(DeadlineExceededError):
         await call(replayer(path), *get("a"))
@@ -341,14 +338,7 @@ async def test_a_recorded_cut_call_replays_as_a_cut_call(tmp_path: Path) -> None
 async def test_repeat_never_repeats_a_cut_call(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
     await record(path, ScriptedDynamo(OK), get("a"))
-    dynamo = HangingDynamo()
-    backend = recorder(path, dynamo)
-    cut = in_fresh_task(backend.call(*get("a")))
-    await dynamo.called.wait()
-    cut.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await cut
-    await backend.close()
+    await record_a_cut_call(path)
 
     repeating = replayer(path, "repeat")
     answers = [await call(repeating, *get("a")) for _ in range(3)]
