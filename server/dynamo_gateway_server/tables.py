@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .backends import BackendError, DynamoBackend
-from .entities import ModelError, TableModel, key_layout, model_of
+from .entity_model import ModelError, TableModel, key_layout, model_of
 
 log = logging.getLogger(__name__)
 

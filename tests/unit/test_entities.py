@@ -12,7 +12,8 @@ import pytest
 
 from dynamo_gateway.v1 import table_pb2
 from dynamo_gateway_server.codec import InvalidRequestError, fill_declarations
-from dynamo_gateway_server.entities import Entities, TableModel, parse_template
+from dynamo_gateway_server.entities import Entities
+from dynamo_gateway_server.entity_model import TableModel, parse_template
 from dynamo_gateway_server.tables import TablesFileError, load_tables_file
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "tables.yaml"

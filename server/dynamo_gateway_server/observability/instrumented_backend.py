@@ -27,7 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import failures, request_shape
 from ..backends import DynamoBackend
-from ..entities import MAX_SHARDS
+from ..entity_model import MAX_SHARDS
 from ..key_schema import KeySchemaCache, key_uses, schema_from_description
 from . import capacity, operations
 from .hot_partitions import HotPartitionDetector, SequentialKeyDetector, WindowReport
