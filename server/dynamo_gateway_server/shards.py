@@ -1,6 +1,6 @@
 """A sharded partition read as if it were one: a Query sent to every shard, merged in sort order.
 
-A sharded entity (entities.py) spreads one logical partition over N physical ones, each a
+A sharded entity (entity_model.py) spreads one logical partition over N physical ones, each a
 sorted run of items. `query_every_shard` queries the shards concurrently and merges their
 runs the way DynamoDB orders one partition (by sort key, either direction), emitting an item
 only once no shard can still hold one that sorts before it. Its answer is a Query answer:

@@ -2,7 +2,7 @@
 
 The file is YAML (see examples/tables.yaml). Each entry describes a table to create
 and the rules the gateway enforces on it (TTL attribute, versioned writes, entities:
-entities.py checks those, naming the line); an entry with `create: false` only
+entity_model.py checks those, naming the line); an entry with `create: false` only
 declares rules for a table made elsewhere.
 Creating is idempotent: a table that already exists is left as it is. Talks to
 DynamoDB only through the backend seam.
@@ -68,7 +68,7 @@ class TableSpec:
     version: VersionSpec | None = None
     # False: the table is made elsewhere; the entry only declares its rules.
     create: bool = True
-    # Its entities (entities.py), when the entry declares some.
+    # Its entities (entity_model.py), when the entry declares some.
     model: TableModel | None = None
 
 
