@@ -14,6 +14,7 @@ import json
 import pathlib
 import random
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -165,6 +166,17 @@ class FaultPlan:
     latency_s: float = 0.0
     # Connection dropped without an answer, after forwarding (applied, ambiguous).
     reset_after_rate: float = 0.0
+    # Writes one partition key value accepts per second, like DynamoDB's per-partition limit
+    # (1,000 WCU/s there; scale it down so the emulator is not the bottleneck); 0: no limit. A
+    # token bucket per (table, value), holding one second's worth: a write over it is answered
+    # ProvisionedThroughputExceededException, a BatchWriteItem's get UnprocessedItems.
+    partition_writes_per_s: float = 0.0
+    # The attribute holding the partition key of the tables written to.
+    partition_key: str = "pk"
+
+
+# The writes a per-partition limit counts, and where each request holds its item or key.
+_PARTITION_WRITES = {"PutItem": "Item", "UpdateItem": "Key", "DeleteItem": "Key"}
 
 
 def _table_of(body: bytes) -> str:
@@ -202,6 +214,8 @@ class FaultProxy:
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
         # fault kind -> times injected.
         self.injected: collections.Counter[str] = collections.Counter()
+        # (table, partition key value) -> (tokens, when counted), for plan.partition_writes_per_s.
+        self._partition_tokens: dict[tuple[str, str], tuple[float, float]] = {}
         self.down = False
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -215,6 +229,7 @@ class FaultProxy:
     def set_plan(self, plan: FaultPlan) -> None:
         self.plan = plan
         self._random = random.Random(plan.seed)
+        self._partition_tokens.clear()
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
@@ -264,6 +279,17 @@ class FaultProxy:
             self.faults_served += 1
             return aws_error(table.split("-")[1], f"injected for {table}")
         plan = self.plan
+        unprocessed: dict[str, list[Any]] = {}
+        if plan.partition_writes_per_s > 0 and (
+            operation in _PARTITION_WRITES or operation == "BatchWriteItem"
+        ):
+            body, unprocessed = self._within_partition_limits(operation, body)
+            if not body:  # every write it holds is over its partition's limit
+                self.injected["partition_throttle"] += 1
+                self.injected[f"partition_throttle:{operation}"] += 1
+                return aws_error(
+                    "ProvisionedThroughputExceededException", "injected: over the partition's write limit"
+                )
         if self._draw(plan.throttle_rate):
             self.injected["throttle"] += 1
             self.injected[f"throttle:{operation}"] += 1
@@ -277,6 +303,8 @@ class FaultProxy:
         if plan.latency_s:
             await asyncio.sleep(plan.latency_s)
         response = await self._forward(request, body)
+        if unprocessed:
+            response = _with_unprocessed(response, unprocessed)
         if internal_error_after:
             self.injected["internal_error_after"] += 1
             self.injected[f"internal_error_after:{operation}"] += 1
@@ -287,6 +315,40 @@ class FaultProxy:
             assert request.transport is not None
             request.transport.abort()
         return response
+
+    def _take_partition_write(self, table: str, item: Any) -> bool:
+        """Whether the partition `item` (an item or key, DynamoDB JSON) is in has a write left."""
+        rate = self.plan.partition_writes_per_s
+        capacity = max(rate, 1.0)
+        partition = (table, json.dumps(item.get(self.plan.partition_key), sort_keys=True))
+        now = time.monotonic()
+        tokens, counted = self._partition_tokens.get(partition, (capacity, now))
+        tokens = min(capacity, tokens + (now - counted) * rate)
+        taken = tokens >= 1
+        self._partition_tokens[partition] = (tokens - 1 if taken else tokens, now)
+        return taken
+
+    def _within_partition_limits(self, operation: str, body: bytes) -> tuple[bytes, dict[str, list[Any]]]:
+        """The request with only the writes their partitions accept (b"" for none), and a batch's
+        refused writes by table (its UnprocessedItems)."""
+        request = json.loads(body)
+        if operation != "BatchWriteItem":
+            item = request.get(_PARTITION_WRITES[operation], {})
+            return (body if self._take_partition_write(request.get("TableName", ""), item) else b""), {}
+        accepted: dict[str, list[Any]] = {}
+        refused: dict[str, list[Any]] = {}
+        for table, writes in request.get("RequestItems", {}).items():
+            for write in writes:
+                item = write.get("PutRequest", {}).get("Item") or write.get("DeleteRequest", {}).get(
+                    "Key", {}
+                )
+                into = accepted if self._take_partition_write(table, item) else refused
+                into.setdefault(table, []).append(write)
+        if refused:
+            self.injected["partition_throttle:BatchWriteItem items"] += sum(map(len, refused.values()))
+        if not accepted:
+            return b"", refused
+        return json.dumps({**request, "RequestItems": accepted}).encode(), refused
 
     async def _forward(self, request: web.Request, body: bytes) -> web.Response:
         assert self._session is not None
@@ -310,3 +372,15 @@ class FaultProxy:
             await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
+
+
+def _with_unprocessed(response: web.Response, unprocessed: dict[str, list[Any]]) -> web.Response:
+    """A BatchWriteItem answer with the writes the proxy refused added to its UnprocessedItems."""
+    if response.status != 200 or not isinstance(response.body, bytes):
+        return response
+    answer = json.loads(response.body)
+    pending = answer.setdefault("UnprocessedItems", {})
+    for table, writes in unprocessed.items():
+        pending.setdefault(table, []).extend(writes)
+    # A new body: the upstream's x-amz-crc32 would no longer match it.
+    return web.json_response(answer, content_type="application/x-amz-json-1.0")
