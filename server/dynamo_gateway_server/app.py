@@ -201,6 +201,9 @@ class Gateway:
         # Authentication, policy, limits and TLS; raises at once if one of its files is unusable.
         self.security = SecurityLayer(settings, SERVICE_NAME)
         self._health_updates: set[asyncio.Task[None]] = set()
+        # Counts the breaker's openings, so that only the latest one's reset timer acts.
+        self._breaker_openings = 0
+        self._stopping = False
 
         # The backend chain, from the caller's side to DynamoDB's:
         #   reads and batches: [BatchRunner, batch RPCs only] -> ExpiredItemsHidden -> ...
@@ -330,12 +333,25 @@ class Gateway:
 
     def _on_breaker_state(self, endpoint: str, state: str) -> None:
         # An open breaker means every call fails fast: tell load balancers to send traffic elsewhere.
-        status = (
-            health_pb2.HealthCheckResponse.NOT_SERVING
-            if state == "open"
-            else health_pb2.HealthCheckResponse.SERVING
-        )
         log.warning("circuit breaker for %s is %s", endpoint, state)
+        if state == "open":
+            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            # Once the reset timeout passes, the next call would go through (half-open). Say so:
+            # a load balancer that took this gateway out sends no call that could half-open it,
+            # and it would stay out (in Kubernetes, unready until liveness restarts it).
+            self._breaker_openings += 1
+            asyncio.get_running_loop().call_later(
+                self.breaker.reset_timeout_s, self._breaker_may_try, self._breaker_openings
+            )
+        else:
+            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _breaker_may_try(self, opening: int) -> None:
+        if opening == self._breaker_openings and self.breaker.state == "open" and not self._stopping:
+            log.info("circuit breaker for %s may try again: SERVING", self.breaker.endpoint)
+            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _set_health(self, status: Any) -> None:
         for name in ("", SERVICE_NAME):
             task = asyncio.get_running_loop().create_task(self.health.set(name, status))
             self._health_updates.add(task)
@@ -393,6 +409,7 @@ class Gateway:
         sent are still served for shutdown_delay_s, then those in flight get the grace period.
         `grace_s` overrides the grace period (0: stop now, without the delay either)."""
         grace = self.settings.grace_period_s if grace_s is None else grace_s
+        self._stopping = True  # no breaker timer says SERVING again
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING
         self.servicer.drain(retry_after_s=self.settings.shutdown_delay_s if grace else 0.0)
         if grace:

@@ -146,6 +146,29 @@ async def test_outage_opens_the_breaker_then_fails_fast_and_recovers(faulty, cap
         )
 
 
+async def test_an_open_breaker_says_serving_again_once_a_call_may_try(faulty) -> None:
+    # A load balancer takes a NOT_SERVING gateway out and sends it nothing: without this, no call
+    # would ever half-open the breaker and the gateway would stay out after DynamoDB recovered.
+    proxy, gateway, _ = await faulty(breaker_reset_timeout_s=0.5, breaker_failure_threshold=2)
+    table = await create_table(gateway, TableSpec(**{**APP_TABLE.__dict__, "name": "may-try-orders"}))
+    key = {"pk": "a", "sk": "b"}
+    async with GatewayClient.connect(f"127.0.0.1:{gateway.port}", timeout_s=None) as client:
+        await proxy.go_down()
+        for _ in range(2):
+            with pytest.raises(ServiceUnavailableError):
+                await client.get_item(table, key)
+        await _until_health(gateway, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await _until_health(gateway, health_pb2.HealthCheckResponse.SERVING)  # no call in between
+        assert gateway.breaker.state == "open"  # the next call is what half-opens it
+        with pytest.raises(ServiceUnavailableError):
+            await client.get_item(table, key)  # still down: open again
+        await _until_health(gateway, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await proxy.go_up()
+        await _until_health(gateway, health_pb2.HealthCheckResponse.SERVING)
+        assert await client.get_item(table, key) is None  # recovered
+        assert gateway.breaker.state == "half_open"
+
+
 async def test_no_answer_comes_after_the_deadline(faulty) -> None:
     # 500 ms of backend latency against a 200 ms deadline, with real backoff sleeps.
     # The breaker stays out of it: throttling left after retries would (rightly) open it.
