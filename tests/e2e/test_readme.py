@@ -288,7 +288,7 @@ def test_readme_record_and_replay_answers_as_it_says(tmp_path: pathlib.Path) -> 
 
 
 def test_readme_entities_answer_as_it_says(make_run: str) -> None:
-    put, get, by_user, by_index, refused = readme_commands("Entities")
+    put, get, by_user, by_index, collection, refused = readme_commands("Entities")
     assert _run(put, make_run).returncode == 0
     got = json.loads(_run(get, make_run).stdout)
     assert got["entity"] == "order"
@@ -297,6 +297,8 @@ def test_readme_entities_answer_as_it_says(make_run: str) -> None:
     for query in (by_user, by_index):
         (found,) = json.loads(_run(query, make_run).stdout)["items"]
         assert found["attributes"]["order_id"] == {"S": "o-7"} and found["entity"] == "order"
+    read_together = json.loads(_run(collection, make_run).stdout)["items"]
+    assert [item["entity"] for item in read_together] == ["order"]  # user 42 has no profile here
     result = _run(refused, make_run)
     assert result.returncode != 0
     assert "invalid item.order_id: entity order needs order_id to build its keys" in result.stderr
