@@ -93,12 +93,8 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def readme_commands(section_title: str = "Quick start") -> list[str]:
     """The grpcurl and grpc-health-probe lines of a README section's first sh block, in order."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split(f"## {section_title}\n", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, f"the README's {section_title} section has no sh block"
     return [
-        line for line in block.group(1).splitlines() if line.startswith(("grpcurl ", "grpc-health-probe "))
+        line for line in _readme_block(section_title) if line.startswith(("grpcurl ", "grpc-health-probe "))
     ]
 
 
