@@ -217,6 +217,8 @@ class FaultProxy:
         # (table, partition key value) -> (tokens, when counted), for plan.partition_writes_per_s.
         self._partition_tokens: dict[tuple[str, str], tuple[float, float]] = {}
         self.down = False
+        # While set, forwarded requests wait for this event: a test holds the backend busy for sure.
+        self.hold: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -302,6 +304,8 @@ class FaultProxy:
         reset_after = self._draw(plan.reset_after_rate)
         if plan.latency_s:
             await asyncio.sleep(plan.latency_s)
+        if self.hold is not None:
+            await self.hold.wait()
         response = await self._forward(request, body)
         if unprocessed:
             response = _with_unprocessed(response, unprocessed)
