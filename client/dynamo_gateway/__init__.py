@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         CredentialsNotFoundError,
         DeadlineExceededError,
         GatewayError,
+        GlobalTableModeError,
         IdempotentParameterMismatchError,
         InternalError,
         InternalServerError,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
         WriteConflictError,
     )
     from .keys import composite_key, key_prefix, parse_key
+    from .regions import regions_served
     from .values import from_attribute_value, from_item, to_attribute_value
 
 # Public name -> the module that defines it.
@@ -98,6 +100,7 @@ _EXPORTS = {
     "InternalServerError": "errors",
     "InvalidCredentialsError": "errors",
     "ReplayMismatchError": "errors",
+    "GlobalTableModeError": "errors",
     "InvalidExpressionError": "errors",
     "InvalidKeyError": "errors",
     "InvalidParameterError": "errors",
@@ -130,6 +133,7 @@ _EXPORTS = {
     "composite_key": "keys",
     "key_prefix": "keys",
     "parse_key": "keys",
+    "regions_served": "regions",
     "from_attribute_value": "values",
     "from_item": "values",
     "to_attribute_value": "values",
@@ -164,6 +168,7 @@ __all__ = [
     "DeadlineExceededError",
     "GatewayClient",
     "GatewayError",
+    "GlobalTableModeError",
     "IdempotentParameterMismatchError",
     "InternalError",
     "InternalServerError",
@@ -209,5 +214,6 @@ __all__ = [
     "from_item",
     "key_prefix",
     "parse_key",
+    "regions_served",
     "to_attribute_value",
 ]

@@ -2,7 +2,7 @@
 
     GatewayError (.code, .message, .reason, .metadata, .field_violations, .retry_after_s)
     +-- ConfigurationError: InvalidTableError, InvalidRegionError, InvalidCredentialsError,
-    |                       ReplayMismatchError (.nearest_line)
+    |                       ReplayMismatchError (.nearest_line), GlobalTableModeError
     +-- AuthenticationError: CredentialsNotFoundError, TokenExpiredError, AccessDeniedError,
     |                        AssumeRoleFailedError
     +-- ValidationError: InvalidKeyError, InvalidExpressionError, MissingRequiredKeyError,
@@ -38,6 +38,7 @@ from grpc_status import rpc_status
 
 from dynamo_gateway.v1 import errors_pb2
 
+from . import regions
 from .values import Item, from_item
 
 
@@ -72,6 +73,8 @@ class GatewayError(Exception):
         # A ParallelScan cut short (a gateway shutting down, a reader that stalled): each unfinished
         # segment -> its resume key (None: from its beginning). None for any other error.
         self.scan_remaining: dict[int, Item | None] | None = None
+        # With global tables: the DynamoDB regions the call went to before it failed (may be empty).
+        self.regions: tuple[str, ...] = ()
 
     @property
     def retryable(self) -> bool:
@@ -111,6 +114,12 @@ class ReplayMismatchError(ConfigurationError):
         """The cassette line of the nearest recording, if any."""
         line = self.metadata.get("nearest_line", "")
         return int(line) if line.isdigit() else None
+
+
+class GlobalTableModeError(ConfigurationError):
+    """The global table's modes (write mode, MREC/MRSC) cannot serve the call safely; the message says why."""
+
+    REASON = "Configuration.GlobalTableMode"
 
 
 class AuthenticationError(GatewayError):
@@ -372,6 +381,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
             if detail.Unpack(target):  # False (and target untouched) for a detail of another type
                 seen.add(target.DESCRIPTOR.full_name)
     cls = BY_REASON.get(info.reason) or _class_without_details(code, message)
+    served = regions.regions_in(_trailing_metadata(error))
     result = cls(
         code,
         message,
@@ -401,7 +411,13 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
             start.segment: from_item(start.exclusive_start_key) if start.exclusive_start_key else None
             for start in interrupted.remaining
         }
+    result.regions = served
     return result
+
+
+def _trailing_metadata(error: grpc.RpcError) -> Any:
+    trailing = getattr(error, "trailing_metadata", None)
+    return trailing() if callable(trailing) else None
 
 
 RESUME_MARGIN_S = 0.05  # after a stopping gateway's listener has closed, not just before
@@ -436,9 +452,15 @@ async def call_unary(method: Any, request: Any, timeout_s: float | None) -> Any:
     retries = 0
     while True:
         try:
-            return await method(request, timeout=timeout_s)
+            if not regions.collecting():
+                return await method(request, timeout=timeout_s)
+            call = method(request, timeout=timeout_s)
+            response = await call
+            regions.note(regions.regions_in(await call.trailing_metadata()))
+            return response
         except grpc.aio.AioRpcError as error:
             failure = from_rpc_error(error)
+            regions.note(failure.regions)
         if (
             not (isinstance(failure, ServiceUnavailableError) and failure.not_taken)
             or retries >= NOT_TAKEN_RETRIES
@@ -459,7 +481,11 @@ async def call_stream(method: Any, request: Any, timeout_s: float | None) -> Asy
     try:
         async for message in call:
             yield message
+        if regions.collecting():
+            regions.note(regions.regions_in(await call.trailing_metadata()))
     except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error) from None
+        failure = from_rpc_error(error)
+        regions.note(failure.regions)
+        raise failure from None
     finally:
         call.cancel()  # a no-op once the stream has ended

@@ -33,6 +33,8 @@ LEAVES: tuple[Leaf, ...] = (
     *_leaves("Configuration", "FAILED_PRECONDITION", False, "InvalidRegion", "InvalidCredentials"),
     # A replaying gateway's cassette holds no recording of the call (see the PreconditionFailure detail).
     Leaf("Configuration", "ReplayMismatch", "FAILED_PRECONDITION", False),
+    # A global table's write and consistency modes cannot serve the call safely (regions file).
+    Leaf("Configuration", "GlobalTableMode", "FAILED_PRECONDITION", False),
     # A table name DynamoDB cannot have.
     Leaf("Configuration", "InvalidTable", "INVALID_ARGUMENT", False),
     # The gateway's AWS identity: missing or expired credentials may come back after a refresh.

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import logging
 import os
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from .batches import BatchRunner
 from .config import Settings
 from .entities import Entities
 from .expired_items import ExpiredItemsHidden
+from .global_tables import RegionsConfig, RegionsFileError, describe, parse_regions
 from .input_rules import InputRules
 from .interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
 from .interceptors.rpc import RpcChecks, RpcInterceptor
@@ -44,8 +46,10 @@ from .key_schema import KeySchema, KeySchemaCache
 from .observability.capacity import ConsumedCapacityBackend
 from .observability.telemetry import Telemetry
 from .reflection import enable_reflection
+from .regions import RegionChain, RegionRouter
 from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryPolicy
 from .security.credentials import credential_options
+from .security.files import SecurityConfigError, WatchedFile
 from .security.layer import SecurityLayer
 from .service import DynamoDBServicer
 from .stopping import ShutdownGate
@@ -60,17 +64,24 @@ SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["DynamoDBService"].full_n
 TTL_LOOKUP_TIMEOUT_S = 5.0
 
 
-async def build_backend(settings: Settings) -> DynamoBackend:
-    """The backend that talks to DynamoDB (or the embedded engine), without retries."""
-    options = AwsBackendOptions(
-        region=settings.region,
-        endpoint_url=settings.endpoint_url,
+def backend_options(
+    settings: Settings, region: str | None = None, endpoint_url: str | None = None
+) -> AwsBackendOptions:
+    """DynamoDB's client options: the settings' region and endpoint, or another region's."""
+    return AwsBackendOptions(
+        region=region or settings.region,
+        endpoint_url=endpoint_url if region else settings.endpoint_url,
         max_concurrency=settings.max_concurrency,
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
         max_attempts=settings.backend_max_attempts,
         credentials=credential_options(settings),
     )
+
+
+async def build_backend(settings: Settings) -> DynamoBackend:
+    """The backend that talks to DynamoDB (or the embedded engine), without retries."""
+    options = backend_options(settings)
     client = JsonProtocolBackend if settings.backend_client == "lean" else AwsBackend
     if settings.backend == "memory":
         return await MemoryBackend.start(options, client)
@@ -91,6 +102,36 @@ async def _replay_backend(
     if settings.record_mode == "new_episodes" or first_time:
         live = recorder(settings, await start_client(), path)
     return ReplayBackend(recordings or [], path, settings.replay_match, live)
+
+
+async def build_regional_clients(
+    settings: Settings, regions: RegionsConfig, local: DynamoBackend
+) -> dict[str, DynamoBackend]:
+    """A client per region of the regions file; the local one is `local`. With the embedded
+    engine, every region is the same engine, which keeps each region's tables apart."""
+    client = JsonProtocolBackend if settings.backend_client == "lean" else AwsBackend
+    clients: dict[str, DynamoBackend] = {regions.local: local}
+    try:
+        for region in regions.regions[1:]:
+            if isinstance(local, MemoryBackend):
+                clients[region] = await local.client_for_region(backend_options(settings), region, client)
+            else:
+                options = backend_options(settings, region, regions.endpoints[region])
+                clients[region] = await client.start(options)
+    except BaseException:
+        for region, started in clients.items():
+            if region != regions.local:
+                await started.close()
+        raise
+    return clients
+
+
+def load_regions(settings: Settings) -> RegionsConfig | None:
+    """The regions file's global tables, or None without one (one region, as ever)."""
+    if not settings.regions_file:
+        return None
+    with open(settings.regions_file, "rb") as file:
+        return parse_regions(file.read(), settings.regions_file, settings.region)
 
 
 def _recordings_to_replay(settings: Settings, path: str) -> list[cassette.Recording] | None:
@@ -151,6 +192,18 @@ async def _no_wait(delay_s: float) -> None:
     await asyncio.sleep(0)
 
 
+def handing_over(policy: RetryPolicy) -> RetryPolicy:
+    """`policy` with one attempt for a region in trouble: another region may take the call."""
+    return dataclasses.replace(
+        policy,
+        internal_server_error=dataclasses.replace(policy.internal_server_error, attempts=1),
+        service_unavailable=dataclasses.replace(policy.service_unavailable, attempts=1),
+    )
+
+
+REGION_HEALTH_PREFIX = "dynamo_gateway.region."
+
+
 def backend_endpoint(settings: Settings) -> str:
     """What the circuit breaker guards: one endpoint (per region, once there are several)."""
     if settings.backend in ("memory", "replay"):
@@ -176,6 +229,8 @@ class Gateway:
         declared_tables: Iterable[TableSpec] = (),
         created_tables: Collection[str] = (),
         around_retries: Callable[[DynamoBackend], DynamoBackend] | None = None,
+        regions: RegionsConfig | None = None,
+        regional_clients: Mapping[str, DynamoBackend] | None = None,
     ) -> None:
         """`backend` is DynamoDB's client (lean, aiobotocore or the embedded engine), without retries.
 
@@ -183,7 +238,9 @@ class Gateway:
         `declared_tables` are the tables file's (their declared rules, such as TTL, hold from the
         start), `created_tables` the names of those this gateway created (their key schemas are
         as declared; any other declared table's is asked of DynamoDB when the gateway starts);
-        `around_retries` lets a test put its own stage right outside the retrying one.
+        `around_retries` lets a test put its own stage right outside the retrying one;
+        `regions` are the regions file's global tables, `regional_clients` DynamoDB's client in
+        each of its regions (`backend` in the local one), each behind its own retries and breaker.
         """
         self.settings = settings
         if settings.backend == "replay":
@@ -201,8 +258,10 @@ class Gateway:
         # Authentication, policy, limits and TLS; raises at once if one of its files is unusable.
         self.security = SecurityLayer(settings, SERVICE_NAME)
         self._health_updates: set[asyncio.Task[None]] = set()
-        # Counts the breaker's openings, so that only the latest one's reset timer acts.
-        self._breaker_openings = 0
+        # Counts each region's breaker openings, so that only the latest one's reset timer acts.
+        self._breaker_openings: dict[str, int] = {}
+        # Regions whose breaker is open and whose reset timeout has not passed: no call may try.
+        self._failing_fast: set[str] = set()
         self._stopping = False
 
         # The backend chain, from the caller's side to DynamoDB's:
@@ -211,23 +270,33 @@ class Gateway:
         #   ... ConsumedCapacityBackend -> InstrumentedBackend
         #   -> ResilientBackend (retries in the deadline, circuit breaker) -> DynamoDB's client.
         # The servicer runs the request guard (policy, limits) before any of it.
-        self.breaker = CircuitBreaker(
-            endpoint=endpoint or backend_endpoint(settings),
-            failure_threshold=settings.breaker_failure_threshold,
-            success_threshold=settings.breaker_success_threshold,
-            reset_timeout_s=settings.breaker_reset_timeout_s,
-            clock=clocks.clock,
-            listeners=[self.telemetry.resilience_observer.on_breaker_state, self._on_breaker_state],
-        )
-        retrying: DynamoBackend = ResilientBackend(
-            backend,
-            retry_policy(settings),
-            self.breaker,
-            observer=self.telemetry.resilience_observer,
-            sleep=clocks.sleep,
-            rand=clocks.rand,
-            clock=clocks.clock,
-        )
+        # With global tables (a regions file), RegionRouter sends each call to a region, each
+        # region with its own retries and breaker.
+        policy = retry_policy(settings)
+        self.router: RegionRouter | None = None
+        retrying: DynamoBackend
+        if regions is None:
+            self.local_region = settings.region
+            self.breaker = self._breaker(settings.region, endpoint or backend_endpoint(settings), clocks)
+            self.breakers = {settings.region: self.breaker}
+            retrying = self._retrying(backend, policy, self.breaker, clocks)
+        else:
+            self.local_region = regions.local
+            clients = {**(regional_clients or {}), regions.local: backend}
+            chains = {}
+            for region in regions.regions:
+                breaker = self._breaker(region, region, clocks)
+                chains[region] = RegionChain(
+                    region,
+                    breaker,
+                    last_resort=self._retrying(clients[region], policy, breaker, clocks),
+                    handing_over=self._retrying(clients[region], handing_over(policy), breaker, clocks),
+                    client=clients[region],
+                )
+            self.router = retrying = RegionRouter(chains, regions)
+            self.router.on_failover = self.telemetry.metrics.count_failover
+            self.breakers = {region: chain.breaker for region, chain in chains.items()}
+            self.breaker = self.breakers[regions.local]
         if around_retries is not None:
             retrying = around_retries(retrying)
         # One key-schema cache for every stage that needs a table's key; its own lookups retry
@@ -238,7 +307,7 @@ class Gateway:
             if table.name in created_tables and table.create:
                 self.schemas.remember(table.name, KeySchema(table.partition_key, table.sort_key))
         self.backend: DynamoBackend = ConsumedCapacityBackend(
-            self.telemetry.instrument_backend(retrying, self.schemas)
+            self.telemetry.instrument_backend(retrying, self.schemas, self.local_region)
         )
         # Callers' reads leave out items past their declared TTL; the gateway's own reads do not.
         # One map for both TTL stages; start() adds what DynamoDB says of the other declared tables.
@@ -324,38 +393,128 @@ class Gateway:
             set_expiries=ttl_rules.set_expiries,
             stream_stall_timeout_s=settings.stream_stall_timeout_s,
             entities=Entities({t.name: t.model for t in self._declared if t.model is not None}),
+            says_regions=regions is not None,
         )
         service_pb2_grpc.add_DynamoDBServiceServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.security.reflection_enabled:
             enable_reflection(self.server, (SERVICE_NAME, health.SERVICE_NAME))
         self.port = 0
+        # The regions file, re-read on SIGHUP and when it changes (evacuations, primaries).
+        self._regions_file: WatchedFile[RegionsConfig] | None = None
+        self._regions_watch: asyncio.Task[None] | None = None
+        if regions is not None and settings.regions_file:
+            self._regions_file = WatchedFile(settings.regions_file, "regions file", self._parse_regions)
 
-    def _on_breaker_state(self, endpoint: str, state: str) -> None:
+    def _parse_regions(self, text: bytes) -> RegionsConfig:
+        try:
+            return parse_regions(text, str(self.settings.regions_file), self.settings.region)
+        except RegionsFileError as error:
+            raise SecurityConfigError(str(error)) from None
+
+    def _breaker(self, region: str, endpoint: str, clocks: Clocks) -> CircuitBreaker:
+        s = self.settings
+        return CircuitBreaker(
+            endpoint=endpoint,
+            failure_threshold=s.breaker_failure_threshold,
+            success_threshold=s.breaker_success_threshold,
+            reset_timeout_s=s.breaker_reset_timeout_s,
+            clock=clocks.clock,
+            listeners=[
+                self.telemetry.resilience_observer.on_breaker_state,
+                functools.partial(self._on_breaker_state, region),
+            ],
+        )
+
+    def _retrying(
+        self, client: DynamoBackend, policy: RetryPolicy, breaker: CircuitBreaker, clocks: Clocks
+    ) -> ResilientBackend:
+        return ResilientBackend(
+            client,
+            policy,
+            breaker,
+            observer=self.telemetry.resilience_observer,
+            sleep=clocks.sleep,
+            rand=clocks.rand,
+            clock=clocks.clock,
+        )
+
+    def _on_breaker_state(self, region: str, endpoint: str, state: str) -> None:
         # An open breaker means every call fails fast: tell load balancers to send traffic elsewhere.
         log.warning("circuit breaker for %s is %s", endpoint, state)
         if state == "open":
-            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            self._failing_fast.add(region)
             # Once the reset timeout passes, the next call would go through (half-open). Say so:
             # a load balancer that took this gateway out sends no call that could half-open it,
             # and it would stay out (in Kubernetes, unready until liveness restarts it).
-            self._breaker_openings += 1
+            opening = self._breaker_openings[region] = self._breaker_openings.get(region, 0) + 1
             asyncio.get_running_loop().call_later(
-                self.breaker.reset_timeout_s, self._breaker_may_try, self._breaker_openings
+                self.breakers[region].reset_timeout_s, self._breaker_may_try, region, opening
             )
         else:
-            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+            self._failing_fast.discard(region)
+        self._refresh_health()
 
-    def _breaker_may_try(self, opening: int) -> None:
-        if opening == self._breaker_openings and self.breaker.state == "open" and not self._stopping:
-            log.info("circuit breaker for %s may try again: SERVING", self.breaker.endpoint)
-            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+    def _breaker_may_try(self, region: str, opening: int) -> None:
+        breaker = self.breakers[region]
+        if opening == self._breaker_openings[region] and breaker.state == "open" and not self._stopping:
+            log.info("circuit breaker for %s may try again: SERVING", breaker.endpoint)
+            self._failing_fast.discard(region)
+            self._refresh_health()
 
-    def _set_health(self, status: Any) -> None:
-        for name in ("", SERVICE_NAME):
+    def _refresh_health(self) -> None:
+        """SERVING while a call may go somewhere: the local region, or with global tables any
+        region not failing fast nor evacuated; each region's own health service says its state."""
+        if self._stopping:
+            return
+        serving, not_serving = (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+        if self.router is None:
+            self._set_health(not_serving if self._failing_fast else serving)
+            return
+        evacuated = self.router.config.evacuated
+        usable = {
+            region: region not in self._failing_fast and region not in evacuated for region in self.breakers
+        }
+        for region, ok in usable.items():
+            self._set_health(serving if ok else not_serving, (REGION_HEALTH_PREFIX + region,))
+        self._set_health(serving if any(usable.values()) else not_serving)
+
+    def _set_health(self, status: Any, names: Iterable[str] = ("", SERVICE_NAME)) -> None:
+        for name in names:
             task = asyncio.get_running_loop().create_task(self.health.set(name, status))
             self._health_updates.add(task)
             task.add_done_callback(self._health_updates.discard)
+
+    def reload_regions(self) -> bool:
+        """Re-reads the regions file if it changed (SIGHUP, or the periodic check): evacuations and
+        primaries take effect for the calls sent from now on. True if a new version is in force."""
+        if self._regions_file is None or self.router is None or not self._regions_file.check():
+            return False
+        config = self._regions_file.value
+        before = self.router.config
+        if dict(config.endpoints) != dict(before.endpoints) or config.local != before.local:
+            log.error(
+                "regions file %s: its regions or endpoints changed, which needs a restart; "
+                "keeping the version in force",
+                self._regions_file.path,
+            )
+            return False
+        self.router.use(config)
+        self.telemetry.metrics.set_evacuated(config.regions, config.evacuated)
+        log.info("regions file reloaded", extra={"evacuated": sorted(config.evacuated)})
+        self._refresh_health()
+        return True
+
+    async def _watch_regions(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.security_reload_interval_s)
+            try:
+                self.reload_regions()
+            except Exception:  # the loop must outlive a bug in one check; the routes stay as they were
+                log.exception("checking the regions file failed")
 
     async def start(self) -> int:
         self.port = self.security.add_port(self.server, f"{self.settings.host}:{self.settings.port}")
@@ -371,6 +530,23 @@ class Gateway:
         await self._learn_ttl_attributes()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.router is not None:
+            config = self.router.config
+            self.telemetry.metrics.set_evacuated(config.regions, config.evacuated)
+            for region in config.regions:
+                usable = region not in config.evacuated
+                await self.health.set(
+                    REGION_HEALTH_PREFIX + region,
+                    health_pb2.HealthCheckResponse.SERVING
+                    if usable
+                    else health_pb2.HealthCheckResponse.NOT_SERVING,
+                )
+            for line in describe(config):
+                log.info("global table %s", line, extra={"local_region": config.local})
+            if self._regions_file is not None:
+                self._regions_watch = asyncio.get_running_loop().create_task(
+                    self._watch_regions(), name="regions-reload"
+                )
         log.info(
             "serving on %s:%d with the %s backend",
             self.settings.host,
@@ -425,9 +601,11 @@ class Gateway:
             )
         await self.server.stop(grace)
         await self.security.stop()
+        if self._regions_watch is not None:
+            self._regions_watch.cancel()
         await self.schemas.close()
         if self._owns_backend:
-            await self.dynamodb.close()
+            await (self.dynamodb.close() if self.router is None else self.router.close())
         self.telemetry.close()
 
 
@@ -437,20 +615,32 @@ async def start_gateway(settings: Settings, telemetry: Telemetry | None = None) 
     `telemetry` lets tests read spans from their own exporter; by default it follows the settings.
     """
     telemetry = telemetry or Telemetry(settings)
+    regions = load_regions(settings)  # before any client: a mistake in the file stops startup at once
     backend = await build_backend(settings)
+    clients: dict[str, DynamoBackend] = {}
     try:
+        if regions is not None:
+            clients = await build_regional_clients(settings, regions, backend)
         declared = load_tables_file(settings.tables_file) if settings.tables_file else []
         # A replay has no DynamoDB to create tables in: they are as the recording made them.
         created = declared if settings.backend == "replay" else await create_tables(backend, declared)
+        for client in clients.values():
+            if client is not backend and settings.backend == "memory":
+                await create_tables(client, declared)  # the embedded engine's other regions
         gateway = Gateway(
             settings,
             backend,
             telemetry=telemetry,
             declared_tables=declared,
             created_tables={table.name for table in created},
+            regions=regions,
+            regional_clients=clients,
         )
         await gateway.start()
     except BaseException:
+        for client in clients.values():
+            if client is not backend:
+                await client.close()
         await backend.close()
         telemetry.close()
         raise
@@ -468,8 +658,8 @@ async def serve(settings: Settings) -> None:
     # out of the collector's sight, a full collection walks only what requests made, so its pauses
     # stay short instead of growing with every import.
     gc.freeze()
-    # SIGHUP: re-read the policy, tokens and JWKS files now instead of at the next check.
-    loop.add_signal_handler(signal.SIGHUP, gateway.security.reload_now)
+    # SIGHUP: re-read the policy, tokens, JWKS and regions files now instead of at the next check.
+    loop.add_signal_handler(signal.SIGHUP, lambda: (gateway.security.reload_now(), gateway.reload_regions()))
     await stop.wait()
     log.info("shutting down: in-flight RPCs have %.1fs", settings.grace_period_s)
     await gateway.stop()

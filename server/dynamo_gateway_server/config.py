@@ -48,6 +48,8 @@ class Settings:
     """aws backend only: a DynamoDB-compatible endpoint (local emulator) instead of AWS."""
     tables_file: str | None = None
     """YAML file of tables to create at startup if absent (see examples/tables.yaml)."""
+    regions_file: str | None = None
+    """YAML file of global tables: the regions, each table's write and consistency modes, evacuated regions (see examples/regions.yaml); re-read on SIGHUP and when it changes."""
     max_concurrency: int = 64
     """DynamoDB calls in flight at once; sizes the HTTP connection pool too."""
     scan_concurrency: int = 8
@@ -275,6 +277,11 @@ class Settings:
             raise SettingsError("record writes one cassette from one process: it needs workers 1", "record")
         if self.record_keep_files < 0:
             raise SettingsError("record_keep_files must not be negative", "record_keep_files")
+        if self.regions_file and (self.record or self.backend == "replay"):
+            raise SettingsError(
+                "a cassette holds one region's calls: record and replay work without a regions file",
+                "regions_file",
+            )
 
     def _check_observability(self) -> None:
         if not -1 <= self.metrics_port <= 65535:

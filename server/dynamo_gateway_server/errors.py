@@ -38,6 +38,7 @@ from .backends import (
     ReplayMismatchError,
 )
 from .failures import is_retryable, leaf_of
+from .global_tables import GlobalTableModeError
 from .observability.request_context import current_request_id
 from .security.auth import Unauthenticated
 from .security.limits import ConcurrencyLimitExceeded, RequestTooLarge
@@ -384,6 +385,24 @@ def from_concurrency_limit(error: ConcurrencyLimitExceeded, table: str = "") -> 
     )
 
 
+def from_global_table_mode(error: GlobalTableModeError, table: str = "") -> status_pb2.Status:
+    leaf = BY_REASON["Configuration.GlobalTableMode"]
+    violation = error_details_pb2.PreconditionFailure.Violation(
+        type="GLOBAL_TABLE_MODE", subject=error.table, description=bounded(str(error), MAX_MESSAGE_BYTES)
+    )
+    metadata = {
+        "operation": error.operation,
+        "table": error.table,
+        "write_mode": error.write_mode,
+        "consistency": error.consistency,
+    }
+    return make_status(
+        leaf,
+        str(error),
+        [error_info(leaf, **metadata), error_details_pb2.PreconditionFailure(violations=[violation])],
+    )
+
+
 # Failure type -> its renderer; anything else is a bug (INTERNAL).
 _RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] = {
     codec.InvalidRequestError: lambda error, table: from_invalid_request(error),
@@ -400,5 +419,6 @@ _RENDERERS: dict[type[BaseException], Callable[[Any, str], status_pb2.Status]] =
     ScanInterruptedError: from_scan_interrupted,
     NotTakenError: from_not_taken,
     ReplayMismatchError: from_replay_mismatch,
+    GlobalTableModeError: from_global_table_mode,
     ReaderStalledError: from_reader_stalled,
 }

@@ -17,6 +17,7 @@ import asyncio
 from dynamo_gateway.taxonomy import BY_REASON, Leaf
 
 from .backends.base import BackendError, BackendUnavailableError, ReplayMismatchError
+from .global_tables import GlobalTableModeError
 
 # AWS error code -> taxonomy reason. ValidationException and TransactionCanceledException
 # are refined per error below; codes not listed fall back on the HTTP status class.
@@ -150,8 +151,8 @@ def status_label(error: BaseException) -> str:
     """The `status` label of a DynamoDB call that failed with `error`."""
     if isinstance(error, asyncio.CancelledError):
         return CANCELLED
-    if isinstance(error, ReplayMismatchError):
-        return CLIENT_ERROR  # the test's call, not in its cassette
+    if isinstance(error, ReplayMismatchError | GlobalTableModeError):
+        return CLIENT_ERROR  # the test's call, not in its cassette; a call the table's modes refuse
     if not isinstance(error, BackendError | BackendUnavailableError):
         return SERVER_ERROR  # a bug on our side of the seam; the servicer maps it to INTERNAL
     leaf = leaf_of(error)

@@ -25,6 +25,7 @@ from .entities import Entities, ShardFanOut
 from .expired_items import including_expired
 from .interceptors.abort import abort
 from .key_schema import KeySchemaCache
+from .regions import current_regions, pinned_region, regions_served
 from .resilience import call_deadline
 from .shards import query_every_shard
 from .tables import TableSpec
@@ -105,6 +106,19 @@ _DELETE_ITEM_RESPONSE = _versioned(codec.delete_item_response)
 _TRANSACT_WRITE_RESPONSE = _versioned(codec.transact_write_items_response)
 
 
+# Trailing metadata naming the regions that served an RPC (global tables), e.g. "eu-west-1".
+REGION_METADATA = "dynamodb-region"
+
+
+def _region_metadata(regions: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    served = ",".join(regions)
+    return ((REGION_METADATA, served),) if served else ()
+
+
+def _nothing(regions: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    return ()
+
+
 class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
     def __init__(
         self,
@@ -117,12 +131,15 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         set_expiries: SetExpiries | None = None,
         stream_stall_timeout_s: float = 0.0,
         entities: Entities | None = None,
+        says_regions: bool = False,
     ) -> None:
         """`backend` serves reads (and the batches' calls); `writes` sends the single and
         transactional writes (versioned where they say so); `declared` is the tables file's
         entries by name, which DescribeTable shows; `set_expiries` applies expiry options;
         a ParallelScan whose reader takes no page for `stream_stall_timeout_s` ends (0: never);
-        `entities` builds the keys of requests made by entity."""
+        `entities` builds the keys of requests made by entity; `says_regions` (global tables): each
+        answer's trailing metadata names the regions that served it (REGION_METADATA)."""
+        self._says_regions = says_regions
         self._stream_stall_timeout_s = stream_stall_timeout_s or None
         self._backend = backend
         self._set_expiries = set_expiries
@@ -270,6 +287,22 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         send: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
     ) -> _Response:
         """The RPC edge of every unary call: params, guard, one backend call (or `send`), response."""
+        if self._says_regions:
+            with regions_served() as regions:  # a failure names them too (_unary_call's abort)
+                response = await self._unary_call(context, operation, request, to_params, to_response, send)
+                context.set_trailing_metadata(_region_metadata(regions))
+                return response
+        return await self._unary_call(context, operation, request, to_params, to_response, send)
+
+    async def _unary_call(
+        self,
+        context: grpc.aio.ServicerContext[_Request, _Response],
+        operation: str,
+        request: _Request,
+        to_params: Callable[[_Request], dict[str, Any]],
+        to_response: Callable[[Any], _Response],
+        send: Callable[[dict[str, Any]], Awaitable[Any]] | None,
+    ) -> _Response:
         try:
             with (
                 call_deadline(context.time_remaining()),
@@ -288,7 +321,8 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
                 answer = await (self._backend.call(operation, params) if send is None else send(params))
                 return to_response(answer)
         except Exception as error:  # the RPC edge: every failure must become a status
-            await abort(context, errors.status_of(error, getattr(request, "table_name", "")))
+            regions = _region_metadata(current_regions()) if self._says_regions else ()
+            await abort(context, errors.status_of(error, getattr(request, "table_name", "")), regions)
 
     async def GetItem(
         self,
@@ -491,9 +525,13 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._scan_concurrency)
         segments = iter(starts.items())
         task_name = f"parallel-scan:{request.table_name}"
-        # Tasks copy the context when created: the workers inherit the stream's deadline and
-        # whether it shows expired items.
-        with call_deadline(context.time_remaining()), including_expired(request.include_expired):
+        # Tasks copy the context when created: the workers inherit the stream's deadline, whether
+        # it shows expired items, and the region its first call goes to (global tables).
+        with (
+            call_deadline(context.time_remaining()),
+            including_expired(request.include_expired),
+            pinned_region() as region,
+        ):
             workers = [
                 asyncio.create_task(self._scan_segments(params, segments, pages), name=task_name)
                 for _ in range(min(self._scan_concurrency, len(starts)))
@@ -503,21 +541,23 @@ class DynamoDBServicer(service_pb2_grpc.DynamoDBServiceServicer):
         # Where each unfinished segment resumes, as of the pages the caller has been sent: only
         # the segments listed or under way are kept (a caller may ask for a million).
         progress = _ScanProgress(starts, request.segments)
+        said = _region_metadata if self._says_regions else _nothing
         try:
             while (page := await _next_page(pages, draining)) is not _SCAN_DONE:
                 if page is None:  # the gateway is shutting down: say where to pick up
                     interrupted = errors.ScanInterruptedError(
                         progress.remaining(), max(0.0, self._listening_until - time.monotonic())
                     )
-                    await abort(context, errors.status_of(interrupted, request.table_name))
+                    await abort(context, errors.status_of(interrupted, request.table_name), said(region))
                 if isinstance(page, Exception):
-                    await abort(context, errors.status_of(page, request.table_name))
+                    await abort(context, errors.status_of(page, request.table_name), said(region))
                 # Handed to gRPC even when the reader has stalled: gRPC sends it before any status,
                 # so from here on it counts as sent.
                 taken = await _taken_by_reader(context.write(page), draining, self._stream_stall_timeout_s)
                 progress.sent(page)
                 if not taken and not draining.done():
                     await self._end_stalled_stream(context, request.table_name, progress.remaining())
+            context.set_trailing_metadata(said(region))
         finally:
             # Also runs when the client cancels: stop every DynamoDB call of this stream.
             for task in (*workers, finisher, draining):

@@ -120,8 +120,10 @@ class Observed:
 
 
 def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    """A sample's value; 0 when the series does not exist (as Prometheus would treat a counter)."""
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    """The sum of the series of `name` whose labels include these (as `sum` in PromQL would add
+    them up over the labels not named); 0 when there is none, as Prometheus treats a counter."""
+    wanted = frozenset(labels.items())
+    return sum(v for (sample, have), v in samples.items() if sample == name and wanted <= have)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pathlib
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -219,6 +220,8 @@ class FaultProxy:
         self.down = False
         # While set, forwarded requests wait for this event: a test holds the backend busy for sure.
         self.hold: asyncio.Event | None = None
+        # Called with (operation, request body) once upstream answered a forwarded request 200.
+        self.on_forwarded: Callable[[str, bytes], None] | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -307,6 +310,8 @@ class FaultProxy:
         if self.hold is not None:
             await self.hold.wait()
         response = await self._forward(request, body)
+        if self.on_forwarded is not None and response.status == 200:
+            self.on_forwarded(operation, body)
         if unprocessed:
             response = _with_unprocessed(response, unprocessed)
         if internal_error_after:

@@ -168,6 +168,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     cassette (--backend replay) holds no recording of the call; a PreconditionFailure detail names
     the nearest recording (subject "<cassette>:<line>") and how the call differs from it.
     """
+    ERROR_REASON_CONFIGURATION_GLOBAL_TABLE_MODE: _ErrorReason.ValueType  # 36
+    """"Configuration.GlobalTableMode": FAILED_PRECONDITION, not retryable. The global table's modes
+    (the gateway's regions file) cannot serve the call safely, e.g. a strongly consistent read or a
+    conditional write of an MREC table written in every region; a PreconditionFailure detail
+    (type GLOBAL_TABLE_MODE, subject the table) says why and what would do.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons an ErrorInfo gives, and the error details sent in google.rpc.Status beside it.
@@ -329,6 +335,12 @@ ERROR_REASON_CONFIGURATION_REPLAY_MISMATCH: ErrorReason.ValueType  # 35
 """"Configuration.ReplayMismatch": FAILED_PRECONDITION, not retryable. A gateway replaying a
 cassette (--backend replay) holds no recording of the call; a PreconditionFailure detail names
 the nearest recording (subject "<cassette>:<line>") and how the call differs from it.
+"""
+ERROR_REASON_CONFIGURATION_GLOBAL_TABLE_MODE: ErrorReason.ValueType  # 36
+""""Configuration.GlobalTableMode": FAILED_PRECONDITION, not retryable. The global table's modes
+(the gateway's regions file) cannot serve the call safely, e.g. a strongly consistent read or a
+conditional write of an MREC table written in every region; a PreconditionFailure detail
+(type GLOBAL_TABLE_MODE, subject the table) says why and what would do.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 

@@ -118,6 +118,26 @@ class MemoryBackend:
             raise
         return cls(engine, backend)
 
+    async def client_for_region(
+        self,
+        options: AwsBackendOptions,
+        region: str,
+        client: type[AwsBackend | JsonProtocolBackend] = AwsBackend,
+    ) -> AwsBackend | JsonProtocolBackend:
+        """Another client of the same engine, signing for `region`: the engine keeps each region's
+        tables apart, as DynamoDB does (nothing is replicated between them)."""
+        return await client.start(
+            AwsBackendOptions(
+                region=region,
+                endpoint_url=self.engine.endpoint_url,
+                max_concurrency=options.max_concurrency,
+                connect_timeout_s=options.connect_timeout_s,
+                read_timeout_s=options.read_timeout_s,
+                max_attempts=options.max_attempts,
+                static_credentials=_EMULATOR_CREDENTIALS,
+            )
+        )
+
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return await self._backend.call(operation, params)
 

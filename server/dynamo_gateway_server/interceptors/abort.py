@@ -8,7 +8,10 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 
-async def abort(context: Any, status: status_pb2.Status) -> NoReturn:
+async def abort(
+    context: Any, status: status_pb2.Status, metadata: tuple[tuple[str, str], ...] = ()
+) -> NoReturn:
+    """Ends the RPC with `status`; `metadata` joins its trailer (abort replaces what was set before)."""
     converted = rpc_status.to_status(status)
-    await context.abort(converted.code, converted.details, converted.trailing_metadata)
+    await context.abort(converted.code, converted.details, (*converted.trailing_metadata, *metadata))
     raise AssertionError("abort returned")  # context.abort always raises

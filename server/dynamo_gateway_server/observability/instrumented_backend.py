@@ -29,6 +29,7 @@ from .. import failures, request_shape
 from ..backends import DynamoBackend
 from ..entity_model import MAX_SHARDS
 from ..key_schema import KeySchemaCache, key_uses, schema_from_description
+from ..regions import served_region
 from . import capacity, operations
 from .hot_partitions import HotPartitionDetector, SequentialKeyDetector, WindowReport
 from .keys import KeyRenderer
@@ -114,8 +115,11 @@ class InstrumentedBackend:
         detectors: Detectors,
         operation_log_every: int = 1,
         span_attributes: bool = True,
+        region: str = "",
     ) -> None:
+        """`region`: where calls go unless RegionRouter (below) says which region served one."""
         self.inner = inner
+        self._region = region
         self._tracer = tracer
         self._metrics = metrics
         self._keys = keys
@@ -165,6 +169,8 @@ class InstrumentedBackend:
                 raise
             finally:
                 CURRENT_CALL.reset(token)
+                if self._span_attributes:
+                    span.set_attribute("cloud.region", served_region() or self._region)
             _safely(self._succeeded, operation, params, tables, span, response, time.perf_counter() - started)
         if operation in _KEYED:
             for table in tables:  # a loop, not a generator: this runs on every call
@@ -190,9 +196,10 @@ class InstrumentedBackend:
     def _count(self, operation: str, tables: tuple[str, ...], status: str, seconds: float) -> list[str]:
         m = self._metrics
         labels = [m.table(table) for table in tables]
+        region = served_region() or self._region
         for table in labels:
-            self._child(m.operations, operation, table, status).inc()
-            self._child(m.duration, operation, table).observe(seconds)
+            self._child(m.operations, operation, table, status, region).inc()
+            self._child(m.duration, operation, table, region).observe(seconds)
         return labels
 
     def _succeeded(
@@ -253,13 +260,13 @@ class InstrumentedBackend:
                 extra={**self._fields(operation, tables, seconds, consumed), "payload": _json(response)},
             )
 
-    @staticmethod
     def _fields(
-        operation: str, tables: tuple[str, ...], seconds: float, consumed: dict[str, float]
+        self, operation: str, tables: tuple[str, ...], seconds: float, consumed: dict[str, float]
     ) -> dict[str, Any]:
         return {
             "operation": operation,
             "table": ",".join(tables),
+            "region": served_region() or self._region,
             "status": failures.OK,
             "duration_ms": round(seconds * 1000, 3),
             "consumed_capacity": sum(consumed.values()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections.abc import Collection, Iterable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -56,12 +57,15 @@ class Metrics:
         r = self.registry
         # --- DynamoDB calls: the spec's names and labels.
         self.operations = Counter(
-            "dynamodb_operations", "DynamoDB calls by outcome", ("operation", "table", "status"), registry=r
+            "dynamodb_operations",
+            "DynamoDB calls by outcome, and the region that answered",
+            ("operation", "table", "status", "region"),
+            registry=r,
         )
         self.duration = Histogram(
             "dynamodb_operation_duration_seconds",
-            "Time one DynamoDB call took, retries included",
-            ("operation", "table"),
+            "Time one DynamoDB call took, retries (and a move to another region) included",
+            ("operation", "table", "region"),
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -112,6 +116,19 @@ class Metrics:
             "dynamodb_circuit_breaker_state",
             "1 for the circuit breaker's current state, 0 for the others",
             ("endpoint", "state"),
+            registry=r,
+        )
+        # --- Global tables (a regions file).
+        self.region_failovers = Counter(
+            "dynamodb_region_failovers",
+            "DynamoDB calls moved to another region after a failure",
+            ("from_region", "to_region", "operation"),
+            registry=r,
+        )
+        self.region_evacuated = Gauge(
+            "dynamodb_region_evacuated",
+            "1 while the regions file evacuates the region",
+            ("region",),
             registry=r,
         )
         # --- Partitions.
@@ -174,6 +191,13 @@ class Metrics:
 
     def count_expired_hidden(self, table: str, operation: str, count: int) -> None:
         self.expired_items_hidden.labels(self.table(table), operation).inc(count)
+
+    def count_failover(self, from_region: str, to_region: str, operation: str) -> None:
+        self.region_failovers.labels(from_region, to_region, operation).inc()
+
+    def set_evacuated(self, regions: Iterable[str], evacuated: Collection[str]) -> None:
+        for region in regions:
+            self.region_evacuated.labels(region).set(1 if region in evacuated else 0)
 
     def count_resolution(self, table: str, outcome: str) -> None:
         self.versioned_write_resolutions.labels(self.table(table), outcome).inc()

@@ -43,8 +43,11 @@ class Telemetry:
         self._metrics_server = MetricsServer(self.metrics)
         self.metrics_port = 0
 
-    def instrument_backend(self, backend: DynamoBackend, schemas: KeySchemaCache) -> InstrumentedBackend:
-        """Spans, metrics, logs and partition detectors around `backend`; `schemas` is the shared cache."""
+    def instrument_backend(
+        self, backend: DynamoBackend, schemas: KeySchemaCache, region: str = ""
+    ) -> InstrumentedBackend:
+        """Spans, metrics, logs and partition detectors around `backend`; `schemas` is the shared
+        cache, `region` where calls go (RegionRouter says so per call when there are several)."""
         s = self.settings
         detectors = Detectors(
             HotPartitionDetector(s.hot_partition_window, s.hot_partition_share, s.hot_partition_top_k),
@@ -59,6 +62,7 @@ class Telemetry:
             detectors,
             s.operation_log_every,
             span_attributes=self.records_spans,
+            region=region or s.region,
         )
 
     def start(self) -> None:
