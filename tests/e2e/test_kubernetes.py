@@ -89,6 +89,12 @@ EXAMPLE_FILES = {
 }
 TABLE = "k8s"
 TABLES_FILE = {"tables": [{"name": TABLE, "attributes": {"pk": "S"}, "key": {"partition": "pk"}}]}
+# Global tables over three regions; the pods' own (config.region, us-east-1 by default) among them.
+REGIONS_FILE = {
+    "regions": {"us-east-1": {}, "eu-west-1": {}, "ap-southeast-2": {}},
+    "evacuated": [],
+    "global_tables": {"orders": {"write_mode": "one", "primary": "us-east-1"}},
+}
 
 
 # ------------------------------------------------------------------ rendering and validating
@@ -172,6 +178,7 @@ def _all_options_values() -> dict[str, Any]:
     return {
         "tables": {"file": TABLES_FILE},
         "policy": {"file": {"rules": [{"callers": ["token:ci"], "tables": ["*"], "access": "read-write"}]}},
+        "regions": {"file": REGIONS_FILE},
         "auth": {
             "tokens": {"file": {"tokens": [{"name": "ci", "sha256": "0" * 64}]}},
             "jwt": {"jwks": '{"keys": []}', "issuer": "https://issuer.test", "audiences": ["a", "b"]},
@@ -270,7 +277,8 @@ def test_the_default_install_has_every_object_the_issue_asks_for(tmp_path: pathl
     everything = _render(tmp_path, _all_options_values())
     assert set(_kinds(everything)) - set(_kinds(docs)) == {"PodMonitor", "ServiceMonitor", "Secret"}
     config_maps = {d["metadata"]["name"] for d in everything if d["kind"] == "ConfigMap"}
-    assert config_maps == {f"{RELEASE}-dynamo-gateway-{n}" for n in ("config", "tables", "policy", "jwks")}
+    names = ("config", "tables", "policy", "regions", "jwks")
+    assert config_maps == {f"{RELEASE}-dynamo-gateway-{n}" for n in names}
     secrets = {d["metadata"]["name"] for d in everything if d["kind"] == "Secret"}
     assert secrets == {f"{RELEASE}-dynamo-gateway-{n}" for n in ("settings", "tokens")}
 
@@ -303,6 +311,7 @@ def test_an_invalid_manifest_fails_validation(
         ({"config": {"backend": "dynamodb"}}, "/config/backend"),
         ({"config": {"port": 8080}}, "config.port is set by the chart: use ports.grpc"),
         ({"config": {"key_hash_salt": "x"}}, "use secretConfig.key_hash_salt"),
+        ({"config": {"regions_file": "/r.yaml"}}, "use regions.file or regions.existingConfigMap"),
         ({"tls": {"clientCA": {"secretName": "ca"}}}, "tls.clientCA (mTLS) needs tls.secretName"),
         ({"auth": {"jwt": {"jwks": "{}"}}}, "auth.jwt needs issuer and audiences"),
         ({"lifecycle": {"terminationGracePeriodSeconds": 10}}, "shorter than preStopSleepSeconds"),
@@ -313,6 +322,7 @@ def test_an_invalid_manifest_fails_validation(
         "unknown-backend",
         "owned-setting",
         "secret-in-configmap",
+        "owned-file",
         "mtls-without-tls",
         "jwt-without-claims",
         "grace-too-short",
@@ -586,7 +596,7 @@ def test_every_setting_is_reachable_from_the_values(tmp_path: pathlib.Path) -> N
     """Each setting the chart does not set itself goes through `config` into the --config file,
     which the gateway's own loader reads; the secrets go through secretConfig; the rest are flags."""
     owned = {
-        "host", "port", "metrics_port", "tables_file", "policy_file", "auth_tokens_file",
+        "host", "port", "metrics_port", "tables_file", "policy_file", "regions_file", "auth_tokens_file",
         "jwt_jwks_file", "jwt_issuer", "jwt_audiences", "tls_cert_file", "tls_key_file",
         "tls_client_ca_file", "key_hash_salt", "aws_role_external_id", "grace_period_s",
         "shutdown_delay_s",
@@ -627,6 +637,65 @@ def test_every_setting_is_reachable_from_the_values(tmp_path: pathlib.Path) -> N
     (config_file,) = [d for d in docs if d["metadata"]["name"].endswith("-config")]
     written = yaml.safe_load(config_file["data"]["gateway.yaml"])
     assert set(written) == set(config) | {"jwt_issuer", "jwt_audiences"}
+
+
+def test_the_regions_file_is_mounted_and_an_evacuation_rolls_no_pod(tmp_path: pathlib.Path) -> None:
+    """regions.file, like the policy, is a ConfigMap the running gateway re-reads: evacuating a
+    region (a new `evacuated` list) must change that ConfigMap and nothing in the pod template,
+    or every pod would restart while traffic moves away from the region."""
+    docs = _render(tmp_path, {"regions": {"file": REGIONS_FILE}})
+    for kube_version in KUBE_VERSIONS:
+        assert _schema_errors(docs, kube_version)[0] == []
+    config_map = _one(docs, "ConfigMap", f"{RELEASE}-dynamo-gateway-regions")
+    assert yaml.safe_load(config_map["data"]["regions.yaml"]) == REGIONS_FILE
+    # Given as text (--set-file), the file is kept as written, comments and all.
+    example = ROOT / "examples" / "regions.yaml"
+    as_text = _render(tmp_path, set_files={"regions.file": example})
+    written = _one(as_text, "ConfigMap", f"{RELEASE}-dynamo-gateway-regions")["data"]["regions.yaml"]
+    assert written.strip() == example.read_text().strip()
+
+    # Mounted from that ConfigMap and passed as --regions-file; the gateway reads it there.
+    container, spec = _container(docs), _one(docs, "Deployment")["spec"]["template"]["spec"]
+    args = container["args"]
+    path = args[args.index("--regions-file") + 1]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "regions"]
+    assert (mount["mountPath"], mount["readOnly"]) == (str(pathlib.PurePosixPath(path).parent), True)
+    assert "subPath" not in mount  # a subPath mount never sees the ConfigMap's updates
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "regions"]
+    assert volume["configMap"] == {
+        "name": config_map["metadata"]["name"],
+        "items": [{"key": "regions.yaml", "path": pathlib.PurePosixPath(path).name}],
+    }
+    settings = _pod(docs, tmp_path / "pod", POD_ADDRESSES[0]).settings()
+    assert (
+        settings.regions_file
+        and yaml.safe_load(pathlib.Path(settings.regions_file).read_text()) == REGIONS_FILE
+    )
+    assert settings.region in REGIONS_FILE["regions"]
+
+    # Evacuating eu-west-1: a new ConfigMap, the same pod template (checksums included).
+    evacuated = _render(tmp_path, {"regions": {"file": {**REGIONS_FILE, "evacuated": ["eu-west-1"]}}})
+    moved = _one(evacuated, "ConfigMap", f"{RELEASE}-dynamo-gateway-regions")
+    assert yaml.safe_load(moved["data"]["regions.yaml"])["evacuated"] == ["eu-west-1"]
+    before, after = (_one(d, "Deployment")["spec"]["template"] for d in (docs, evacuated))
+    annotations = before["metadata"]["annotations"]
+    assert {"checksum/config", "checksum/secret-config"} <= annotations.keys()
+    assert after["metadata"]["annotations"] == annotations
+    assert after == before
+
+    # A ConfigMap of the operator's: mounted by name, none rendered; no file: no flag, no volume.
+    theirs = _render(tmp_path, {"regions": {"existingConfigMap": "failover-regions"}})
+    assert [d for d in theirs if d["metadata"]["name"].endswith("-regions")] == []
+    (volume,) = [
+        v for v in _one(theirs, "Deployment")["spec"]["template"]["spec"]["volumes"] if v["name"] == "regions"
+    ]
+    assert volume["configMap"]["name"] == "failover-regions"
+    their_args = _container(theirs)["args"]
+    assert their_args[their_args.index("--regions-file") + 1] == path
+    assert _schema_errors(theirs, NEWEST)[0] == []
+    default = _container(_render(tmp_path))
+    assert "--regions-file" not in default["args"]
+    assert "regions" not in {m["name"] for m in default["volumeMounts"]}
 
 
 # ------------------------------------------------------------------ running the pods

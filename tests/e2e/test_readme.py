@@ -298,3 +298,38 @@ def test_readme_entities_answer_as_it_says(make_run: str) -> None:
     result = _run(refused, make_run)
     assert result.returncode != 0
     assert "invalid item.order_id: entity order needs order_id to build its keys" in result.stderr
+
+
+def test_readme_global_tables_answer_as_it_says(tmp_path: pathlib.Path) -> None:
+    """The section's gateway on the embedded engine, with a copy of the example regions file:
+    the region in the trailer, the refusal, a region's health, then an evacuation by SIGHUP."""
+    lines = _readme_block("Global tables")
+    start = shlex.split(lines[0].replace("examples/regions.yaml", str(tmp_path / "regions.yaml")))
+    example = (ROOT / "examples" / "regions.yaml").read_text()
+    (tmp_path / "regions.yaml").write_text(example)
+    put, strong, health, after = readme_commands("Global tables")
+    log = tmp_path / "gateway.log"
+    process = _spawn(start, log, _env(DYNAMO_GATEWAY_PORT="0", **LOGGED_PORT_ENV))
+    try:
+        address = f"127.0.0.1:{logged_port(process, log, START_TIMEOUT_S)}"
+        _wait_serving(address, process, log)
+        written = _run(put, address)
+        assert written.returncode == 0, written.stderr
+        assert "dynamodb-region: us-east-1" in written.stdout + written.stderr
+        primary = _run(strong, address)
+        assert primary.returncode == 0, primary.stderr  # write mode one: the primary serves it
+        assert _run(health, address).returncode == 0
+        evacuated = example.replace("evacuated: []", "evacuated: [us-east-1]").replace(
+            "primary: us-east-1", "primary: eu-west-1"
+        )
+        assert evacuated != example
+        (tmp_path / "regions.yaml").write_text(evacuated)
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "regions file reloaded" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        moved = _run(after, address)
+        assert moved.returncode == 0, moved.stderr
+        assert "dynamodb-region: eu-west-1" in moved.stdout + moved.stderr
+    finally:
+        assert _stop(process) == 0, log.read_text()

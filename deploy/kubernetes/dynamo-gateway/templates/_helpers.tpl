@@ -65,6 +65,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 config: /etc/dynamo-gateway/config/gateway.yaml
 tables: /etc/dynamo-gateway/tables/tables.yaml
 policy: /etc/dynamo-gateway/policy/policy.yaml
+regions: /etc/dynamo-gateway/regions/regions.yaml
 tokens: /etc/dynamo-gateway/tokens/tokens.yaml
 jwks: /etc/dynamo-gateway/jwks/jwks.json
 tlsDir: /etc/dynamo-gateway/tls
@@ -77,6 +78,9 @@ probeCertDir: /etc/dynamo-gateway/probe-tls
 {{- end }}
 {{- define "dynamo-gateway.policyEnabled" -}}
 {{- if or .Values.policy.file .Values.policy.existingConfigMap }}true{{ end }}
+{{- end }}
+{{- define "dynamo-gateway.regionsEnabled" -}}
+{{- if or .Values.regions.file .Values.regions.existingConfigMap }}true{{ end }}
 {{- end }}
 {{- define "dynamo-gateway.tokensEnabled" -}}
 {{- if or .Values.auth.tokens.file .Values.auth.tokens.existingSecret }}true{{ end }}
@@ -124,6 +128,7 @@ port: ports.grpc
 metrics_port: ports.metrics
 tables_file: tables.file or tables.existingConfigMap
 policy_file: policy.file or policy.existingConfigMap
+regions_file: regions.file or regions.existingConfigMap
 auth_tokens_file: auth.tokens
 jwt_jwks_file: auth.jwt.jwks or auth.jwt.existingConfigMap
 jwt_issuer: auth.jwt.issuer
@@ -186,6 +191,10 @@ config: (the chart writes the config file)
 {{- if include "dynamo-gateway.policyEnabled" . }}
 - --policy-file
 - {{ $paths.policy }}
+{{- end }}
+{{- if include "dynamo-gateway.regionsEnabled" . }}
+- --regions-file
+- {{ $paths.regions }}
 {{- end }}
 {{- if include "dynamo-gateway.tokensEnabled" . }}
 - --auth-tokens-file
