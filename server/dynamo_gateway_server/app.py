@@ -47,6 +47,7 @@ from .observability.capacity import ConsumedCapacityBackend
 from .observability.telemetry import Telemetry
 from .reflection import enable_reflection
 from .regions import RegionChain, RegionRouter
+from .replication_lag import ReplicationHeartbeat
 from .resilience import Backoff, CircuitBreaker, ResilientBackend, RetryPolicy
 from .security.credentials import credential_options
 from .security.files import SecurityConfigError, WatchedFile
@@ -403,6 +404,9 @@ class Gateway:
         # The regions file, re-read on SIGHUP and when it changes (evacuations, primaries).
         self._regions_file: WatchedFile[RegionsConfig] | None = None
         self._regions_watch: asyncio.Task[None] | None = None
+        # Replication lag from heartbeat items (the regions file's replication_heartbeat).
+        self.heartbeat: ReplicationHeartbeat | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         if regions is not None and settings.regions_file:
             self._regions_file = WatchedFile(settings.regions_file, "regions file", self._parse_regions)
 
@@ -547,6 +551,16 @@ class Gateway:
                 self._regions_watch = asyncio.get_running_loop().create_task(
                     self._watch_regions(), name="regions-reload"
                 )
+            if config.heartbeat is not None:
+                self.heartbeat = ReplicationHeartbeat(
+                    self.router,
+                    config.heartbeat,
+                    self.schemas,
+                    self.telemetry.metrics.set_replication_lag,
+                )
+                self._heartbeat_task = asyncio.get_running_loop().create_task(
+                    self.heartbeat.run(), name="replication-heartbeat"
+                )
         log.info(
             "serving on %s:%d with the %s backend",
             self.settings.host,
@@ -601,8 +615,9 @@ class Gateway:
             )
         await self.server.stop(grace)
         await self.security.stop()
-        if self._regions_watch is not None:
-            self._regions_watch.cancel()
+        for task in (self._regions_watch, self._heartbeat_task):
+            if task is not None:
+                task.cancel()
         await self.schemas.close()
         if self._owns_backend:
             await (self.dynamodb.close() if self.router is None else self.router.close())

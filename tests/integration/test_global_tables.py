@@ -63,9 +63,11 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 async def start_gateway(regions: Regions, tmp_path: pathlib.Path) -> AsyncIterator[GatewayFactory]:
     started: list[Gateway] = []
 
-    async def start(tables: str, evacuated: tuple[str, ...] = (), **overrides: Any) -> Gateway:
+    async def start(
+        tables: str, evacuated: tuple[str, ...] = (), extra: str = "", **overrides: Any
+    ) -> Gateway:
         path = tmp_path / f"regions-{len(started)}.yaml"
-        write_regions_file(path, regions, tables, evacuated)
+        write_regions_file(path, regions, tables, evacuated, extra)
         settings = Settings(
             port=0,
             backend="aws",
@@ -94,13 +96,13 @@ async def start_gateway(regions: Regions, tmp_path: pathlib.Path) -> AsyncIterat
 
 
 def write_regions_file(
-    path: pathlib.Path, regions: Regions, tables: str, evacuated: tuple[str, ...] = ()
+    path: pathlib.Path, regions: Regions, tables: str, evacuated: tuple[str, ...] = (), extra: str = ""
 ) -> None:
     endpoints = regions.endpoints()
     lines = ["regions:", *(f"  {r}: {{endpoint: {endpoints[r]!r}}}" for r in NAMES)]
     lines.append(f"evacuated: [{', '.join(evacuated)}]")
     lines += ["global_tables:", *("  " + line for line in tables.strip().splitlines())]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + extra)
 
 
 def client_of(gateway: Gateway) -> GatewayClient:
@@ -318,3 +320,37 @@ async def test_a_parallel_scan_stays_in_one_region_and_says_which(
     assert served == [LOCAL]
     assert regions.reads_seen(LOCAL)["Scan"] >= 4
     assert regions.reads_seen(EU)["Scan"] == regions.reads_seen(AP)["Scan"] == 0
+
+
+# ---------------------------------------------------------------- replication lag
+
+
+async def test_heartbeats_measure_replication_lag_between_every_pair(
+    regions: Regions, table: str, start_gateway: GatewayFactory
+) -> None:
+    gateway = await start_gateway(
+        f"{table}: {{}}", extra=f"replication_heartbeat: {{table: {table}, interval_s: 0.1}}\n"
+    )
+    heartbeat = gateway.heartbeat
+    assert heartbeat is not None
+    pairs = {(source, target) for source in NAMES for target in NAMES if source != target}
+    await until(lambda: set(heartbeat.lags) == pairs)
+    # Replication stops: the newest heartbeat copies in the other regions only get older.
+    regions.replicator.paused = True
+    try:
+        await asyncio.sleep(1.0)
+        stalled = dict(heartbeat.lags)
+    finally:
+        regions.replicator.paused = False
+    assert all(stalled[pair] >= 0.8 for pair in pairs), stalled
+    exported = gateway.telemetry.metrics.registry.get_sample_value(
+        "dynamodb_replication_lag_seconds", {"source": LOCAL, "target": EU}
+    )
+    assert exported is not None and exported >= 0.8
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.05)

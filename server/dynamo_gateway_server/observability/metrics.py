@@ -131,6 +131,12 @@ class Metrics:
             ("region",),
             registry=r,
         )
+        self.replication_lag = Gauge(
+            "dynamodb_replication_lag_seconds",
+            "Age of the newest copy of source's heartbeat item in target (the regions file's replication_heartbeat)",
+            ("source", "target"),
+            registry=r,
+        )
         # --- Partitions.
         self.hot_partition_share = Gauge(
             "dynamodb_hot_partition_key_share",
@@ -198,6 +204,9 @@ class Metrics:
     def set_evacuated(self, regions: Iterable[str], evacuated: Collection[str]) -> None:
         for region in regions:
             self.region_evacuated.labels(region).set(1 if region in evacuated else 0)
+
+    def set_replication_lag(self, source: str, target: str, seconds: float) -> None:
+        self.replication_lag.labels(source, target).set(seconds)
 
     def count_resolution(self, table: str, outcome: str) -> None:
         self.versioned_write_resolutions.labels(self.table(table), outcome).inc()
