@@ -38,7 +38,7 @@ from .batches import BatchRunner
 from .config import Settings
 from .entities import Entities
 from .expired_items import ExpiredItemsHidden
-from .global_tables import RegionsConfig, RegionsFileError, describe, parse_regions
+from .global_tables import RegionsConfig, RegionsFileError, describe, moved_primaries, parse_regions
 from .input_rules import InputRules
 from .interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
 from .interceptors.rpc import RpcChecks, RpcInterceptor
@@ -507,6 +507,16 @@ class Gateway:
             )
             return False
         self.router.use(config)
+        wait_s = config.heartbeat.wait_for_replication_s if config.heartbeat else 0.0
+        if self.heartbeat is not None and wait_s:
+            for table, (source, target) in moved_primaries(before, config).items():
+                log.info(
+                    "the primary of %s moves from %s to %s: its writes wait for replication",
+                    table,
+                    source,
+                    target,
+                )
+                self.router.hold(table, self.heartbeat.catch_up(source, target, wait_s))
         self.telemetry.metrics.set_evacuated(config.regions, config.evacuated)
         log.info("regions file reloaded", extra={"evacuated": sorted(config.evacuated)})
         self._refresh_health()

@@ -88,6 +88,10 @@ class Heartbeat:
 
     table: str
     interval_s: float = 5.0
+    wait_for_replication_s: float = 0.0
+    """When a new version of the file moves a table's primary (write mode one), its writes wait,
+    this long at most, until the new primary holds what the old one had (a heartbeat written after
+    the move has arrived there); 0: they move at once."""
 
 
 @dataclass(frozen=True)
@@ -277,14 +281,17 @@ def _heartbeat(entry: Any, tables: Mapping[str, GlobalTable], path: str) -> Hear
     where = f"{path}: replication_heartbeat"
     if not isinstance(entry, dict):
         raise RegionsFileError(f"{where}: expected {{table: NAME, interval_s: SECONDS}}")
-    _only(entry, {"table", "interval_s"}, where)
+    _only(entry, {"table", "interval_s", "wait_for_replication_s"}, where)
     table = entry.get("table")
     if table not in tables:
         raise RegionsFileError(f"{where}.table: {table!r} is not one of the global tables")
     interval = entry.get("interval_s", 5.0)
     if not isinstance(interval, int | float) or interval <= 0:
         raise RegionsFileError(f"{where}.interval_s: a number of seconds above 0")
-    return Heartbeat(str(table), float(interval))
+    wait = entry.get("wait_for_replication_s", 0.0)
+    if not isinstance(wait, int | float) or wait < 0:
+        raise RegionsFileError(f"{where}.wait_for_replication_s: a number of seconds, 0 or more")
+    return Heartbeat(str(table), float(interval), float(wait))
 
 
 # ---------------------------------------------------------------- routing
@@ -468,6 +475,17 @@ def _text(value: Any) -> str | None:
             if kind in value:
                 return str(value[kind])
     return None
+
+
+def moved_primaries(before: RegionsConfig, after: RegionsConfig) -> dict[str, tuple[str, str]]:
+    """Tables in write mode one whose primary `after` moves: table -> (old primary, new primary)."""
+    moved = {}
+    for name, table in after.tables.items():
+        old = before.tables.get(name)
+        if old is not None and old.write_mode == table.write_mode == "one" and old.primary != table.primary:
+            assert old.primary is not None and table.primary is not None
+            moved[name] = (old.primary, table.primary)
+    return moved
 
 
 def describe(config: RegionsConfig) -> Iterable[str]:

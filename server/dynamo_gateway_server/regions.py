@@ -20,12 +20,15 @@ Must not import gRPC.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import request_shape
 from .backends import (
     BackendError,
     BackendUnavailableError,
@@ -35,7 +38,7 @@ from .backends import (
 )
 from .failures import counts_against_health
 from .global_tables import RegionsConfig, Routes
-from .resilience import CircuitBreaker, why_unsafe_to_repeat
+from .resilience import CircuitBreaker, current_deadline, why_unsafe_to_repeat
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ _pin: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 )
 
 _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems", "DescribeTable"})
+_EVENTUAL_READS = frozenset(
+    {"GetItem", "Query", "Scan", "BatchGetItem", "DescribeTable", "DescribeTimeToLive"}
+)
 
 
 def served_region() -> str:
@@ -117,6 +123,8 @@ class RegionRouter:
         """Calls moved to another region after a failure."""
         self.on_failover: Callable[[str, str, str], None] | None = None
         """Told (from region, to region, operation) of each failover."""
+        # Table -> the catching up its writes wait for (hold()).
+        self._held: dict[str, asyncio.Future[bool]] = {}
 
     @property
     def config(self) -> RegionsConfig:
@@ -126,7 +134,41 @@ class RegionRouter:
         """A new version of the regions file, for the calls sent from now on."""
         self.routes = Routes(config)
 
+    def hold(self, table: str, caught_up: Awaitable[bool]) -> None:
+        """Until `caught_up` ends, the table's writes and strongly consistent reads wait (within
+        their deadline): its primary moved, and the new one must first hold what the old one had."""
+        task = asyncio.ensure_future(caught_up)
+        self._held[table] = task
+
+        def release(done: asyncio.Future[bool]) -> None:
+            if self._held.get(table) is task:
+                del self._held[table]
+            if not done.cancelled() and done.exception() is None:
+                log.info("writes of %s move on (replication caught up: %s)", table, done.result())
+
+        task.add_done_callback(release)
+
+    async def _wait_if_held(self, operation: str, params: dict[str, Any]) -> None:
+        if operation in _EVENTUAL_READS and not params.get("ConsistentRead"):
+            return
+        for table in request_shape.tables(operation, params):
+            task = self._held.get(table)
+            if task is None:
+                continue
+            deadline = current_deadline()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), remaining)
+            except TimeoutError:
+                raise NoRegionAvailableError(
+                    "WaitingForReplication",
+                    f"the writes of {table} wait for its new primary to catch up with the old one",
+                    retry_after_s=1.0,
+                ) from None
+
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self._held:
+            await self._wait_if_held(operation, params)
         pin = _pin.get()
         regions = tuple(pin) if pin else self.routes.route(operation, params)
         if not regions:

@@ -68,6 +68,27 @@ class ReplicationHeartbeat:
         reads = [(source, target) for source in regions for target in regions if source != target]
         await asyncio.gather(*(self._read(source, target, schema) for source, target in reads))
 
+    async def catch_up(self, source: str, target: str, wait_s: float) -> bool:
+        """Writes a heartbeat in `source` now and waits (`wait_s` at most) until `target` holds it
+        or a later one: then target holds every write source had made. False when it did not
+        arrive in time, or source could not be written (an offline region: nothing to wait for)."""
+        schema = self._schemas.get(self._heartbeat.table)
+        if schema is None:
+            return False
+        fence = self._wall_clock()
+        if not await self._write(source, schema, fence):
+            return False
+        try:
+            async with asyncio.timeout(wait_s):
+                while True:
+                    seen = await self._read(source, target, schema)
+                    if seen is not None and seen >= fence:
+                        return True
+                    await asyncio.sleep(min(0.05, self._heartbeat.interval_s))
+        except TimeoutError:
+            log.warning("%s did not catch up with %s within %.1f s: writes move on", target, source, wait_s)
+            return False
+
     def _key(self, schema: KeySchema, source: str) -> dict[str, dict[str, str]]:
         value = {"S": HEARTBEAT_PREFIX + source}
         key = {schema.partition: value}
@@ -75,11 +96,16 @@ class ReplicationHeartbeat:
             key[schema.sort] = value
         return key
 
-    async def _write(self, region: str, schema: KeySchema) -> None:
-        item = {**self._key(schema, region), "written_at": {"N": f"{self._wall_clock():.6f}"}}
-        await self._call(region, "PutItem", {"TableName": self._heartbeat.table, "Item": item})
+    async def _write(self, region: str, schema: KeySchema, at: float | None = None) -> bool:
+        written_at = self._wall_clock() if at is None else at
+        item = {**self._key(schema, region), "written_at": {"N": f"{written_at:.6f}"}}
+        return (
+            await self._call(region, "PutItem", {"TableName": self._heartbeat.table, "Item": item})
+            is not None
+        )
 
-    async def _read(self, source: str, target: str, schema: KeySchema) -> None:
+    async def _read(self, source: str, target: str, schema: KeySchema) -> float | None:
+        """When source's heartbeat as target holds it was written (None: none there yet)."""
         answer = await self._call(
             target,
             "GetItem",
@@ -87,10 +113,11 @@ class ReplicationHeartbeat:
         )
         written = (answer or {}).get("Item", {}).get("written_at", {}).get("N")
         if written is None:
-            return  # not replicated there yet
+            return None  # not replicated there yet
         lag = max(0.0, self._wall_clock() - float(written))
         self.lags[(source, target)] = lag
         self._set_lag(source, target, lag)
+        return float(written)
 
     async def _call(self, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any] | None:
         chain = self._router.chains[region]

@@ -354,3 +354,44 @@ async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("wait_s", [10.0, 0.0], ids=["waits", "moves-at-once"])
+async def test_moving_the_primary_live_waits_for_replication_so_no_update_is_lost(
+    regions: Regions, table: str, start_gateway: GatewayFactory, wait_s: float
+) -> None:
+    tables = f"{table}: {{write_mode: one, primary: {LOCAL}}}"
+    heartbeat = (
+        f"replication_heartbeat: {{table: {table}, interval_s: 0.1, wait_for_replication_s: {wait_s}}}\n"
+    )
+    gateway = await start_gateway(tables, extra=heartbeat)
+    path = pathlib.Path(str(gateway.settings.regions_file))
+    increment = "SET n = if_not_exists(n, :zero) + :one"
+    regions.replicator.delay_s = 1.5  # replication slower than the operator's edit
+    try:
+        async with client_of(gateway) as client:
+            await client.put_item(table, {"pk": "counter", "n": 5})
+            await until(lambda: gateway.schemas.get(table) is not None)  # the heartbeat's key
+            moved = tables.replace(f"primary: {LOCAL}", f"primary: {EU}")
+            await asyncio.to_thread(write_regions_file, path, regions, moved, (), heartbeat)
+            assert gateway.reload_regions()
+            with regions_served() as served:
+                await client.update_item(table, {"pk": "counter"}, increment, values={":zero": 0, ":one": 1})
+            # The waiting increment: eu-west-1 had the 5 written in us-east-1 first. Moving at once:
+            # eu-west-1 counted from nothing, and its later write wins everywhere.
+            expected = {"N": "6" if wait_s else "1"}
+            counters = await converged(regions, table, expected)
+    finally:
+        regions.replicator.delay_s = 0.05
+    assert served == [EU]
+    assert counters == [expected] * 3, counters
+
+
+async def converged(regions: Regions, table: str, expected: Any, timeout_s: float = 10.0) -> list[Any]:
+    """Every region's counter, once all hold `expected` (or as they are when time runs out)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        counters = [(await regions.read(r, table, {"pk": {"S": "counter"}}) or {}).get("n") for r in NAMES]
+        if counters == [expected] * 3 or asyncio.get_running_loop().time() > deadline:
+            return counters
+        await asyncio.sleep(0.1)
