@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke bench-replay fuzz soak reliability clean
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke bench-replay bench-regions fuzz soak reliability clean
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -65,6 +65,10 @@ fuzz: bootstrap
 bench-replay:
 	@scripts/bootstrap.sh bench
 	$(PY) bench/replay.py
+
+## Global tables: an outage of the local region per write mode, and an evacuation while serving.
+bench-regions: bootstrap-python
+	$(PY) bench/global_tables.py
 
 ## A million mixed calls through one gateway on the stub DynamoDB; fails when RSS grew by more than
 ## 10 MB after the warm-up, or when tasks, fds or connections grew (15 to 30 minutes here).

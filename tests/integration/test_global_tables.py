@@ -21,10 +21,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dynamo_gateway import GatewayClient, GatewayError, GlobalTableModeError, regions_served
-from dynamo_gateway_server.app import REGION_HEALTH_PREFIX, Clocks, Gateway, load_regions
-from dynamo_gateway_server.config import Settings
+from dynamo_gateway_server.app import REGION_HEALTH_PREFIX, Clocks, Gateway
 from dynamo_gateway_server.tables import TableSpec
-from tests.support.backends import aws_backend_for, no_sleep
+from tests.support.backends import no_sleep
+from tests.support.global_gateway import start_regional_gateway, write_regions_file
 from tests.support.regions import Regions, emulated_regions
 
 NAMES = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -68,41 +68,14 @@ async def start_gateway(regions: Regions, tmp_path: pathlib.Path) -> AsyncIterat
     ) -> Gateway:
         path = tmp_path / f"regions-{len(started)}.yaml"
         write_regions_file(path, regions, tables, evacuated, extra)
-        settings = Settings(
-            port=0,
-            backend="aws",
-            region=LOCAL,
-            regions_file=str(path),
-            grace_period_s=0,
-            breaker_failure_threshold=3,
-            breaker_reset_timeout_s=30,
-            **overrides,
-        )
-        config = load_regions(settings)
-        assert config is not None
-        endpoints = regions.endpoints()
-        local = await aws_backend_for(endpoints[LOCAL], region=LOCAL, connect_timeout_s=0.5)
-        others = {r: await aws_backend_for(endpoints[r], region=r, connect_timeout_s=0.5) for r in NAMES[1:]}
-        gateway = Gateway(
-            settings, local, regions=config, regional_clients=others, clocks=Clocks(sleep=no_sleep)
-        )
-        await gateway.start()
+        settings = {"breaker_failure_threshold": 3, "breaker_reset_timeout_s": 30, **overrides}
+        gateway = await start_regional_gateway(regions, path, Clocks(sleep=no_sleep), **settings)
         started.append(gateway)
         return gateway
 
     yield start
     for gateway in started:
         await gateway.stop(0)
-
-
-def write_regions_file(
-    path: pathlib.Path, regions: Regions, tables: str, evacuated: tuple[str, ...] = (), extra: str = ""
-) -> None:
-    endpoints = regions.endpoints()
-    lines = ["regions:", *(f"  {r}: {{endpoint: {endpoints[r]!r}}}" for r in NAMES)]
-    lines.append(f"evacuated: [{', '.join(evacuated)}]")
-    lines += ["global_tables:", *("  " + line for line in tables.strip().splitlines())]
-    path.write_text("\n".join(lines) + "\n" + extra)
 
 
 def client_of(gateway: Gateway) -> GatewayClient:
