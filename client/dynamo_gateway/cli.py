@@ -33,6 +33,7 @@ from dynamo_gateway.v1 import service_pb2, service_pb2_grpc
 from .client import CHANNEL_OPTIONS, fill_expected_version, fill_expiry, return_value
 from .errors import GatewayError, VersionConflictError, call_stream, call_unary
 from .json_codec import ItemJson, JsonInputError
+from .regions import regions_served
 from .transfer import STATE_SUFFIX, TransferError, export_table, import_table, open_source, state_path_of
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -145,6 +146,11 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway address (env DYNAMO_GATEWAY_TARGET; default %(default)s)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default %(default)s)")
+    parser.add_argument(
+        "--show-region",
+        action="store_true",
+        help="print on stderr the DynamoDB region(s) that served the calls (a gateway with global tables)",
+    )
     security = parser.add_argument_group("a gateway with TLS or caller authentication")
     security.add_argument("--tls", action="store_true", help="TLS, verified with the system's roots")
     security.add_argument(
@@ -561,10 +567,15 @@ def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    async with _channel(args) as channel:
-        cli = Cli(args, service_pb2_grpc.DynamoDBServiceStub(channel))
-        command = "import_" if args.command == "import" else args.command
-        return int(await getattr(cli, command)())
+    with regions_served() as served:
+        try:
+            async with _channel(args) as channel:
+                cli = Cli(args, service_pb2_grpc.DynamoDBServiceStub(channel))
+                command = "import_" if args.command == "import" else args.command
+                return int(await getattr(cli, command)())
+        finally:
+            if args.show_region:
+                print(f"dgw: region {', '.join(dict.fromkeys(served)) or 'not said'}", file=sys.stderr)
 
 
 def _error_line(error: GatewayError) -> str:

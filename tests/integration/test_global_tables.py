@@ -13,6 +13,7 @@ import asyncio
 import collections
 import itertools
 import pathlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -368,3 +369,26 @@ async def converged(regions: Regions, table: str, expected: Any, timeout_s: floa
         if counters == [expected] * 3 or asyncio.get_running_loop().time() > deadline:
             return counters
         await asyncio.sleep(0.1)
+
+
+async def test_dgw_says_which_region_served(
+    regions: Regions, table: str, start_gateway: GatewayFactory
+) -> None:
+    gateway = await start_gateway(f"{table}: {{}}")
+    await regions[LOCAL].proxy.go_down()
+    dgw = pathlib.Path(sys.executable).parent / "dgw"
+    target = f"127.0.0.1:{gateway.port}"
+    process = await asyncio.create_subprocess_exec(
+        str(dgw),
+        "--target",
+        target,
+        "--show-region",
+        "put",
+        table,
+        '{"pk": "a"}',
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr
+    assert f"dgw: region {EU}" in stderr.decode()
