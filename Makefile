@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke bench-replay bench-regions fuzz soak reliability clean
+.PHONY: bootstrap bootstrap-python run test unit lint generate check-generated bench bench-smoke bench-replay bench-regions bench-instructions bench-table fuzz soak reliability clean
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -83,6 +83,19 @@ bench:
 	$(PY) bench/harness.py
 	$(PY) bench/scan_scale.py
 	$(PY) bench/scaling.py
+
+## Instructions per call (valgrind's callgrind): the gateway process and the gRPC floor per workload,
+## and the calling process with each client library; fails when one exceeds
+## bench/instructions_baseline.json by more than 3% (about 10 minutes here).
+bench-instructions: bootstrap-python
+	$(PY) bench/instructions.py --check
+
+## The README's performance table: every workload at 64 callers on the stub, gateway / direct /
+## gRPC floor, three alternating rounds, and the latency added below capacity (about 8 minutes).
+bench-table:
+	@scripts/bootstrap.sh bench
+	$(PY) bench/harness.py --workloads GetItem PutItem UpdateItem Query10 Query100 BatchGet25 BatchWrite25 TransactWrite5 --concurrency 64 --stub-latency-ms 0 --repeat 3
+	$(PY) bench/harness.py --workloads GetItem PutItem --concurrency 64 --stub-latency-ms 5 --repeat 3
 
 ## GetItem/PutItem through the gateway on the memory backend; prints numbers, never fails on them.
 bench-smoke: bootstrap-python

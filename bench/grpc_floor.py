@@ -37,7 +37,11 @@ def fixed_answers() -> dict[str, Any]:
         "GetItem": codec.get_item_response(stub["GetItem"]),
         "PutItem": codec.put_item_response(stub["PutItem"]),
         "Query": codec.query_response(stub["Query"]),
+        "Query10": codec.query_response(stub["Query10"]),
+        "UpdateItem": codec.update_item_response(stub["UpdateItem"]),
+        "BatchGetItem": codec.batch_get_item_response(stub["BatchGetItem"]),
         "BatchWriteItem": service_pb2.BatchWriteItemResponse(),
+        "TransactWriteItems": codec.transact_write_items_response(stub["TransactWriteItems"]),
     }
 
 
@@ -52,7 +56,16 @@ class FixedAnswers(service_pb2_grpc.DynamoDBServiceServicer):
         return self._answers["PutItem"]
 
     async def Query(self, request, context):  # type: ignore[override]  # untyped, as the generated base
-        return self._answers["Query"]
+        return self._answers["Query10" if request.limit == 10 else "Query"]
+
+    async def UpdateItem(self, request, context):  # type: ignore[override]  # untyped, as the generated base
+        return self._answers["UpdateItem"]
+
+    async def BatchGetItem(self, request, context):  # type: ignore[override]  # untyped, as the generated base
+        return self._answers["BatchGetItem"]
+
+    async def TransactWriteItems(self, request, context):  # type: ignore[override]  # untyped, as the generated base
+        return self._answers["TransactWriteItems"]
 
     async def BatchWriteItem(self, request, context):  # type: ignore[override]  # untyped, as the generated base
         return self._answers["BatchWriteItem"]

@@ -110,7 +110,16 @@ def stub_command(port: int, *options: str) -> list[str]:
 
 # The gRPC floor (bench/grpc_floor.py) answers the unary workloads, with no DynamoDB behind it.
 FLOOR = "grpc floor (ghz)"
-FLOOR_WORKLOADS = ("GetItem", "PutItem", "Query100", "BatchWrite25")
+FLOOR_WORKLOADS = (
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "Query10",
+    "Query100",
+    "BatchGet25",
+    "BatchWrite25",
+    "TransactWrite5",
+)
 
 
 def floor_command(port: int) -> list[str]:

@@ -2,9 +2,9 @@
 
 Speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) over a raw asyncio
 protocol so that it is never the bottleneck it measures against. Answers
-GetItem, PutItem, UpdateItem, DeleteItem, Query (100 items), Scan (pages of 100
-items, `--scan-pages` pages per segment), BatchWriteItem and BatchGetItem, and
-DescribeTable for any table. Signatures are not checked.
+GetItem, PutItem, UpdateItem, DeleteItem, Query (100 items; 10 with "Limit": 10), Scan
+(pages of 100 items, `--scan-pages` pages per segment), BatchWriteItem, BatchGetItem (25
+items), TransactWriteItems, and DescribeTable for any table. Signatures are not checked.
 
     python bench/stub_dynamodb.py --port 8000 [--latency-ms 5] [--scan-pages 10]
 
@@ -38,8 +38,19 @@ def canned_answers(scan_pages: int) -> dict[str, bytes]:
         "UpdateItem": b"{}",
         "DeleteItem": b"{}",
         "Query": json.dumps({"Items": page, "Count": 100, "ScannedCount": 100}).encode(),
+        # A Query with "Limit": 10 (the benchmark's Query10) gets its first 10 items.
+        "Query10": json.dumps(
+            {
+                "Items": page[:10],
+                "Count": 10,
+                "ScannedCount": 10,
+                "LastEvaluatedKey": {"pk": page[9]["pk"], "sk": page[9]["sk"]},
+            }
+        ).encode(),
         "BatchWriteItem": b'{"UnprocessedItems":{}}',
-        "BatchGetItem": json.dumps({"Responses": {}, "UnprocessedKeys": {}}).encode(),
+        # The 25 items the benchmark's BatchGet25 asks for, under its table.
+        "BatchGetItem": json.dumps({"Responses": {"bench": page[:25]}, "UnprocessedKeys": {}}).encode(),
+        "TransactWriteItems": b"{}",
         "DescribeTable": json.dumps(
             {
                 "Table": {
@@ -106,6 +117,8 @@ class StubProtocol(asyncio.Protocol):
                 start = int(json.loads(body)["ExclusiveStartKey"]["pk"]["S"])
             page = start + 1
             return self.answers["ScanLast" if page >= self.scan_pages else f"Scan{page}"]
+        if target == "Query" and b'"Limit":10' in body.replace(b" ", b""):
+            return self.answers["Query10"]
         return self.answers.get(target, b"{}")
 
     def _send(self, payload: bytes) -> None:

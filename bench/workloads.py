@@ -15,6 +15,21 @@ def _batch(n: int) -> list[dict[str, Any]]:
     return [{"PutRequest": {"Item": {**_ITEM, "sk": {"S": f"order#{i:08d}"}}}} for i in range(n)]
 
 
+def _keys(n: int) -> list[dict[str, Any]]:
+    return [{**_KEY, "sk": {"S": f"order#{i:08d}"}} for i in range(n)]
+
+
+def _transaction(n: int) -> list[dict[str, Any]]:
+    return [{"Put": {"TableName": TABLE, "Item": {**_ITEM, "sk": {"S": f"order#{i:08d}"}}}} for i in range(n)]
+
+
+_UPDATE = {
+    "UpdateExpression": "SET #s = :s, amount = :a",
+    "ExpressionAttributeNames": {"#s": "status"},
+    "ExpressionAttributeValues": {":s": {"S": "delivered"}, ":a": {"N": "43"}},
+}
+
+
 # name -> (DynamoDB operation, its parameters, gRPC method, gRPC request JSON)
 WORKLOADS: dict[str, tuple[str, dict[str, Any], str, dict[str, Any]]] = {
     "GetItem": (
@@ -41,6 +56,51 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], str, dict[str, Any]]] = {
             "table_name": TABLE,
             "key_condition_expression": "pk = :pk",
             "expression_attribute_values": {":pk": {"S": "user#1"}},
+        },
+    ),
+    "UpdateItem": (
+        "UpdateItem",
+        {"TableName": TABLE, "Key": _KEY, **_UPDATE},
+        "UpdateItem",
+        {
+            "table_name": TABLE,
+            "key": _KEY,
+            "update_expression": _UPDATE["UpdateExpression"],
+            "expression_attribute_names": _UPDATE["ExpressionAttributeNames"],
+            "expression_attribute_values": _UPDATE["ExpressionAttributeValues"],
+        },
+    ),
+    # The stub answers a Query with "Limit": 10 with 10 items (and where to resume).
+    "Query10": (
+        "Query",
+        {
+            "TableName": TABLE,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "user#1"}},
+            "Limit": 10,
+        },
+        "Query",
+        {
+            "table_name": TABLE,
+            "key_condition_expression": "pk = :pk",
+            "expression_attribute_values": {":pk": {"S": "user#1"}},
+            "limit": 10,
+        },
+    ),
+    "BatchGet25": (
+        "BatchGetItem",
+        {"RequestItems": {TABLE: {"Keys": _keys(25)}}},
+        "BatchGetItem",
+        {"request_items": {TABLE: {"keys": [{"attributes": key} for key in _keys(25)]}}},
+    ),
+    "TransactWrite5": (
+        "TransactWriteItems",
+        {"TransactItems": _transaction(5)},
+        "TransactWriteItems",
+        {
+            "transact_items": [
+                {"put": {"table_name": TABLE, "item": t["Put"]["Item"]}} for t in _transaction(5)
+            ]
         },
     ),
     "BatchWrite25": (
