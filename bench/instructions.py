@@ -5,7 +5,8 @@ This VM's wall-clock figures move by tens of percent between runs; instruction c
 move with the machine's speed or load. Each measured process runs under callgrind with
 instrumentation off; for each workload this script warms it up, switches instrumentation on
 (`callgrind_control -i on`), makes N calls one after another, dumps the count and switches it
-off again, so startup and warm-up are left out and the figure is the N calls' instructions / N.
+off again, so startup and warm-up are left out and the figure is the N calls' instructions / N
+(for a server, the median of `--rounds` such rounds).
 
 - gateway: `python -m dynamo_gateway_server` on the stub DynamoDB (bench/stub_dynamodb.py),
   called from this process with the generated stubs: the gateway's whole process (gRPC's core,
@@ -21,7 +22,8 @@ off again, so startup and warm-up are left out and the figure is the N calls' in
     .venv/bin/python bench/instructions.py --update-baseline
 
 `--check` exits 1 when a figure exceeds bench/instructions_baseline.json by more than
-`--tolerance` (default 3%). Needs valgrind. About 10 minutes here.
+`--tolerance` (default 3%). Needs valgrind, and a machine not busy with other work: a busy one
+moves the servers' counts by a few percent (gRPC's threads meet differently). About 15 minutes here.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,9 +148,18 @@ def _wait_serving(port: int, timeout_s: float = START_TIMEOUT_S) -> None:
 
 
 def measure_server(
-    command: list[str], port: int, workloads: tuple[str, ...], calls: int, warmup: int, out: Path, name: str
+    command: list[str],
+    port: int,
+    workloads: tuple[str, ...],
+    calls: int,
+    warmup: int,
+    out: Path,
+    name: str,
+    rounds: int,
 ) -> dict[str, float]:
-    """Instructions per call of a gRPC server process, for each workload."""
+    """Instructions per call of a gRPC server process, for each workload: the median of `rounds`
+    rounds (gRPC's core hands events between its threads a little differently from round to
+    round, which moves a server's count by a few percent; the calling processes' counts hold)."""
     server = Callgrind(
         command, out, name, env=GATEWAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -156,10 +168,16 @@ def measure_server(
         _wait_serving(port)
         for workload in workloads:
             asyncio.run(_grpc_calls(port, workload, warmup))
-            server.measure_on()
-            asyncio.run(_grpc_calls(port, workload, calls))
-            figures[workload] = server.measure_off() / calls
-            print(f"  {name} {workload}: {figures[workload]:,.0f} instructions per call", flush=True)
+            measured = []
+            for _ in range(rounds):
+                server.measure_on()
+                asyncio.run(_grpc_calls(port, workload, calls))
+                measured.append(server.measure_off() / calls)
+            figures[workload] = statistics.median(measured)
+            shown = ", ".join(f"{count:,.0f}" for count in measured)
+            print(
+                f"  {name} {workload}: {figures[workload]:,.0f} instructions per call ({shown})", flush=True
+            )
     finally:
         server.stop()
     return figures
@@ -227,13 +245,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 port = free_port()
                 command = gateway_command(stub_port, port)
                 results["gateway"] = measure_server(
-                    command, port, SERVER_WORKLOADS, args.calls, args.warmup, out, "gateway"
+                    command, port, SERVER_WORKLOADS, args.calls, args.warmup, out, "gateway", args.rounds
                 )
             if "floor" in args.parts:
                 port = free_port()
                 command = [sys.executable, str(BENCH / "grpc_floor.py"), "--port", str(port)]
                 results["floor"] = measure_server(
-                    command, port, FLOOR_WORKLOADS, args.calls, args.warmup, out, "floor"
+                    command, port, FLOOR_WORKLOADS, args.calls, args.warmup, out, "floor", args.rounds
                 )
         if "callers" in args.parts:
             with stub_and_gateway() as (stub_port, gateway_port):
@@ -292,6 +310,9 @@ def main() -> int:
     )
     parser.add_argument("--calls", type=int, default=100, help="measured calls per workload")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="server rounds per workload (their median counts)"
+    )
     parser.add_argument(
         "--parts", nargs="+", choices=("gateway", "floor", "callers"), default=["gateway", "floor", "callers"]
     )
