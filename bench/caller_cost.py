@@ -9,6 +9,8 @@ without queueing), against bench/stub_dynamodb.py directly or through a gateway 
     aiobotocore         aiobotocore's low-level client, direct to --endpoint
     boto3               boto3's low-level client (sync), direct to --endpoint
     aiodynamo           aiodynamo (aiohttp adapter, static dummy credentials), direct to --endpoint
+    lean                the gateway's own DynamoDB client (backends/json_protocol.py), direct to
+                        --endpoint: what one DynamoDB call costs inside the gateway
 
 Each workload of bench/workloads.py is translated once into the library's own call (the
 low-level clients take its DynamoDB parameters as they are; the GatewayClient and aiodynamo
@@ -49,7 +51,7 @@ from workloads import WORKLOADS
 
 DEFAULT_WORKLOADS = ("GetItem", "PutItem", "Query100", "BatchWrite25")
 GATEWAY_CLIENTS = ("gateway", "boto3-facade", "boto3-facade-async")
-DIRECT_CLIENTS = ("aiobotocore", "boto3", "aiodynamo")
+DIRECT_CLIENTS = ("aiobotocore", "boto3", "aiodynamo", "lean")
 SYNC_CLIENTS = ("boto3", "boto3-facade")
 REGION = "us-east-1"
 # The most requests one measured call has in flight (ParallelScan's 4 segments); every call
@@ -134,7 +136,8 @@ def _dict_check(operation: str, params: dict[str, Any]) -> Callable[[Any], bool]
         return lambda answer: not answer.get("UnprocessedItems")
     if operation == "Scan":  # the number of items over every page of every segment
         return lambda answer: answer > 0
-    return lambda answer: answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    # The SDKs say the HTTP status; the gateway's client answers DynamoDB's JSON (or raises).
+    return lambda answer: answer.get("ResponseMetadata", {"HTTPStatusCode": 200})["HTTPStatusCode"] == 200
 
 
 def _scan_sync(client: Any, params: dict[str, Any]) -> int:
@@ -523,6 +526,47 @@ async def run_async(args: argparse.Namespace, client_cm: Any) -> dict[str, Any]:
     return results
 
 
+@contextlib.asynccontextmanager
+async def lean_client(args: argparse.Namespace) -> AsyncIterator[Callable[[str], Built]]:
+    from dynamo_gateway_server.backends.aws import AwsBackendOptions
+    from dynamo_gateway_server.backends.json_protocol import JsonProtocolBackend
+
+    options = AwsBackendOptions(
+        region=REGION,
+        endpoint_url=args.endpoint,
+        max_concurrency=POOL,
+        connect_timeout_s=2,
+        read_timeout_s=10,
+        max_attempts=1,
+        static_credentials=("bench", "bench"),
+    )
+    backend = await JsonProtocolBackend.start(options)
+
+    def build(name: str) -> Built:
+        operation, params, _, _ = WORKLOADS[name]
+        if operation == "Scan":
+            return Built(functools.partial(_scan_lean, backend, params), _dict_check(operation, params))
+        return Built(functools.partial(backend.call, operation, params), _dict_check(operation, params))
+
+    try:
+        yield build
+    finally:
+        await backend.close()
+
+
+async def _scan_lean(backend: Any, params: dict[str, Any]) -> int:
+    async def segment(number: int) -> int:
+        page_params, pages = {**params, "Segment": number}, 0
+        while True:
+            page = await backend.call("Scan", page_params)
+            pages += 1
+            if "LastEvaluatedKey" not in page:
+                return pages
+            page_params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    return sum(await asyncio.gather(*(segment(n) for n in range(params["TotalSegments"]))))
+
+
 CLIENTS: dict[str, Any] = {
     "gateway": gateway_client,
     "boto3-facade": facade_client,
@@ -530,6 +574,7 @@ CLIENTS: dict[str, Any] = {
     "aiobotocore": aiobotocore_client,
     "boto3": boto3_client,
     "aiodynamo": aiodynamo_client,
+    "lean": lean_client,
 }
 
 

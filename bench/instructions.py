@@ -15,7 +15,7 @@ off again, so startup and warm-up are left out and the figure is the N calls' in
   alone costs a server, for the workloads it answers;
 - callers: bench/caller_cost.py, the calling process's instructions per call with the project's
   client and boto3 facade (to the gateway) and with aiobotocore, boto3 and aiodynamo (to the
-  stub directly).
+  stub directly); also `lean`, the gateway's own DynamoDB client alone (its share of a call).
 
     .venv/bin/python bench/instructions.py                  # the table, JSON in bench/results/
     .venv/bin/python bench/instructions.py --check          # and compare with the committed baseline
@@ -66,7 +66,7 @@ SERVER_WORKLOADS = (
     "TransactWrite5",
 )
 FLOOR_WORKLOADS = SERVER_WORKLOADS
-CALLERS = ("gateway", "boto3-facade", "aiobotocore", "boto3", "aiodynamo")
+CALLERS = ("gateway", "boto3-facade", "aiobotocore", "boto3", "aiodynamo", "lean")
 CALLER_WORKLOADS = ("GetItem", "PutItem", "Query100", "BatchWrite25")
 START_TIMEOUT_S = 300.0  # a Python process's imports are slow under valgrind
 
@@ -191,6 +191,8 @@ def measure_caller(
         sys.executable, str(BENCH / "caller_cost.py"), "--client", client, "--target", target,
         "--endpoint", endpoint, "--workloads", *CALLER_WORKLOADS, "--calls", str(calls),
         "--warmup", str(warmup), "--handshake",
+        # The gateway's own client runs on uvloop there; the others on the loop a service would use.
+        *(["--event-loop", "uvloop"] if client == "lean" else []),
     ]  # fmt: skip
     caller = Callgrind(
         command,

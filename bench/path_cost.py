@@ -66,7 +66,7 @@ class Context:
         raise RuntimeError(f"the call failed: {status}")
 
 
-async def measure(calls: int) -> dict[str, float]:
+async def measure(calls: int, operations: tuple[str, ...] = ("GetItem", "PutItem")) -> dict[str, float]:
     # Log records are still made (their cost is the path's); they just are not printed.
     logging.getLogger().addHandler(logging.NullHandler())
     gateway = Gateway(Settings(port=0, backend="aws", metrics_port=-1), ScriptedDynamoDB())
@@ -81,6 +81,8 @@ async def measure(calls: int) -> dict[str, float]:
     gc.freeze()
     per_call = {}
     for name, request, method in (("GetItem", GET, servicer.GetItem), ("PutItem", PUT, servicer.PutItem)):
+        if name not in operations:
+            continue
         started = time.process_time()
         for _ in range(calls):
             await method(request, context)
@@ -90,7 +92,7 @@ async def measure(calls: int) -> dict[str, float]:
     return per_call
 
 
-def instructions(calls: int) -> int:
+def instructions(calls: int, operations: tuple[str, ...]) -> int:
     """Instructions of this script with `calls` calls of each kind, as callgrind counts them."""
     run = subprocess.run(
         [
@@ -101,6 +103,8 @@ def instructions(calls: int) -> int:
             __file__,
             "--calls",
             str(calls),
+            "--operations",
+            *operations,
         ],
         capture_output=True,
         text=True,
@@ -116,16 +120,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20000, help="calls of each kind (GetItem, PutItem)")
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
+    parser.add_argument(
+        "--operations",
+        nargs="+",
+        choices=("GetItem", "PutItem"),
+        default=["GetItem", "PutItem"],
+        help="which to call",
+    )
     args = parser.parse_args()
+    operations = tuple(args.operations)
     if not args.instructions:
-        per_call = asyncio.run(measure(args.calls))
+        per_call = asyncio.run(measure(args.calls, operations))
         print("  ".join(f"{name} {cost:.1f} µs CPU per call" for name, cost in per_call.items()))
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind not found (apt-get install valgrind)")
     small = max(1, args.calls // 40)  # callgrind runs Python about 50 times slower
-    counts = [instructions(small), instructions(5 * small)]
-    print(f"{(counts[1] - counts[0]) / (4 * small):,.0f} instructions per GetItem + PutItem pair")
+    counts = [instructions(small, operations), instructions(5 * small, operations)]
+    print(f"{(counts[1] - counts[0]) / (4 * small):,.0f} instructions per {' + '.join(operations)}")
 
 
 if __name__ == "__main__":
