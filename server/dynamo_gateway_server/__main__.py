@@ -13,6 +13,7 @@ from .backends import BackendError, BackendUnavailableError
 from .backends.cassette import CassetteError
 from .backends.memory import MotoServerProcess  # noqa: F401  (fail early if moto is missing)
 from .config import Settings, SettingsError, load_settings
+from .global_tables import RegionsFileError
 from .observability.telemetry import configure_process_logging
 from .tables import TablesFileError
 from .workers import run_workers, settings_for_worker, worker_index
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             runner.run(serve(settings))
     except (
         TablesFileError,
+        RegionsFileError,
         CassetteError,
         OSError,
         RuntimeError,

@@ -38,7 +38,14 @@ from .batches import BatchRunner
 from .config import Settings
 from .entities import Entities
 from .expired_items import ExpiredItemsHidden
-from .global_tables import RegionsConfig, RegionsFileError, describe, moved_primaries, parse_regions
+from .global_tables import (
+    RegionsConfig,
+    RegionsFileError,
+    describe,
+    load_regions_file,
+    moved_primaries,
+    parse_regions,
+)
 from .input_rules import InputRules
 from .interceptors.request_decoding import GRPC_LIMIT_MARGIN_BYTES
 from .interceptors.rpc import RpcChecks, RpcInterceptor
@@ -131,8 +138,7 @@ def load_regions(settings: Settings) -> RegionsConfig | None:
     """The regions file's global tables, or None without one (one region, as ever)."""
     if not settings.regions_file:
         return None
-    with open(settings.regions_file, "rb") as file:
-        return parse_regions(file.read(), settings.regions_file, settings.region)
+    return load_regions_file(settings.regions_file, settings.region)
 
 
 def _recordings_to_replay(settings: Settings, path: str) -> list[cassette.Recording] | None:

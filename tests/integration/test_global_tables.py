@@ -392,3 +392,31 @@ async def test_dgw_says_which_region_served(
     _, stderr = await process.communicate()
     assert process.returncode == 0, stderr
     assert f"dgw: region {EU}" in stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot be read"),
+        ("regions: {us-east-1: {}, eu-west-1: {}}\nglobal_tables: {t: {write_mode: one}}\n", "primary"),
+    ],
+    ids=["missing", "no-primary"],
+)
+async def test_a_regions_file_that_cannot_work_stops_startup_with_one_clear_line(
+    tmp_path: pathlib.Path, content: str | None, problem: str
+) -> None:
+    path = tmp_path / "regions.yaml"
+    if content is not None:
+        path.write_text(content)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dynamo_gateway_server", "--regions-file", str(path), "--port", "0",
+        "--log-format", "console",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
+    text = (out + err).decode()
+    assert process.returncode == 1, text
+    assert "cannot start" in text and problem in text and str(path) in text
+    assert "Traceback" not in text
