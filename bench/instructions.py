@@ -49,23 +49,22 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 import grpc  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
-from harness import GATEWAY_ENV, free_port, gateway_command, process, stub_command  # noqa: E402
+from harness import (  # noqa: E402
+    FLOOR_WORKLOADS,
+    GATEWAY_ENV,
+    floor_command,
+    free_port,
+    gateway_command,
+    process,
+    stub_command,
+)
 from workloads import WORKLOADS  # noqa: E402
 
 from dynamo_gateway.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 
 BASELINE = BENCH / "instructions_baseline.json"
-SERVER_WORKLOADS = (
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "Query10",
-    "Query100",
-    "BatchGet25",
-    "BatchWrite25",
-    "TransactWrite5",
-)
-FLOOR_WORKLOADS = SERVER_WORKLOADS
+# Every unary workload the floor answers, for the gateway and the floor alike.
+SERVER_WORKLOADS = FLOOR_WORKLOADS
 CALLERS = ("gateway", "boto3-facade", "aiobotocore", "boto3", "aiodynamo", "lean")
 CALLER_WORKLOADS = ("GetItem", "PutItem", "Query100", "BatchWrite25")
 START_TIMEOUT_S = 300.0  # a Python process's imports are slow under valgrind
@@ -251,9 +250,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             if "floor" in args.parts:
                 port = free_port()
-                command = [sys.executable, str(BENCH / "grpc_floor.py"), "--port", str(port)]
                 results["floor"] = measure_server(
-                    command, port, FLOOR_WORKLOADS, args.calls, args.warmup, out, "floor", args.rounds
+                    floor_command(port),
+                    port,
+                    FLOOR_WORKLOADS,
+                    args.calls,
+                    args.warmup,
+                    out,
+                    "floor",
+                    args.rounds,
                 )
         if "callers" in args.parts:
             with stub_and_gateway() as (stub_port, gateway_port):

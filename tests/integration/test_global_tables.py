@@ -107,6 +107,16 @@ async def steady_load(
     return outcomes, failed
 
 
+def local_down_at(regions: Regions, round_number: int) -> Callable[[int], Awaitable[None]]:
+    """steady_load's `during`: the local region's proxy goes down before round `round_number`."""
+
+    async def outage(n: int) -> None:
+        if n == round_number:
+            await regions[LOCAL].proxy.go_down()
+
+    return outage
+
+
 async def health_of(gateway: Gateway, service: str) -> int:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
         answer = await health_pb2_grpc.HealthStub(channel).Check(
@@ -124,12 +134,8 @@ async def test_write_to_any_moves_reads_and_writes_to_the_next_region(
     gateway = await start_gateway(f"{table}: {{replicas: [{LOCAL}, {EU}, {AP}]}}")
     keys = [f"k{i}" for i in range(10)]
 
-    async def outage(n: int) -> None:
-        if n == 2:
-            await regions[LOCAL].proxy.go_down()
-
     async with client_of(gateway) as client:
-        outcomes, failed = await steady_load(client, table, keys, 6, outage)
+        outcomes, failed = await steady_load(client, table, keys, 6, local_down_at(regions, 2))
         with regions_served() as served:
             await client.get_item(table, {"pk": "k1"})
     # Every call failed over inside its deadline: none failed.
@@ -151,12 +157,8 @@ async def test_write_to_one_never_writes_outside_the_primary(
     gateway = await start_gateway(f"{table}: {{write_mode: one, primary: {LOCAL}}}")
     keys = [f"k{i}" for i in range(10)]
 
-    async def outage(n: int) -> None:
-        if n == 2:
-            await regions[LOCAL].proxy.go_down()
-
     async with client_of(gateway) as client:
-        outcomes, failed = await steady_load(client, table, keys, 6, outage)
+        outcomes, failed = await steady_load(client, table, keys, 6, local_down_at(regions, 2))
     # Reads failed over; writes could not (the primary is down, no promotion): each said so with
     # a retryable status, and none went to another region.
     assert outcomes["get ok"] == 60, outcomes
@@ -171,12 +173,8 @@ async def test_write_to_one_with_promotion_moves_writes_to_the_next_replica(
 ) -> None:
     gateway = await start_gateway(f"{table}: {{write_mode: one, primary: {LOCAL}, promote_on_failure: true}}")
 
-    async def outage(n: int) -> None:
-        if n == 1:
-            await regions[LOCAL].proxy.go_down()
-
     async with client_of(gateway) as client:
-        outcomes, failed = await steady_load(client, table, ["a", "b", "c"], 4, outage)
+        outcomes, failed = await steady_load(client, table, ["a", "b", "c"], 4, local_down_at(regions, 1))
     assert not failed, outcomes
     assert regions.writes_seen(EU)["PutItem"] > 0 and regions.writes_seen(AP)["PutItem"] == 0
 
@@ -196,12 +194,8 @@ async def test_write_to_home_sends_writes_home_or_to_the_declared_fallback_only(
     )
     keys = [f"US#{i}" for i in range(5)] + [f"EU#{i}" for i in range(5)]
 
-    async def outage(n: int) -> None:
-        if n == 2:
-            await regions[LOCAL].proxy.go_down()
-
     async with client_of(gateway) as client:
-        outcomes, failed = await steady_load(client, table, keys, 5, outage)
+        outcomes, failed = await steady_load(client, table, keys, 5, local_down_at(regions, 2))
         with regions_served() as served:
             await client.put_item(table, {"pk": "US#new"})
             await client.put_item(table, {"pk": "EU#new"})
