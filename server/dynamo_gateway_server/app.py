@@ -354,7 +354,7 @@ class Gateway:
         # request (so refused calls are traced, logged and counted too).
         guarded, open_services = self.security.guarded_and_open()
         limiter = self.security.limiter
-        self.gate = ShutdownGate(in_flight=lambda: limiter.total)
+        self.gate = ShutdownGate()
         checks = RpcChecks(
             authenticator=self.security.authenticator,
             open_services=open_services,
@@ -629,7 +629,13 @@ class Gateway:
                 self.gate.refused,
                 time.monotonic() - closed,
             )
-        await self.server.stop(grace)
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        try:
+            # stop() sends its GOAWAY before its first wait; answers held by the gate follow it.
+            await asyncio.sleep(0)
+        finally:
+            self.gate.stopping()
+        await stopping
         await self.security.stop()
         for task in (self._regions_watch, self._heartbeat_task):
             if task is not None:

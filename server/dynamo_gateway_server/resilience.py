@@ -38,8 +38,16 @@ from .made_here import noted
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "dynamo_gateway_deadline", default=None
 )
-# Time kept back from every budget for the answer to travel back to the caller.
+# Time kept back from every budget for the answer to reach the caller before its deadline: a
+# tenth of the budget, at least 30 ms, at most 1 s. A fixed 30 ms was not enough for a gateway
+# whose event loop runs late under load (a full collection, many calls at their deadline at once).
 RESPONSE_MARGIN_S = 0.03
+RESPONSE_MARGIN_SHARE = 0.1
+RESPONSE_MARGIN_MAX_S = 1.0
+
+
+def response_margin_s(time_remaining_s: float) -> float:
+    return min(RESPONSE_MARGIN_MAX_S, max(RESPONSE_MARGIN_S, time_remaining_s * RESPONSE_MARGIN_SHARE))
 
 
 class call_deadline:  # lower case: it replaced a function and reads as one at `with`
@@ -50,7 +58,11 @@ class call_deadline:  # lower case: it replaced a function and reads as one at `
     __slots__ = ("_deadline", "_token")
 
     def __init__(self, time_remaining_s: float | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._deadline = None if time_remaining_s is None else clock() + time_remaining_s - RESPONSE_MARGIN_S
+        self._deadline = (
+            None
+            if time_remaining_s is None
+            else clock() + time_remaining_s - response_margin_s(time_remaining_s)
+        )
 
     def __enter__(self) -> None:
         self._token = _deadline.set(self._deadline)

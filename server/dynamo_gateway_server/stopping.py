@@ -5,11 +5,16 @@ to the server yet, without a status a caller can act on (a write's caller cannot
 whether it happened). Under steady load that queue is rarely empty: callers keep sending
 on the connections they have until the server's GOAWAY, which only stopping sends, and a
 busy event loop takes calls up late. So, just before stopping, the gateway closes this
-gate: each new call is answered at once with UNAVAILABLE and RetryInfo (NotTakenError:
-nothing was done; send it again once the listener has closed, when the caller's channel
-reaches another replica). The server stops when no call taken up earlier is still running
-and none has been refused for QUIET_S (so the loop is free and has emptied gRPC's queue),
-or LONGEST_S after the gate closed.
+gate:
+- each new call is answered at once with UNAVAILABLE and RetryInfo (NotTakenError: nothing
+  was done; send it again once the listener has closed, when the caller's channel reaches
+  another replica);
+- a call taken up earlier that finishes while the gate is closed keeps its answer until the
+  server has begun to stop (`hold_answer`): its caller's next call then goes to another
+  replica instead of into the queue that stopping cancels.
+The server stops once no call has been refused for QUIET_S while the event loop kept time (a
+loop running late may have calls waiting in gRPC's queue that it has not seen yet), or
+LONGEST_S after the gate closed. Calls still running then finish within the grace period.
 Must not import gRPC.
 """
 
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 QUIET_S = 0.05
 LONGEST_S = 1.0
@@ -25,6 +29,8 @@ LONGEST_S = 1.0
 # stops would wait in gRPC's queue and be cancelled with it.
 RETRY_MARGIN_S = 0.3
 _POLL_S = 0.01
+# A look that comes this much later than asked means the loop was busy: not a quiet moment.
+_LATE_S = 3 * _POLL_S
 
 
 class NotTakenError(Exception):
@@ -36,32 +42,42 @@ class NotTakenError(Exception):
 
 
 class ShutdownGate:
-    """Open while serving; closed for the last moment before the server stops.
+    """Open while serving; closed for the last moment before the server stops."""
 
-    in_flight counts the calls taken up and not yet answered (the in-flight limiter's count;
-    0 when limits are off, and then only the quiet spell counts)."""
-
-    def __init__(self, in_flight: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self) -> None:
         self.closed = False
         self.refused = 0
-        self._in_flight = in_flight
         self._closed_at = 0.0  # time.monotonic()
-        self._last_busy = 0.0  # when a call was last refused or seen running
+        self._last_refused = 0.0
+        self._stopping: asyncio.Event | None = None  # made in close(), inside the loop
 
     def refuse(self) -> NotTakenError:
         """The refusal for a call that found the gate closed. It asks the caller to wait until the
         listener has surely closed: a caller asked back sooner would only be refused again."""
-        now = self._last_busy = time.monotonic()
+        now = self._last_refused = time.monotonic()
         self.refused += 1
         return NotTakenError(max(0.0, self._closed_at + LONGEST_S - now) + RETRY_MARGIN_S)
 
     async def close(self, quiet_s: float = QUIET_S, longest_s: float = LONGEST_S) -> None:
-        """Closes the gate; returns once the gateway has been idle for quiet_s, or after longest_s."""
+        """Closes the gate; returns after a quiet spell of quiet_s, or after longest_s."""
+        self._stopping = asyncio.Event()
         self.closed = True
-        started = self._closed_at = self._last_busy = time.monotonic()
+        started = self._closed_at = quiet_from = looked = time.monotonic()
         while (now := time.monotonic()) - started < longest_s:
-            if self._in_flight():
-                self._last_busy = now
-            elif now - self._last_busy >= quiet_s:
+            if now - looked > _LATE_S:
+                quiet_from = now
+            quiet_from = max(quiet_from, self._last_refused)
+            if now - quiet_from >= quiet_s:
                 return
+            looked = now + _POLL_S
             await asyncio.sleep(_POLL_S)
+
+    def stopping(self) -> None:
+        """The server has begun to stop (its GOAWAY is on the way): held answers go out."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def hold_answer(self) -> None:
+        """For a call finishing while the gate is closed: returns once the server is stopping."""
+        if self._stopping is not None:
+            await self._stopping.wait()

@@ -208,3 +208,51 @@ async def test_a_call_refused_just_before_the_stop_is_sent_again_by_the_client(
     assert status_details(refused.value)["google.rpc.RetryInfo"].retry_delay.ToNanoseconds() > 0
     gate.closed = False
     await first.stop(0)
+
+
+class _PausedGets:
+    """A backend whose GetItem waits for `go` (`entered` says one is waiting)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.entered = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        if operation == "GetItem":
+            self.entered.set()
+            await self.go.wait()
+        return await self.inner.call(operation, params)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_call_finishing_while_the_gate_is_closed_is_answered_once_the_stop_begins(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Answered earlier, its caller's next call would wait in gRPC's queue and be cancelled with it.
+    backend = _PausedGets(await aws_backend_for(emulator.endpoint_url))
+    gateway = Gateway(
+        Settings(port=0, backend="aws", grace_period_s=5, shutdown_delay_s=0.1),
+        backend,
+        endpoint=emulator.endpoint_url,
+        clocks=Clocks(sleep=no_sleep),
+    )
+    await gateway.start()
+    table = await _filled_table(gateway, f"held-{emulator.kind}")
+    loop = asyncio.get_running_loop()
+    stopping_at: list[float] = []
+    stopping = gateway.gate.stopping
+    monkeypatch.setattr(gateway.gate, "stopping", lambda: (stopping_at.append(loop.time()), stopping()))
+    async with GatewayClient.connect(f"127.0.0.1:{gateway.port}", timeout_s=30) as client:
+        call = asyncio.ensure_future(client.get_item(table, {"pk": "item-001"}))
+        await backend.entered.wait()
+        stop = asyncio.ensure_future(gateway.stop())
+        while not gateway.gate.closed:  # noqa: ASYNC110 (a flag of the gateway, not an event)
+            await asyncio.sleep(0.005)
+        backend.go.set()  # the call finishes while new calls are refused
+        assert await call == {"pk": "item-001"}
+        answered_at = loop.time()
+        await stop
+    assert stopping_at and answered_at >= stopping_at[0]

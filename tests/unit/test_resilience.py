@@ -358,6 +358,13 @@ def test_call_deadline_sets_and_restores_the_budget() -> None:
     assert current_deadline() is None
 
 
+@pytest.mark.parametrize(("remaining_s", "margin_s"), [(0.2, 0.03), (1.0, 0.1), (4.0, 0.4), (60.0, 1.0)])
+def test_the_answer_keeps_a_tenth_of_the_budget_within_bounds(remaining_s: float, margin_s: float) -> None:
+    time = FakeTime(now=50.0)
+    with call_deadline(remaining_s, clock=time.clock):
+        assert current_deadline() == pytest.approx(50.0 + remaining_s - margin_s)
+
+
 async def test_backoff_that_would_overrun_the_deadline_is_not_slept() -> None:
     script = [throttled() for _ in range(10)]
     inner, time = ScriptedBackend(*script), FakeTime()

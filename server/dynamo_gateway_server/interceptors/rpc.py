@@ -14,6 +14,7 @@ path, which pays nothing for the other. Must not import the servicer or the back
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -160,6 +161,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         deserialize = handler.request_deserializer or _raw
         sent = method.metrics.sent
         begin, end = self._begin, method.end
+        gate = self._checks.gate if method.limited else None
 
         async def unary_unary(request: Any, context: Any) -> Any:
             call = await begin(method, context)
@@ -169,9 +171,13 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 response = await behavior(request, context)
             except BaseException as error:
                 end(call, context, error)
+                if gate is not None and gate.closed and not isinstance(error, asyncio.CancelledError):
+                    await gate.hold_answer()  # see stopping.py: the caller's next call goes elsewhere
                 raise
             sent.inc()
             end(call, context, None)
+            if gate is not None and gate.closed:
+                await gate.hold_answer()
             return response
 
         return grpc.unary_unary_rpc_method_handler(
