@@ -347,6 +347,20 @@ async def test_capacity_is_requested_for_every_operation_that_supports_it(script
     assert value(m, "dynamodb_consumed_capacity_total", table="tab", operation="Query") == 1.0
 
 
+async def test_capacity_counts_under_the_table_dynamodb_names_in_its_answer(scripted) -> None:
+    # One-table calls take a shortcut to their series; the answer's table still decides.
+    answer = {"Item": {"pk": {"S": "a"}}, "ConsumedCapacity": {"TableName": "other", "CapacityUnits": 0.5}}
+    gateway, _ = await scripted({"GetItem": answer})
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+        client = GatewayClient(channel)
+        for _ in range(2):
+            assert await client.get_item("tab", {"pk": "a"}) == {"pk": "a"}
+    m = await _scrape(gateway)
+    assert value(m, "dynamodb_consumed_capacity_total", table="other", operation="GetItem") == 1.0
+    assert value(m, "dynamodb_operations_total", operation="GetItem", table="tab", status="ok") == 2
+    assert value(m, "dynamodb_items_returned_sum", operation="GetItem", table="tab") == 2
+
+
 async def test_the_event_loop_tasks_gauge_counts_the_serving_loops_tasks(scripted) -> None:
     gateway, _ = await scripted({})
     # The loop is the session's, shared with other tests' leftovers: many sleepers stand out.

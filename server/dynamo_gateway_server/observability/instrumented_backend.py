@@ -104,6 +104,15 @@ def suggested_shards(share: float, threshold: float) -> int:
     return min(MAX_SHARDS, max(2, math.floor(share / threshold) + 1))
 
 
+class _TableSeries(NamedTuple):
+    """The series a successful call of one operation on one table updates, looked up once."""
+
+    calls: Any
+    seconds: Any
+    capacity: Any
+    items: Any
+
+
 class InstrumentedBackend:
     def __init__(
         self,
@@ -135,6 +144,9 @@ class InstrumentedBackend:
         # validates and takes a lock every time. Bounded because table labels are (Metrics.table)
         # and operations and statuses are fixed sets.
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # (operation, table label, region) -> its _TableSeries: one lookup per successful call
+        # instead of four. Bounded as the children are.
+        self._succeeded_series: dict[tuple[str, str, str], _TableSeries] = {}
         # Both detectors off: no key need be found or hashed.
         self._detecting = detectors.hot.window > 0 or detectors.sequential.window > 1
 
@@ -191,6 +203,23 @@ class InstrumentedBackend:
             child = self._children[key] = instrument.labels(*labels)
         return child
 
+    def _series_of(self, operation: str, table: str) -> _TableSeries:
+        m = self._metrics
+        label, region = m.table(table), served_region() or self._region
+        key = (operation, label, region)
+        series = self._succeeded_series.get(key)
+        if series is None:
+            series = self._succeeded_series[key] = _TableSeries(
+                m.operations.labels(operation, label, failures.OK, region),
+                m.duration.labels(operation, label, region),
+                m.consumed_capacity.labels(label, operation),
+                m.items_returned.labels(operation, label),
+            )
+        return series
+
+    def _capacity(self, table: str, operation: str) -> Any:
+        return self._child(self._metrics.consumed_capacity, self._metrics.table(table), operation)
+
     # ------------------------------------------------------------------ outcomes
 
     def _count(self, operation: str, tables: tuple[str, ...], status: str, seconds: float) -> list[str]:
@@ -212,13 +241,24 @@ class InstrumentedBackend:
         seconds: float,
     ) -> None:
         m = self._metrics
-        self._count(operation, tables, failures.OK, seconds)
         consumed = capacity.consumed_by_table(response)
-        for table, units in consumed.items():
-            self._child(m.consumed_capacity, m.table(table), operation).inc(units)
         returned = operations.items_returned(operation, params, response)
-        for table, count in returned.items():
-            self._child(m.items_returned, operation, m.table(table)).observe(count)
+        if len(tables) == 1 and len(consumed) <= 1 and len(returned) <= 1:
+            # One table (every call but batches and transactions): its series in one lookup.
+            table = tables[0]
+            series = self._series_of(operation, table)
+            series.calls.inc()
+            series.seconds.observe(seconds)
+            for answered, units in consumed.items():
+                (series.capacity if answered == table else self._capacity(answered, operation)).inc(units)
+            for count in returned.values():
+                series.items.observe(count)
+        else:
+            self._count(operation, tables, failures.OK, seconds)
+            for table, units in consumed.items():
+                self._capacity(table, operation).inc(units)
+            for table, count in returned.items():
+                self._child(m.items_returned, operation, m.table(table)).observe(count)
         unprocessed = operations.unprocessed_items(operation, response)
         for table, count in unprocessed.items():
             self._child(m.batch_unprocessed_items, m.table(table), operation).inc(count)
