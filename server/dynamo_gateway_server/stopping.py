@@ -10,8 +10,8 @@ gate:
   was done; send it again once the listener has closed, when the caller's channel reaches
   another replica);
 - a call taken up earlier that finishes while the gate is closed keeps its answer until the
-  server has begun to stop (`hold_answer`): its caller's next call then goes to another
-  replica instead of into the queue that stopping cancels.
+  server has begun to stop (`hold_answer`, never past its caller's deadline): its caller's
+  next call then goes to another replica instead of into the queue that stopping cancels.
 The server stops once no call has been refused for QUIET_S while the event loop kept time (a
 loop running late may have calls waiting in gRPC's queue that it has not seen yet), or
 LONGEST_S after the gate closed. Calls still running then finish within the grace period.
@@ -21,7 +21,10 @@ Must not import gRPC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+
+from .resilience import response_margin_s
 
 QUIET_S = 0.05
 LONGEST_S = 1.0
@@ -77,7 +80,18 @@ class ShutdownGate:
         if self._stopping is not None:
             self._stopping.set()
 
-    async def hold_answer(self) -> None:
-        """For a call finishing while the gate is closed: returns once the server is stopping."""
-        if self._stopping is not None:
+    async def hold_answer(self, time_remaining_s: float | None = None) -> None:
+        """For a call finishing while the gate is closed: returns once the server is stopping, or
+        once the caller's budget, less the margin kept for answers, runs out (`time_remaining_s`:
+        the call's; None, no deadline). An answer held past its caller's deadline would leave a
+        caller not knowing whether its call happened, which is what the gate is for."""
+        if self._stopping is None:
+            return
+        if time_remaining_s is None:
             await self._stopping.wait()
+            return
+        budget = time_remaining_s - response_margin_s(time_remaining_s)
+        if budget > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(budget):
+                    await self._stopping.wait()

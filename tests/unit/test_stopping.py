@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from dynamo_gateway_server.resilience import response_margin_s
 from dynamo_gateway_server.stopping import LONGEST_S, RETRY_MARGIN_S, ShutdownGate
 
 
@@ -72,6 +73,18 @@ async def test_answers_wait_until_the_server_is_stopping() -> None:
     assert not held.done()
     gate.stopping()
     await asyncio.wait_for(held, 1)
+
+
+async def test_an_answer_is_not_held_past_its_callers_deadline() -> None:
+    gate = ShutdownGate()
+    await gate.close(quiet_s=0.0, longest_s=1)
+    started = time.monotonic()
+    # Never stopping: without the deadline it would wait forever (wait_for would raise).
+    await asyncio.wait_for(gate.hold_answer(time_remaining_s=0.2), 5)
+    assert time.monotonic() - started >= 0.2 - response_margin_s(0.2) - 0.01  # held until then
+    holding = asyncio.ensure_future(gate.hold_answer(time_remaining_s=0.01))
+    await asyncio.sleep(0)
+    assert holding.done()  # less left than the margin: at once
 
 
 async def test_an_open_gate_holds_nothing() -> None:

@@ -172,12 +172,13 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             except BaseException as error:
                 end(call, context, error)
                 if gate is not None and gate.closed and not isinstance(error, asyncio.CancelledError):
-                    await gate.hold_answer()  # see stopping.py: the caller's next call goes elsewhere
+                    # See stopping.py: the caller's next call goes elsewhere.
+                    await gate.hold_answer(context.time_remaining())
                 raise
             sent.inc()
             end(call, context, None)
             if gate is not None and gate.closed:
-                await gate.hold_answer()
+                await gate.hold_answer(context.time_remaining())
             return response
 
         return grpc.unary_unary_rpc_method_handler(
