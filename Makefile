@@ -86,7 +86,7 @@ bench:
 
 ## Instructions per call (valgrind's callgrind): the gateway process and the gRPC floor per workload,
 ## and the calling process with each client library; fails when one exceeds
-## bench/instructions_baseline.json by more than 3% (about 10 minutes here).
+## bench/instructions_baseline.json by more than 3% (about 15 minutes here).
 bench-instructions: bootstrap-python
 	$(PY) bench/instructions.py --check
 

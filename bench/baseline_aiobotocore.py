@@ -49,6 +49,24 @@ async def _scan_all(client, params: dict) -> None:
     await asyncio.gather(*(segment(n) for n in range(params["TotalSegments"])))
 
 
+def direct_client(endpoint_url: str, pool: int, **connector_args: Any) -> Any:
+    """The direct aiobotocore client the gateway is compared with (an async context manager): one
+    attempt per call, as the gateway's own client makes, and the stub's bench credentials."""
+    config = AioConfig(
+        region_name="us-east-1",
+        max_pool_connections=pool,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connector_args=connector_args or None,
+    )
+    return get_session().create_client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        config=config,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
@@ -70,19 +88,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.client == "raw":
         await measure(raw_call(args.endpoint, operation, params, args.concurrency), args)
         return
-    config = AioConfig(
-        region_name="us-east-1",
-        max_pool_connections=args.concurrency,
-        retries={"mode": "standard", "total_max_attempts": 1},
-    )
-    session = get_session()
-    async with session.create_client(
-        "dynamodb",
-        endpoint_url=args.endpoint,
-        config=config,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    ) as client:
+    async with direct_client(args.endpoint, args.concurrency) as client:
         method = getattr(client, xform_name(operation))
         if operation == "Scan":
 

@@ -210,23 +210,9 @@ def boto3_client(args: argparse.Namespace) -> Iterator[Callable[[str], Built]]:
 
 @contextlib.asynccontextmanager
 async def aiobotocore_client(args: argparse.Namespace) -> AsyncIterator[Callable[[str], Built]]:
-    from aiobotocore.config import AioConfig
-    from aiobotocore.session import get_session
+    from baseline_aiobotocore import direct_client  # here: the other clients do without aiobotocore
 
-    # As bench/baseline_aiobotocore.py builds it.
-    config = AioConfig(
-        region_name=REGION,
-        max_pool_connections=POOL,
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connector_args={"keepalive_timeout": KEEPALIVE_S},
-    )
-    async with get_session().create_client(
-        "dynamodb",
-        endpoint_url=args.endpoint,
-        config=config,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    ) as client:
+    async with direct_client(args.endpoint, POOL, keepalive_timeout=KEEPALIVE_S) as client:
         yield low_level_builder(client, is_async=True)
 
 

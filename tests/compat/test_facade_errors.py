@@ -29,7 +29,7 @@ from dynamo_gateway_server.backends.memory import MotoServerProcess
 from dynamo_gateway_server.config import Settings
 from tests.compat import harness
 from tests.security.conftest import bearer, create_table, write_atomically, write_tokens
-from tests.support.backends import aws_backend_for, no_sleep
+from tests.support.backends import HeldCalls, aws_backend_for, no_sleep
 from tests.support.emulators import FaultProxy
 
 KEY = {"pk": {"S": "k"}, "sk": {"S": "0"}}
@@ -259,30 +259,12 @@ async def test_requests_over_the_gateways_size_limit(moto: MotoServerProcess) ->
     assert error.gateway_error.reason == "Caller.RequestTooLarge"  # type: ignore[attr-defined]
 
 
-class Gate:
-    """Holds every DynamoDB call until opened; `reached` is set once one call waits at it."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.opened = asyncio.Event()
-        self.reached = asyncio.Event()
-
-    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        self.reached.set()
-        await self.opened.wait()
-        result: dict[str, Any] = await self.inner.call(operation, params)
-        return result
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 async def test_callers_over_the_in_flight_limit(moto: MotoServerProcess, admin: Any) -> None:
     table = await create_table(admin, "busy")
-    gates: list[Gate] = []
+    gates: list[HeldCalls] = []
 
-    def gate(backend: Any) -> Gate:
-        gates.append(Gate(backend))
+    def gate(backend: Any) -> HeldCalls:
+        gates.append(HeldCalls(backend))
         return gates[-1]
 
     async with serving(moto.endpoint_url, max_inflight_rpcs=1, wrap=gate) as target:

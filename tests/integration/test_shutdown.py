@@ -18,7 +18,7 @@ from dynamo_gateway_server.app import Clocks, Gateway
 from dynamo_gateway_server.config import Settings
 from dynamo_gateway_server.stopping import NotTakenError
 from dynamo_gateway_server.tables import TableSpec
-from tests.support.backends import aws_backend_for, no_sleep
+from tests.support.backends import HeldCalls, aws_backend_for, no_sleep
 from tests.support.builders import item_map, py, status_details
 
 from .conftest import Emulator, create_table
@@ -210,29 +210,11 @@ async def test_a_call_refused_just_before_the_stop_is_sent_again_by_the_client(
     await first.stop(0)
 
 
-class _PausedGets:
-    """A backend whose GetItem waits for `go` (`entered` says one is waiting)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.entered = asyncio.Event()
-        self.go = asyncio.Event()
-
-    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        if operation == "GetItem":
-            self.entered.set()
-            await self.go.wait()
-        return await self.inner.call(operation, params)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 async def test_a_call_finishing_while_the_gate_is_closed_is_answered_once_the_stop_begins(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Answered earlier, its caller's next call would wait in gRPC's queue and be cancelled with it.
-    backend = _PausedGets(await aws_backend_for(emulator.endpoint_url))
+    backend = HeldCalls(await aws_backend_for(emulator.endpoint_url), {"GetItem"})
     gateway = Gateway(
         Settings(port=0, backend="aws", grace_period_s=5, shutdown_delay_s=0.1),
         backend,
@@ -247,11 +229,11 @@ async def test_a_call_finishing_while_the_gate_is_closed_is_answered_once_the_st
     monkeypatch.setattr(gateway.gate, "stopping", lambda: (stopping_at.append(loop.time()), stopping()))
     async with GatewayClient.connect(f"127.0.0.1:{gateway.port}", timeout_s=30) as client:
         call = asyncio.ensure_future(client.get_item(table, {"pk": "item-001"}))
-        await backend.entered.wait()
+        await backend.reached.wait()
         stop = asyncio.ensure_future(gateway.stop())
         while not gateway.gate.closed:  # noqa: ASYNC110 (a flag of the gateway, not an event)
             await asyncio.sleep(0.005)
-        backend.go.set()  # the call finishes while new calls are refused
+        backend.opened.set()  # the call finishes while new calls are refused
         assert await call == {"pk": "item-001"}
         answered_at = loop.time()
         await stop
